@@ -1,0 +1,48 @@
+# vaultgate — the two quickstart commands are `make run` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+DATA_DIR ?= .data
+HOST ?= 127.0.0.1
+PORT ?= 8080
+
+.PHONY: run test install dev lint typecheck bench bench-scanner clean
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e .
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(VENV)/.installed $@
+
+install: $(VENV)/.installed
+dev: $(VENV)/.installed-dev
+
+## make run: set up a data dir (once), register a provider, print a member key, serve.
+run: install
+	$(BIN)/vaultgate quickstart --data-dir $(DATA_DIR) --host $(HOST) --port $(PORT)
+
+## make test: the whole suite (SQLite and PostgreSQL, in-process and Redis).
+test: dev
+	$(BIN)/ruff check src tests
+	$(BIN)/mypy
+	$(BIN)/pytest -q
+
+lint: dev
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests
+
+typecheck: dev
+	$(BIN)/mypy
+
+## make bench: gateway overhead against the upstream stub (not run by CI).
+bench: dev
+	bash bench/run.sh
+
+clean:
+	rm -rf $(VENV) build dist src/*.egg-info

@@ -1,0 +1,1 @@
+"""Token formats, minting, checksums and keyed hashing of vaultgate credentials."""
