@@ -1,0 +1,94 @@
+# Shared shell helpers for the benchmarks (sourced, not run).
+#
+# Placement on a 2-core machine: the process under test gets core $BENCH_CORE_UNDER_TEST
+# (1); the load generator and the upstream stub share core $BENCH_CORE_LOAD (0). The stub
+# answers >60k req/s alone on one core, wrk needs little CPU per request, so neither is the
+# bottleneck for a Python proxy doing a few thousand req/s (the cpu0/cpu1 busy figures in
+# each result line let a reader check this).
+
+BENCH_CORE_UNDER_TEST=${BENCH_CORE_UNDER_TEST:-1}
+BENCH_CORE_LOAD=${BENCH_CORE_LOAD:-0}
+BENCH_CONNECTIONS=${BENCH_CONNECTIONS:-64}
+BENCH_DURATION=${BENCH_DURATION:-10}
+BENCH_WARMUP=${BENCH_WARMUP:-2}
+BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+
+BENCH_PIDS=()
+
+# Install wrk from Debian when it is missing (needs root, as in the dev container).
+ensure_wrk() {
+    command -v wrk >/dev/null 2>&1 && return 0
+    echo "wrk not found; installing it with apt-get" >&2
+    local sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get update -qq >&2 && $sudo apt-get install -y -qq wrk >&2
+    command -v wrk >/dev/null 2>&1 || { echo "could not install wrk" >&2; return 1; }
+}
+
+# Start a background process pinned to a core; remember its pid for cleanup.
+# Usage: start_pinned CORE LOGFILE command args...
+start_pinned() {
+    local core=$1 log=$2
+    shift 2
+    taskset -c "$core" "$@" >"$log" 2>&1 &
+    BENCH_PIDS+=("$!")
+    LAST_PID=$!
+}
+
+# Stop one process started by start_pinned (by pid), waiting at most 10 s.
+stop_pid() {
+    local pid=$1
+    kill "$pid" 2>/dev/null || return 0
+    for _ in $(seq 100); do
+        kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
+        sleep 0.1
+    done
+    kill -9 "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null || true
+    return 0
+}
+
+stop_all() {
+    local pid
+    for pid in "${BENCH_PIDS[@]}"; do stop_pid "$pid"; done
+    BENCH_PIDS=()
+}
+
+# Wait until something accepts connections on 127.0.0.1:PORT (at most $2 seconds).
+wait_port() {
+    local port=$1 limit=${2:-30}
+    local deadline=$((SECONDS + limit))
+    while [ $SECONDS -lt $deadline ]; do
+        (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0
+        sleep 0.1
+    done
+    echo "nothing listens on 127.0.0.1:$port after ${limit}s" >&2
+    return 1
+}
+
+# Busy and total jiffies of one core, from /proc/stat.
+cpu_ticks() {
+    awk -v c="cpu$1" '$1 == c { busy = $2 + $3 + $4 + $7 + $8; total = busy + $5 + $6; print busy, total }' /proc/stat
+}
+
+# Run wrk against http://127.0.0.1:PORT and print one JSON line: wrk's figures, the label
+# fields given as extra JSON (second argument, e.g. '"target":"direct"'), and how busy each
+# core was during the run. Environment BENCH_TOKEN / BENCH_STREAM / BENCH_PATH go to the
+# Lua script.
+# Usage: run_wrk PORT EXTRA_JSON [DURATION]
+run_wrk() {
+    local port=$1 extra=$2 duration=${3:-$BENCH_DURATION}
+    local c0a c0b c1a c1b out
+    read -r -a c0a <<<"$(cpu_ticks 0)"
+    read -r -a c1a <<<"$(cpu_ticks 1)"
+    out=$(timeout $((duration + 30)) taskset -c "$BENCH_CORE_LOAD" wrk -t1 \
+        -c"$BENCH_CONNECTIONS" -d"${duration}s" --timeout 10s \
+        -s "$BENCH_DIR/wrk/openai.lua" "http://127.0.0.1:$port" | grep '^BENCH_JSON ' | cut -c12-)
+    read -r -a c0b <<<"$(cpu_ticks 0)"
+    read -r -a c1b <<<"$(cpu_ticks 1)"
+    [ -n "$out" ] || { echo "wrk produced no result for port $port" >&2; return 1; }
+    local busy0 busy1
+    busy0=$(( 100 * (c0b[0] - c0a[0]) / (c0b[1] - c0a[1] + 1) ))
+    busy1=$(( 100 * (c1b[0] - c1a[0]) / (c1b[1] - c1a[1] + 1) ))
+    echo "{${extra},\"connections\":$BENCH_CONNECTIONS,\"cpu0_busy_pct\":$busy0,\"cpu1_busy_pct\":$busy1,${out#\{}"
+}
