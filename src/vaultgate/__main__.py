@@ -1,0 +1,5 @@
+"""``python -m vaultgate``"""
+
+from vaultgate.cli.main import run
+
+run()

@@ -1,0 +1,58 @@
+"""Admin authentication: a person's ``vga_`` token → the acting member and role."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import select
+
+from vaultgate.keys import tokens
+from vaultgate.services.context import Actor, ControlPlane, Role
+from vaultgate.store.models import AdminToken, Member
+
+_bearer = HTTPBearer(auto_error=False, description="An admin token: vga_...")
+
+
+class AdminAuthError(Exception):
+    """Missing, malformed, unknown, revoked or expired admin token (one answer for all)."""
+
+
+def control_plane(request: Request) -> ControlPlane:
+    """The control plane the admin app was built with."""
+    cp: ControlPlane = request.app.state.control_plane
+    return cp
+
+
+def current_actor(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Actor:
+    """The member behind the bearer admin token, or AdminAuthError (→ 401)."""
+    if credentials is None:
+        raise AdminAuthError
+    token = credentials.credentials
+    parsed = tokens.parse(token)
+    if parsed is None or parsed.kind is not tokens.TokenKind.ADMIN_TOKEN:
+        raise AdminAuthError
+    cp = control_plane(request)
+    now = cp.clock()
+    with cp.store.session() as session:
+        found = session.execute(
+            select(AdminToken, Member)
+            .join(Member, AdminToken.member_id == Member.id)
+            .where(AdminToken.token_hash == cp.hasher.token_hash(token))
+        ).first()
+    if found is None:
+        raise AdminAuthError
+    admin_token, member = found
+    if admin_token.revoked_at is not None or (admin_token.expires_at is not None and admin_token.expires_at <= now):
+        raise AdminAuthError
+    if member.status != "active":
+        raise AdminAuthError
+    return Actor(name=member.name, role=Role(member.role), member_id=member.id)
+
+
+CurrentActor = Annotated[Actor, Depends(current_actor)]
+CurrentControlPlane = Annotated[ControlPlane, Depends(control_plane)]

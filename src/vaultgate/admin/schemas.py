@@ -1,0 +1,110 @@
+"""Request and response bodies of the admin API (validated by pydantic; off the hot path)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Strict(BaseModel):
+    """Unknown fields are an error, not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class MemberCreate(Strict):
+    name: str = Field(min_length=1, max_length=100)
+    email: str | None = None
+    team: str | None = None
+    role: Literal["member", "admin", "auditor", "owner"] = "member"
+
+
+class MemberOut(BaseModel):
+    id: str
+    name: str
+    email: str | None
+    team: str | None
+    role: str
+    status: str
+    created_at: datetime
+
+
+class KeyCreate(Strict):
+    member: str = Field(description="Member name or id")
+    name: str | None = Field(default=None, max_length=100)
+    models: list[str] = Field(default_factory=list, description="Model allowlist; wildcards like gpt-4o*")
+    scopes: dict[str, Literal["none", "read", "write"]] = Field(default_factory=dict)
+    ip_allow: list[str] = Field(default_factory=list, description="IPv4/IPv6 addresses or CIDRs")
+    allow_store: bool = False
+    expires_in: str | None = Field(default=None, description="Lifetime such as 90d, 12h, 30m")
+
+
+class KeyOut(BaseModel):
+    id: str
+    member: str
+    name: str | None
+    display: str
+    policy: dict[str, Any]
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    status: str
+
+
+class KeyCreated(KeyOut):
+    key: str = Field(description="The secret key. Shown once: store it now.")
+
+
+class LeakReport(Strict):
+    fingerprints: list[str] = Field(max_length=10_000, description="SHA-256 (hex) of each leaked token")
+    source: str = Field(default="report", max_length=60)
+
+
+class LeakedKey(BaseModel):
+    id: str
+    display: str
+
+
+class LeakResult(BaseModel):
+    revoked: list[LeakedKey]
+    unknown: int
+
+
+class ProviderCreate(Strict):
+    name: str
+    kind: Literal["openai", "azure", "compatible", "echo"]
+    base_url: str | None = None
+    api_key: str | None = Field(default=None, repr=False)
+    api_version: str | None = None
+    deployments: dict[str, str] = Field(default_factory=dict)
+    allow_insecure_http: bool = False
+    default: bool | None = None
+
+
+class ProviderOut(BaseModel):
+    id: str
+    name: str
+    kind: str
+    base_url: str
+    api_version: str | None
+    deployments: dict[str, str]
+    is_default: bool
+    has_key: bool
+    created_at: datetime
+
+
+class UsageLineOut(BaseModel):
+    member: str | None
+    model: str | None
+    requests: int
+    errors: int
+    prompt_tokens: int
+    completion_tokens: int
+
+
+class Me(BaseModel):
+    name: str
+    role: str
+    member_id: str | None

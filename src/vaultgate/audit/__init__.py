@@ -1,0 +1,1 @@
+"""Hash-chained audit log: metadata and keyed hashes only, never secrets or content."""

@@ -1,0 +1,1 @@
+"""The ``vaultgate`` command: parses arguments, calls services, prints results. No business logic."""

@@ -1,0 +1,22 @@
+"""Settings and control plane for a CLI invocation (the root ``--data-dir`` rides on click's context)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from vaultgate import config
+from vaultgate.services.bootstrap import open_control_plane
+from vaultgate.services.context import ControlPlane
+
+
+def settings(ctx: typer.Context, data_dir: Path | None = None) -> config.Settings:
+    """Settings from file and environment, with ``--data-dir`` (here or before the subcommand) on top."""
+    root_dir = ctx.find_root().obj if ctx.find_root().obj else None
+    return config.load(data_dir=data_dir or root_dir)
+
+
+def control_plane(ctx: typer.Context, data_dir: Path | None = None) -> ControlPlane:
+    """The control plane for this invocation's data dir."""
+    return open_control_plane(settings(ctx, data_dir))

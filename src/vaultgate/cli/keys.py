@@ -1,0 +1,85 @@
+"""``vaultgate key ...``"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from vaultgate.cli.context import control_plane
+from vaultgate.cli.output import emit_json, emit_table, say
+from vaultgate.services import keys
+from vaultgate.services.context import LOCAL_OPERATOR
+from vaultgate.services.errors import InvalidInput
+
+app = typer.Typer(help="Member keys: create (shown once), list, revoke.", no_args_is_help=True)
+
+KEY_COLUMNS = ("id", "member", "name", "display", "status", "created_at", "expires_at")
+
+
+def parse_scopes(pairs: list[str]) -> dict[str, str]:
+    """``GROUP=LEVEL`` pairs → mapping; InvalidInput (exit 2) on a malformed pair."""
+    scopes: dict[str, str] = {}
+    for pair in pairs:
+        group, sep, level = pair.partition("=")
+        if not sep:
+            raise InvalidInput(f"invalid --scope {pair!r}: use GROUP=none|read|write")
+        scopes[group.strip()] = level.strip()
+    return scopes
+
+
+@app.command("create")
+def create(
+    ctx: typer.Context,
+    member: Annotated[str, typer.Option("--member", help="Member name or id")],
+    models: Annotated[str | None, typer.Option("--models", help="Comma-separated allowlist, wildcards allowed")] = None,
+    scope: Annotated[list[str] | None, typer.Option("--scope", help="GROUP=none|read|write (repeatable)")] = None,
+    ip: Annotated[list[str] | None, typer.Option("--ip", help="Allowed IP or CIDR (repeatable)")] = None,
+    expires: Annotated[str | None, typer.Option("--expires", help="Lifetime such as 90d, 12h")] = None,
+    name: Annotated[str | None, typer.Option("--name", help="A label for the key")] = None,
+    allow_store: Annotated[bool, typer.Option("--allow-store", help="Let requests ask the provider to store them")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document")] = False,
+) -> None:
+    """Create a key for a member and print it once."""
+    policy = {
+        "models": [m for m in (models or "").split(",") if m.strip()],
+        "scopes": parse_scopes(scope or []),
+        "ip_allow": ip or [],
+        "allow_store": allow_store,
+    }
+    created = keys.create(control_plane(ctx), LOCAL_OPERATOR, member, policy=policy, expires_in=expires, name=name)
+    if as_json:
+        from dataclasses import asdict
+
+        emit_json({**asdict(created.info), "key": created.token})
+        return
+    say(f"Created key {created.info.id} for {created.info.member}. It is shown once; store it now:")
+    typer.echo(created.token)
+
+
+@app.command("list")
+def list_(
+    ctx: typer.Context,
+    member: Annotated[str | None, typer.Option("--member", help="Only this member's keys")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document")] = False,
+) -> None:
+    """List keys (metadata only; secrets are never shown again)."""
+    rows = keys.list_keys(control_plane(ctx), LOCAL_OPERATOR, member)
+    if as_json:
+        emit_json(rows)
+    else:
+        emit_table(rows, KEY_COLUMNS)
+
+
+@app.command("revoke")
+def revoke(
+    ctx: typer.Context,
+    key_id: Annotated[str, typer.Argument(help="The key's id (from 'key list')")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document")] = False,
+) -> None:
+    """Revoke a key; every gateway replica refuses it within a second."""
+    info = keys.revoke(control_plane(ctx), LOCAL_OPERATOR, key_id)
+    if as_json:
+        emit_json(info)
+    else:
+        say(f"Revoked {info.id} ({info.display}) of {info.member}.")

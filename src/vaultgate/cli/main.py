@@ -1,0 +1,171 @@
+"""The ``vaultgate`` root command: init, serve, quickstart, and the command groups."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from vaultgate import __version__
+from vaultgate.cli import keys, members, operations, providers
+from vaultgate.cli.context import settings
+from vaultgate.cli.output import emit_json, say
+from vaultgate.config import ConfigError
+from vaultgate.services import bootstrap, quickstart
+from vaultgate.services.errors import InvalidInput, ServiceError
+from vaultgate.store.errors import StoreError
+from vaultgate.vault import VaultError
+
+app = typer.Typer(
+    name="vaultgate",
+    help="A security gateway for the OpenAI API.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    add_completion=False,
+)
+app.add_typer(providers.app, name="provider")
+app.add_typer(members.app, name="member")
+app.add_typer(keys.app, name="key")
+operations.register(app)
+
+DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Data directory (default .data)")]
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    data_dir: DataDir = None,
+    version: Annotated[bool, typer.Option("--version", help="Print the version")] = False,
+) -> None:
+    """vaultgate: per-member keys, encrypted provider keys, privacy by default, audit."""
+    if version:
+        typer.echo(__version__)
+        raise typer.Exit
+    ctx.obj = data_dir
+
+
+@app.command()
+def init(
+    ctx: typer.Context,
+    data_dir: DataDir = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document")] = False,
+) -> None:
+    """Create the database, the master key file (0600) and the first admin token (printed once)."""
+    result = bootstrap.init(settings(ctx, data_dir))
+    if as_json:
+        emit_json(result)
+        return
+    if not result.created:
+        say("Already initialised: nothing changed (the admin token was shown at the first init).")
+        return
+    say(f"Initialised vaultgate: database {result.database_url.split('@')[-1]}")
+    if result.master_key_file:
+        say(f"Master key: {result.master_key_file} (mode 0600). Back it up; without it the provider keys are lost.")
+    say("Admin token for the 'admin' owner. It is shown once; store it now:")
+    typer.echo(result.admin_token)
+
+
+@app.command()
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str | None, typer.Option("--host", help="Listen address (default 127.0.0.1)")] = None,
+    port: Annotated[int | None, typer.Option("--port", help="Listen port (default 8080)")] = None,
+    workers: Annotated[int, typer.Option("--workers", min=1, help="Worker processes")] = 1,
+    data_dir: DataDir = None,
+) -> None:
+    """Serve the OpenAI-compatible API (/v1) and the admin API (/admin)."""
+    s = settings(ctx, data_dir)
+    from vaultgate.services.bootstrap import open_control_plane
+
+    open_control_plane(s).store.dispose()  # fail here, with a clear message, not in a worker
+    _run_server(s.data_dir, host or s.host, port or s.port, workers, s.log_level)
+
+
+def _run_server(data_dir: Path, host: str, port: int, workers: int, log_level: str) -> None:
+    import uvicorn
+
+    os.environ["VAULTGATE_DATA_DIR"] = str(data_dir)
+    uvicorn.run(
+        "vaultgate.server:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
+        log_level=log_level,
+        server_header=False,
+        timeout_graceful_shutdown=30,
+    )
+
+
+@app.command("quickstart")
+def quickstart_cmd(
+    ctx: typer.Context,
+    data_dir: DataDir = None,
+    host: Annotated[str | None, typer.Option("--host")] = None,
+    port: Annotated[int | None, typer.Option("--port")] = None,
+    no_serve: Annotated[bool, typer.Option("--no-serve", help="Set up and print, but do not serve")] = False,
+) -> None:
+    """Set up a data dir (once), register a provider, print a fresh member key and snippets, serve."""
+    s = settings(ctx, data_dir)
+    host, port = host or s.host, port or s.port
+    result = quickstart.prepare(s, os.environ.get("OPENAI_API_KEY") or None)
+    if result.admin_token:
+        say("Admin token (owner 'admin'). It is shown once; store it now:")
+        say(f"  {result.admin_token}")
+    for display in result.revoked_previous:
+        say(f"Revoked the previous quickstart key {display}.")
+    provider = result.provider + (" (offline: answers echo your prompt)" if result.provider_kind == "echo" else "")
+    base = f"http://{host}:{port}/v1"
+    say(f"Provider: {provider}")
+    say("Member key for 'quickstart' (shown once):")
+    say(f"  {result.member_key}")
+    say("\nTry it:")
+    say(
+        f"  curl {base}/chat/completions -H 'Authorization: Bearer {result.member_key}' "
+        "-H 'Content-Type: application/json' "
+        '-d \'{"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Hello"}]}\''
+    )
+    say("\nOr with the official SDK (pip install openai):")
+    say(
+        f"  OPENAI_BASE_URL={base} OPENAI_API_KEY={result.member_key} python -c "
+        '"from openai import OpenAI; '
+        "print(OpenAI().chat.completions.create(model='gpt-4o-mini', "
+        "messages=[{'role': 'user', 'content': 'Hello'}]).choices[0].message.content)\""
+    )
+    if no_serve:
+        return
+    say(f"\nServing on http://{host}:{port} (Ctrl-C to stop)")
+    _run_server(s.data_dir, host, port, 1, s.log_level)
+
+
+def run(argv: list[str] | None = None) -> None:
+    """Entry point: one-line errors; exit 2 for usage errors, 1 for refused operations."""
+    command = typer.main.get_command(app)
+    try:
+        code = command.main(args=argv, prog_name="vaultgate", standalone_mode=False)
+    except typer.Abort:
+        print("vaultgate: aborted", file=sys.stderr)
+        sys.exit(1)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except InvalidInput as exc:
+        print(f"vaultgate: error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except (ServiceError, StoreError, VaultError, ConfigError) as exc:
+        print(f"vaultgate: error: {exc}", file=sys.stderr)
+        sys.exit(1)
+    except Exception as exc:
+        # Typer vendors click, so its UsageError has no public import path: match it by name.
+        if not any(cls.__name__ == "UsageError" for cls in type(exc).__mro__):
+            raise
+        message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+        print(f"vaultgate: error: {message}", file=sys.stderr)
+        sys.exit(2)
+    sys.exit(code if isinstance(code, int) else 0)

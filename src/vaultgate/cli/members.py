@@ -1,0 +1,44 @@
+"""``vaultgate member ...``"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from vaultgate.cli.context import control_plane
+from vaultgate.cli.output import emit_json, emit_table, say
+from vaultgate.services import members
+from vaultgate.services.context import LOCAL_OPERATOR
+
+app = typer.Typer(help="Members: the people and services that hold keys.", no_args_is_help=True)
+
+
+@app.command("add")
+def add(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="A unique member name")],
+    email: Annotated[str | None, typer.Option("--email")] = None,
+    team: Annotated[str | None, typer.Option("--team", help="Team (created on first use)")] = None,
+    role: Annotated[str, typer.Option("--role", help="member|admin|auditor|owner")] = "member",
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document")] = False,
+) -> None:
+    """Add a member."""
+    info = members.add(control_plane(ctx), LOCAL_OPERATOR, name, email=email, team=team, role=role)
+    if as_json:
+        emit_json(info)
+    else:
+        say(f"Added member {info.name} ({info.role}{', team ' + info.team if info.team else ''}).")
+
+
+@app.command("list")
+def list_(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document")] = False,
+) -> None:
+    """List members."""
+    rows = members.list_members(control_plane(ctx), LOCAL_OPERATOR)
+    if as_json:
+        emit_json(rows)
+    else:
+        emit_table(rows, ("id", "name", "email", "team", "role", "status"))

@@ -1,0 +1,83 @@
+"""``vaultgate provider ...``"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Annotated
+
+import typer
+
+from vaultgate.cli.context import control_plane
+from vaultgate.cli.output import emit_json, emit_table, say
+from vaultgate.services import providers
+from vaultgate.services.context import LOCAL_OPERATOR
+from vaultgate.services.errors import InvalidInput
+
+app = typer.Typer(help="Upstream providers; their keys are kept only encrypted.", no_args_is_help=True)
+
+
+def read_api_key(env_var: str | None, from_stdin: bool) -> str | None:
+    """The provider key from an environment variable or stdin; never from the command line."""
+    if env_var and from_stdin:
+        raise InvalidInput("use either --api-key-env or --api-key-stdin, not both")
+    if env_var:
+        value = os.environ.get(env_var, "").strip()
+        if not value:
+            raise InvalidInput(f"environment variable {env_var} is not set or empty")
+        return value
+    if from_stdin:
+        value = sys.stdin.readline().strip()
+        if not value:
+            raise InvalidInput("no API key on standard input")
+        return value
+    return None
+
+
+@app.command("add")
+def add(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="A unique provider name")],
+    kind: Annotated[str, typer.Option("--kind", help="openai|azure|compatible|echo")],
+    base_url: Annotated[str | None, typer.Option("--base-url", help="https:// base URL (…/v1 for OpenAI-style)")] = None,
+    api_key_env: Annotated[str | None, typer.Option("--api-key-env", help="Read the key from this variable")] = None,
+    api_key_stdin: Annotated[bool, typer.Option("--api-key-stdin", help="Read the key from stdin")] = False,
+    api_version: Annotated[str | None, typer.Option("--api-version", help="Azure api-version")] = None,
+    deployment: Annotated[list[str] | None, typer.Option("--deployment", help="MODEL=DEPLOYMENT (Azure, repeatable)")] = None,
+    allow_insecure_http: Annotated[
+        bool, typer.Option("--allow-insecure-http", help="Permit http:// to a loopback address only")
+    ] = False,
+    default: Annotated[bool | None, typer.Option("--default/--no-default", help="Serve models with no other route")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document")] = False,
+) -> None:
+    """Register an upstream provider."""
+    api_key = read_api_key(api_key_env, api_key_stdin)
+    info = providers.add(
+        control_plane(ctx),
+        LOCAL_OPERATOR,
+        name,
+        kind=kind,
+        base_url=base_url,
+        api_key=api_key,
+        api_version=api_version,
+        deployments=providers.parse_deployments(deployment or []),
+        allow_insecure_http=allow_insecure_http,
+        make_default=default,
+    )
+    if as_json:
+        emit_json(info)
+    else:
+        say(f"Added provider {info.name} ({info.kind}, {info.base_url}){' as the default' if info.is_default else ''}.")
+
+
+@app.command("list")
+def list_(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document")] = False,
+) -> None:
+    """List providers (never their keys)."""
+    rows = providers.list_providers(control_plane(ctx), LOCAL_OPERATOR)
+    if as_json:
+        emit_json(rows)
+    else:
+        emit_table(rows, ("name", "kind", "base_url", "is_default", "has_key"))

@@ -1,0 +1,110 @@
+"""Settings from ``VAULTGATE_*`` environment variables or a ``vaultgate.toml``; the environment wins.
+
+The file is looked up at ``$VAULTGATE_CONFIG``, else ``./vaultgate.toml``, else
+``<data dir>/vaultgate.toml``. Keys in the file are the variable names without the
+``VAULTGATE_`` prefix, in lower case (``database_url = "postgresql://..."``).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+DEFAULT_MAX_BODY_BYTES = 20 * 1024 * 1024
+
+
+class ConfigError(ValueError):
+    """A setting has a value vaultgate cannot use; the message names the setting."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything vaultgate reads from its environment, resolved once at start-up."""
+
+    data_dir: Path = Path(".data")
+    database_url: str | None = None
+    redis_url: str | None = None
+    master_key: str | None = field(default=None, repr=False)
+    master_key_file: Path | None = None
+    host: str = "127.0.0.1"
+    port: int = 8080
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    refresh_interval: float = 0.5
+    usage_flush_interval: float = 0.5
+    upstream_timeout: float = 600.0
+    log_level: str = "info"
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The database URL as given, or SQLite in the data dir."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'vaultgate.db').resolve()}"
+
+    @property
+    def resolved_master_key_file(self) -> Path:
+        """Where the master key file is (explicit, or ``master.key`` in the data dir)."""
+        return self.master_key_file or self.data_dir / "master.key"
+
+    def with_data_dir(self, data_dir: Path) -> Settings:
+        """A copy of these settings pointing at another data dir."""
+        return replace(self, data_dir=data_dir)
+
+
+_CASTS: dict[str, Any] = {
+    "data_dir": Path,
+    "master_key_file": Path,
+    "port": int,
+    "max_body_bytes": int,
+    "refresh_interval": float,
+    "usage_flush_interval": float,
+    "upstream_timeout": float,
+}
+
+
+def _cast(name: str, value: object) -> object:
+    cast = _CASTS.get(name)
+    if cast is None:
+        return str(value)
+    try:
+        return cast(value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"VAULTGATE_{name.upper()}: cannot use {value!r}") from exc
+
+
+def _file_values(environ: Mapping[str, str]) -> dict[str, object]:
+    candidates = []
+    if "VAULTGATE_CONFIG" in environ:
+        candidates.append(Path(environ["VAULTGATE_CONFIG"]))
+    candidates.append(Path("vaultgate.toml"))
+    candidates.append(Path(environ.get("VAULTGATE_DATA_DIR", ".data")) / "vaultgate.toml")
+    for path in candidates:
+        if path.is_file():
+            try:
+                return dict(tomllib.loads(path.read_text()))
+            except tomllib.TOMLDecodeError as exc:
+                raise ConfigError(f"{path}: {exc}") from exc
+    return {}
+
+
+def load(environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+    """Settings from the file, then the environment, then explicit overrides (CLI flags)."""
+    env = os.environ if environ is None else environ
+    names = {f for f in Settings.__dataclass_fields__}
+    values: dict[str, object] = {}
+    for key, value in _file_values(env).items():
+        if key not in names:
+            raise ConfigError(f"vaultgate.toml: unknown setting {key!r}")
+        values[key] = _cast(key, value)
+    for name in names:
+        raw = env.get(f"VAULTGATE_{name.upper()}")
+        if raw not in (None, ""):
+            values[name] = _cast(name, raw)
+    for name, value in overrides.items():
+        if value is not None:
+            values[name] = _cast(name, value)
+    return Settings(**values)  # type: ignore[arg-type]

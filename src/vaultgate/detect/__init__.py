@@ -1,0 +1,1 @@
+"""Detectors for secrets and personal data, as data-driven rules shared by privacy/ and scanner/."""

@@ -1,0 +1,37 @@
+"""Stage 2, authn: parse the token, verify its checksum, look its keyed hash up in the snapshot."""
+
+from __future__ import annotations
+
+from vaultgate.gateway.errors import invalid_api_key, missing_api_key
+from vaultgate.gateway.exchange import Exchange
+from vaultgate.gateway.snapshot import Snapshot
+from vaultgate.keys import tokens
+from vaultgate.keys.hashing import TokenHasher
+from vaultgate.policy.grants import KeyGrant
+
+
+def presented_token(ex: Exchange) -> str | None:
+    """The credential from ``Authorization: Bearer`` (OpenAI SDKs) or ``api-key`` (Azure SDKs)."""
+    auth = ex.headers.get(b"authorization")
+    if auth is not None:
+        scheme, _, value = auth.partition(b" ")
+        if scheme.lower() != b"bearer":
+            return ""
+        return value.strip().decode("latin-1")
+    api_key = ex.headers.get(b"api-key")
+    return api_key.strip().decode("latin-1") if api_key is not None else None
+
+
+def authenticate(ex: Exchange, snapshot: Snapshot, hasher: TokenHasher) -> KeyGrant:
+    """The grant for the presented member key; one 401 for every kind of bad key."""
+    token = presented_token(ex)
+    if token is None:
+        raise missing_api_key()
+    parsed = tokens.parse(token)
+    # The checksum rejects typos and random strings before any hashing.
+    if parsed is None or parsed.kind is not tokens.TokenKind.MEMBER_KEY:
+        raise invalid_api_key()
+    grant = snapshot.grants.get(hasher.token_hash(token))
+    if grant is None:
+        raise invalid_api_key()
+    return grant

@@ -1,0 +1,58 @@
+"""One request's state as it moves through the stages. Lives only in memory, per request."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from vaultgate.policy.grants import KeyGrant
+from vaultgate.upstream.config import ProviderConfig
+
+Headers = list[tuple[bytes, bytes]]
+
+
+def new_request_id() -> str:
+    """A request id for ``x-request-id`` (random, no meaning)."""
+    return "req_" + os.urandom(12).hex()
+
+
+@dataclass(slots=True)
+class Exchange:
+    """What the stages know about one request; never persisted (it holds content)."""
+
+    method: str
+    path: str
+    query: bytes
+    headers: dict[bytes, bytes]
+    client_ip: ipaddress.IPv4Address | ipaddress.IPv6Address | None
+    request_id: str = field(default_factory=new_request_id)
+    started: float = field(default_factory=time.perf_counter)
+    body: bytes = b""
+    payload: dict[str, Any] | None = None
+    body_changed: bool = False
+    model: str | None = None
+    stream: bool = False
+    grant: KeyGrant | None = None
+    provider: ProviderConfig | None = None
+    strip_usage_chunk: bool = False
+    status: int = 0
+    error_code: str | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+
+    @property
+    def endpoint(self) -> str:
+        """The path without ``/v1`` and ids beyond the second segment (a usage label)."""
+        parts = self.path[4:].split("/")
+        return "/".join(parts[:2]) if parts and parts[0] in ("chat", "fine_tuning") else parts[0]
+
+    def forward_body(self) -> bytes:
+        """The body to send upstream: the client's bytes unless a stage changed the payload."""
+        if self.body_changed and self.payload is not None:
+            import orjson
+
+            return orjson.dumps(self.payload)
+        return self.body

@@ -1,0 +1,132 @@
+"""Stages 6-8 on the way back: relay the upstream's answer (JSON or SSE) and read its usage.
+
+Only an allowlist of upstream headers reaches the client: the upstream's organisation id,
+its rate-limit headers and cookies stay behind the gateway.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import orjson
+
+from vaultgate.gateway.asgi import Send
+from vaultgate.gateway.exchange import Exchange, Headers
+from vaultgate.gateway.sse import EventSplitter, data_of
+from vaultgate.upstream.interface import UpstreamError, UpstreamResponse
+from vaultgate.usage.events import tokens_from_usage
+
+log = logging.getLogger("vaultgate.gateway")
+
+PASSED_HEADERS = frozenset({"openai-processing-ms", "openai-version", "retry-after", "retry-after-ms"})
+
+
+def _headers(response: UpstreamResponse) -> Headers:
+    return [(k.encode("latin-1"), v.encode("latin-1")) for k, v in response.headers if k in PASSED_HEADERS]
+
+
+def _content_type(response: UpstreamResponse) -> bytes:
+    for key, value in response.headers:
+        if key == "content-type":
+            return value.encode("latin-1")
+    return b"application/json"
+
+
+def _note_usage(ex: Exchange, document: Any) -> None:
+    if not isinstance(document, dict):
+        return
+    usage = document.get("usage")
+    if usage is None and isinstance(document.get("response"), dict):
+        usage = document["response"].get("usage")  # Responses API stream events
+    prompt, completion = tokens_from_usage(usage)
+    if prompt is not None:
+        ex.prompt_tokens = prompt
+    if completion is not None:
+        ex.completion_tokens = completion
+
+
+def _error_code(body: bytes) -> str | None:
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    error = document.get("error") if isinstance(document, dict) else None
+    code = error.get("code") if isinstance(error, dict) else None
+    return str(code)[:60] if code is not None else None
+
+
+async def relay_whole(ex: Exchange, response: UpstreamResponse, send: Send, headers: Headers) -> None:
+    """Read the whole upstream body, note usage, send it on."""
+    body = await response.read()
+    ex.status = response.status
+    if 200 <= response.status < 300:
+        if b'"usage"' in body:
+            try:
+                _note_usage(ex, orjson.loads(body))
+            except orjson.JSONDecodeError:
+                pass
+    else:
+        ex.error_code = _error_code(body) or "upstream_error"
+    await send(
+        {
+            "type": "http.response.start",
+            "status": response.status,
+            "headers": [
+                (b"content-type", _content_type(response)),
+                (b"content-length", str(len(body)).encode()),
+                *_headers(response),
+                *headers,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+def _keep_event(ex: Exchange, event: bytes) -> bool:
+    """Note usage from an event; False for the usage-only chunk the client did not ask for."""
+    if b'"usage"' not in event:
+        return True
+    data = data_of(event)
+    try:
+        document = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return True
+    _note_usage(ex, document)
+    if ex.strip_usage_chunk and isinstance(document, dict):
+        return not (document.get("choices") == [] and document.get("usage") is not None)
+    return True
+
+
+_STREAM_BROKEN = b'data: {"error": {"message": "The upstream stream broke off.", "type": "upstream_error", "param": null, "code": "upstream_stream_broken"}}\n\n'
+
+
+async def relay_stream(ex: Exchange, response: UpstreamResponse, send: Send, headers: Headers) -> None:
+    """Forward SSE events as they complete, noting usage; a broken upstream ends with an error event."""
+    ex.status = response.status
+    await send(
+        {
+            "type": "http.response.start",
+            "status": response.status,
+            "headers": [
+                (b"content-type", _content_type(response)),
+                (b"cache-control", b"no-cache"),
+                *_headers(response),
+                *headers,
+            ],
+        }
+    )
+    splitter = EventSplitter()
+    try:
+        async for chunk in response.chunks():
+            events = [e for e in splitter.feed(chunk) if _keep_event(ex, e)]
+            if events:
+                await send({"type": "http.response.body", "body": b"".join(events), "more_body": True})
+    except UpstreamError as exc:
+        ex.status, ex.error_code = exc.status, "upstream_stream_broken"
+        await send({"type": "http.response.body", "body": _STREAM_BROKEN, "more_body": False})
+        return
+    finally:
+        await response.close()
+    tail = splitter.close()
+    await send({"type": "http.response.body", "body": tail, "more_body": False})

@@ -1,0 +1,98 @@
+"""The hot path's view of the control plane, and the refresher that keeps it within a second.
+
+Nothing on the hot path reads the database: requests look keys and providers up in the
+current :class:`Snapshot`. The refresher swaps in a new one when the store's revision
+changes (PostgreSQL NOTIFY wakes it at once; polling every ``interval`` is the fallback).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from vaultgate.policy.grants import KeyGrant
+from vaultgate.upstream.config import ProviderConfig
+
+log = logging.getLogger("vaultgate.gateway.snapshot")
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Keys by keyed hash, providers by name, and the revision they reflect."""
+
+    grants: Mapping[str, KeyGrant] = field(default_factory=lambda: MappingProxyType({}))
+    providers: Mapping[str, ProviderConfig] = field(default_factory=lambda: MappingProxyType({}))
+    default_provider: str | None = None
+    revision: int = -1
+
+
+class Refresher:
+    """Holds the current snapshot and reloads it when the store says something changed."""
+
+    def __init__(
+        self,
+        load: Callable[[], Snapshot],
+        revision: Callable[[], int],
+        *,
+        interval: float = 0.5,
+        listen: Callable[[threading.Event, Callable[[], None]], None] | None = None,
+    ) -> None:
+        self._load = load
+        self._revision = revision
+        self._interval = interval
+        self._listen = listen
+        self._current = Snapshot()
+        self._wake = asyncio.Event()
+        self._stop = threading.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._listener: threading.Thread | None = None
+
+    @property
+    def current(self) -> Snapshot:
+        """The snapshot requests use now."""
+        return self._current
+
+    async def start(self) -> None:
+        """Load the first snapshot (failing loudly if it cannot), then keep it fresh."""
+        self._current = await asyncio.to_thread(self._load)
+        loop = asyncio.get_running_loop()
+        if self._listen is not None:
+            wake = lambda: loop.call_soon_threadsafe(self._wake.set)  # noqa: E731
+            self._listener = threading.Thread(
+                target=self._listen, args=(self._stop, wake), name="vaultgate-listen", daemon=True
+            )
+            self._listener.start()
+        self._task = asyncio.create_task(self._run(), name="vaultgate-refresh")
+
+    async def stop(self) -> None:
+        """Stop refreshing."""
+        self._stop.set()
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+
+    async def refresh(self) -> None:
+        """Reload now if the revision moved."""
+        revision = await asyncio.to_thread(self._revision)
+        if revision != self._current.revision:
+            self._current = await asyncio.to_thread(self._load)
+            log.info("snapshot refreshed to revision %d", self._current.revision)
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=self._interval)
+            except TimeoutError:
+                pass
+            self._wake.clear()
+            try:
+                await self.refresh()
+            except Exception:  # keep serving the last good snapshot; the next tick retries
+                log.exception("snapshot refresh failed; serving the previous snapshot")

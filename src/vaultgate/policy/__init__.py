@@ -1,0 +1,1 @@
+"""Authorization decisions: pure functions of (grant, request, now). No I/O here."""

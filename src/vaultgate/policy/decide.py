@@ -1,0 +1,57 @@
+"""The authorization decision for one request: a pure function of (grant, request, now)."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from datetime import datetime
+
+from vaultgate.policy.grants import KeyGrant
+from vaultgate.policy.scopes import group_of, required_level
+
+
+@dataclass(frozen=True, slots=True)
+class RequestFacts:
+    """What the policy needs to know about a request (no content)."""
+
+    method: str
+    path: str
+    model: str | None
+    client_ip: ipaddress.IPv4Address | ipaddress.IPv6Address | None
+
+
+@dataclass(frozen=True, slots=True)
+class Denial:
+    """Why a request is refused: the HTTP status, OpenAI error code and a safe message."""
+
+    status: int
+    code: str
+    message: str
+    param: str | None = None
+
+
+EXPIRED = Denial(401, "invalid_api_key", "Incorrect API key provided.")
+
+
+def decide(grant: KeyGrant, facts: RequestFacts, now: datetime) -> Denial | None:
+    """None when the request is allowed, else the Denial to answer with."""
+    if grant.expires_at is not None and now >= grant.expires_at:
+        # Expired keys get the same answer as unknown ones: no oracle.
+        return EXPIRED
+    if not grant.member_active:
+        return Denial(403, "permission_denied", "This member's access is suspended.")
+    policy = grant.policy
+    if not policy.allows_ip(facts.client_ip):
+        return Denial(403, "ip_not_allowed", "Requests from this IP address are not allowed for this key.")
+    group = group_of(facts.path)
+    if group is None:
+        return Denial(404, "unknown_url", f"vaultgate does not serve {facts.method} {facts.path}.")
+    if policy.level(group) < required_level(facts.method):
+        return Denial(
+            403,
+            "permission_denied",
+            f"This key does not have the '{group}' scope needed for {facts.method} {facts.path}.",
+        )
+    if facts.model is not None and not policy.allows_model(facts.model):
+        return Denial(403, "model_not_allowed", f"This key may not use the model '{facts.model}'.", "model")
+    return None

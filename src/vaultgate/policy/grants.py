@@ -1,0 +1,100 @@
+"""What a key grants: the values the hot path decides from, built from the store at refresh."""
+
+from __future__ import annotations
+
+import fnmatch
+import ipaddress
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from types import MappingProxyType
+from typing import Any
+
+from vaultgate.policy.scopes import GROUPS, Level, parse_level
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class PolicyError(ValueError):
+    """A policy value cannot be used; the message names the field and the bad value."""
+
+
+@dataclass(frozen=True, slots=True)
+class KeyPolicy:
+    """A key's restrictions. Empty ``models`` means every model; missing scopes mean write."""
+
+    models: tuple[str, ...] = ()
+    scopes: Mapping[str, Level] = field(default_factory=lambda: MappingProxyType({}))
+    ip_allow: tuple[IPNetwork, ...] = ()
+    allow_store: bool = False
+
+    def level(self, group: str) -> Level:
+        """The key's access to an endpoint group."""
+        return self.scopes.get(group, Level.WRITE)
+
+    def allows_model(self, model: str) -> bool:
+        """Whether ``model`` matches the allowlist (shell-style wildcards: ``gpt-4o*``)."""
+        if not self.models:
+            return True
+        return any(fnmatch.fnmatchcase(model, pattern) for pattern in self.models)
+
+    def allows_ip(self, address: ipaddress.IPv4Address | ipaddress.IPv6Address | None) -> bool:
+        """Whether the client address is inside the allowlist (no list: any address)."""
+        if not self.ip_allow:
+            return True
+        if address is None:
+            return False
+        return any(address in net for net in self.ip_allow if net.version == address.version)
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON form stored with the key and shown by the API."""
+        return {
+            "models": list(self.models),
+            "scopes": {g: lvl.name.lower() for g, lvl in sorted(self.scopes.items())},
+            "ip_allow": [str(n) for n in self.ip_allow],
+            "allow_store": self.allow_store,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> KeyPolicy:
+        """Parse and validate the stored or submitted JSON form; PolicyError on bad values."""
+        unknown = set(data) - {"models", "scopes", "ip_allow", "allow_store"}
+        if unknown:
+            raise PolicyError(f"unknown policy field(s): {', '.join(sorted(unknown))}")
+        models = tuple(str(m).strip() for m in data.get("models") or () if str(m).strip())
+        scopes: dict[str, Level] = {}
+        for group, level in dict(data.get("scopes") or {}).items():
+            if group not in GROUPS:
+                raise PolicyError(f"unknown endpoint group {group!r}: use one of {', '.join(GROUPS)}")
+            try:
+                scopes[group] = parse_level(str(level))
+            except ValueError as exc:
+                raise PolicyError(f"scope {group}: {exc}") from None
+        return cls(
+            models=models,
+            scopes=MappingProxyType(scopes),
+            ip_allow=tuple(parse_network(n) for n in data.get("ip_allow") or ()),
+            allow_store=bool(data.get("allow_store", False)),
+        )
+
+
+def parse_network(text: str) -> IPNetwork:
+    """An IPv4/IPv6 address or CIDR; PolicyError naming the bad value otherwise."""
+    try:
+        return ipaddress.ip_network(str(text).strip(), strict=False)
+    except ValueError:
+        raise PolicyError(f"not an IP address or CIDR: {text!r}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class KeyGrant:
+    """One usable credential as the hot path sees it (a live key, or a rotated-out secret in grace)."""
+
+    key_id: str
+    member_id: str
+    member_name: str
+    team_id: str | None
+    policy: KeyPolicy
+    expires_at: datetime | None
+    member_active: bool = True
+    pseudonym: str = ""

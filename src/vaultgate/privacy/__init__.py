@@ -1,0 +1,1 @@
+"""Privacy: request hygiene now; PII and secret redaction/restoration build on it. Never persists content."""

@@ -1,0 +1,127 @@
+"""The composition root: builds the control plane, the data plane and the admin API into one ASGI app."""
+
+from __future__ import annotations
+
+import logging
+
+import orjson
+
+from vaultgate import config
+from vaultgate.admin.api import build_admin_app
+from vaultgate.gateway.asgi import ASGIApp, Receive, Scope, Send, send_response
+from vaultgate.gateway.errors import GatewayError
+from vaultgate.gateway.pipeline import DataPlane
+from vaultgate.gateway.snapshot import Refresher
+from vaultgate.services import snapshot, usage
+from vaultgate.services.bootstrap import open_control_plane
+from vaultgate.upstream.azure import AzureAdapter
+from vaultgate.upstream.config import ProviderKind
+from vaultgate.upstream.echo import EchoAdapter
+from vaultgate.upstream.http import UpstreamClient
+from vaultgate.upstream.interface import ProviderAdapter
+from vaultgate.upstream.openai import OpenAIAdapter
+from vaultgate.usage.recorder import UsageRecorder
+
+log = logging.getLogger("vaultgate")
+
+
+class Gateway:
+    """Routes ``/v1`` to the data plane, ``/admin`` to the admin API, and runs the lifespan."""
+
+    def __init__(
+        self,
+        data_plane: DataPlane,
+        admin: ASGIApp,
+        refresher: Refresher,
+        client: UpstreamClient,
+        recorder: UsageRecorder,
+    ) -> None:
+        self.data_plane = data_plane
+        self.admin = admin
+        self.refresher = refresher
+        self.client = client
+        self.recorder = recorder
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            path: str = scope["path"]
+            if path.startswith("/v1/"):
+                await self.data_plane(scope, receive, send)
+            elif path.startswith("/admin"):
+                await self.admin(scope, receive, send)
+            elif path == "/healthz":
+                body = orjson.dumps({"status": "ok", "revision": self.refresher.current.revision})
+                await send_response(send, 200, body, [])
+            else:
+                err = GatewayError(404, "unknown_url", f"Unknown request URL: {scope['method']} {path}.")
+                await send_response(send, 404, err.body(), [])
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+
+    async def start(self) -> None:
+        """Open the upstream pool, load the first snapshot, start the background tasks."""
+        await self.client.start()
+        await self.refresher.start()
+        await self.recorder.start()
+        current = self.refresher.current
+        log.info(
+            "vaultgate ready: %d active keys, providers: %s (default: %s)",
+            len(current.grants),
+            ", ".join(f"{p.name} ({p.kind.value})" for p in current.providers.values()) or "none",
+            current.default_provider or "none",
+        )
+
+    async def stop(self) -> None:
+        """Flush every usage event, stop refreshing, close the pool."""
+        await self.refresher.stop()
+        await self.recorder.stop()
+        await self.client.stop()
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self.start()
+                except Exception as exc:  # report to the server, which refuses to start
+                    log.exception("start-up failed")
+                    await send({"type": "lifespan.startup.failed", "message": type(exc).__name__})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.stop()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+def build(settings: config.Settings) -> Gateway:
+    """A gateway for ``settings`` (reads the master key and the database, opens nothing else yet)."""
+    cp = open_control_plane(settings)
+    client = UpstreamClient(timeout=settings.upstream_timeout)
+    adapters: dict[ProviderKind, ProviderAdapter] = {
+        ProviderKind.OPENAI: OpenAIAdapter(client),
+        ProviderKind.COMPATIBLE: OpenAIAdapter(client),
+        ProviderKind.AZURE: AzureAdapter(client),
+        ProviderKind.ECHO: EchoAdapter(),
+    }
+    refresher = Refresher(
+        lambda: snapshot.load(cp),
+        cp.store.revision,
+        interval=settings.refresh_interval,
+        listen=snapshot.pg_listener(cp),
+    )
+    recorder = UsageRecorder(lambda batch: usage.write(cp, batch), flush_interval=settings.usage_flush_interval)
+    data_plane = DataPlane(
+        snapshot=lambda: refresher.current,
+        hasher=cp.hasher,
+        adapters=adapters,
+        usage=recorder,
+        max_body_bytes=settings.max_body_bytes,
+    )
+    return Gateway(data_plane, build_admin_app(cp), refresher, client, recorder)
+
+
+def create_app() -> Gateway:
+    """The uvicorn factory: settings from the environment (the CLI sets them)."""
+    return build(config.load())

@@ -1,0 +1,1 @@
+"""The operations the CLI, admin API and console share. Never prints, exits or knows HTTP."""

@@ -1,0 +1,38 @@
+"""Reading the audit log: verification of the hash chain and export."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from vaultgate.audit import chain
+from vaultgate.audit import log as audit_log
+from vaultgate.services.context import Actor, ControlPlane, Role
+from vaultgate.services.errors import NotAuthorised
+
+
+def _require_reader(actor: Actor) -> None:
+    if actor.role not in (Role.OWNER, Role.ADMIN, Role.AUDITOR):
+        raise NotAuthorised(f"the {actor.role.value} role may not read the audit log")
+
+
+def verify(cp: ControlPlane, actor: Actor) -> tuple[int, chain.ChainBreak | None]:
+    """(records checked, first break or None)."""
+    _require_reader(actor)
+    with cp.store.session() as session:
+        count = 0
+
+        def counted() -> Iterator[chain.AuditRecord]:
+            nonlocal count
+            for record in audit_log.records(session):
+                count += 1
+                yield record
+
+        broken = chain.verify(counted())
+    return count, broken
+
+
+def export(cp: ControlPlane, actor: Actor) -> Iterator[chain.AuditRecord]:
+    """Every record in chain order."""
+    _require_reader(actor)
+    with cp.store.session() as session:
+        yield from audit_log.records(session)

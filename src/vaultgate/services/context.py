@@ -1,0 +1,102 @@
+"""The control plane's context: store, vault, token hasher, clock, and who is acting."""
+
+from __future__ import annotations
+
+import enum
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from vaultgate.audit import log as audit_log
+from vaultgate.keys.hashing import TokenHasher
+from vaultgate.services.errors import NotAuthorised
+from vaultgate.store.db import Store
+from vaultgate.vault import Vault
+
+
+def utcnow() -> datetime:
+    """The current time in UTC (the default clock)."""
+    return datetime.now(UTC)
+
+
+def new_id(prefix: str) -> str:
+    """A new opaque id such as ``key_3f9a0c1d2e4b5a69``."""
+    return f"{prefix}_{secrets.token_hex(8)}"
+
+
+class Role(enum.Enum):
+    """Member roles, from most to least powerful."""
+
+    OWNER = "owner"
+    ADMIN = "admin"
+    AUDITOR = "auditor"
+    MEMBER = "member"
+
+    @classmethod
+    def parse(cls, text: str) -> Role:
+        """A role from its name; ValueError naming the accepted values otherwise."""
+        try:
+            return cls(text.strip().lower())
+        except ValueError:
+            raise ValueError(f"unknown role {text!r}: use owner, admin, auditor or member") from None
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who performs an operation: a member through the admin API, or the local operator."""
+
+    name: str
+    role: Role
+    member_id: str | None = None
+
+    @property
+    def manages_org(self) -> bool:
+        """Owners and admins manage members, keys and providers of the organisation."""
+        return self.role in (Role.OWNER, Role.ADMIN)
+
+    def require_manager(self, what: str) -> None:
+        """Raise NotAuthorised unless the actor is an owner or admin."""
+        if not self.manages_org:
+            raise NotAuthorised(f"the {self.role.value} role may not {what}")
+
+
+LOCAL_OPERATOR = Actor(name="cli", role=Role.OWNER)
+
+
+@dataclass
+class ControlPlane:
+    """Everything a service operation needs; built once per process and passed in."""
+
+    store: Store
+    vault: Vault
+    hasher: TokenHasher
+    clock: Callable[[], datetime] = field(default=utcnow)
+
+    def audit(
+        self,
+        session: Session,
+        actor: Actor,
+        action: str,
+        target: str | None = None,
+        outcome: str = "ok",
+        **details: Any,
+    ) -> None:
+        """Chain an audit record in ``session``'s transaction (fails closed with it)."""
+        audit_log.append(
+            session,
+            at=self.clock(),
+            actor=actor.name,
+            action=action,
+            target=target,
+            outcome=outcome,
+            details=details,
+        )
+
+    def audit_refusal(self, actor: Actor, action: str, target: str | None, reason: str) -> None:
+        """Record a refused action in its own transaction (the refused change made none)."""
+        with self.store.session() as session:
+            self.audit(session, actor, action, target, outcome="refused", reason=reason)

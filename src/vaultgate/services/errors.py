@@ -1,0 +1,33 @@
+"""Service errors, translated to exit codes by the CLI and to statuses by the admin API.
+
+ServiceError
+├── InvalidInput     the request is malformed or names an impossible value   (400 / exit 2)
+├── NotAuthorised    the actor's role or ownership does not allow it          (403 / exit 1)
+├── NotFound         the named object does not exist (or is not visible)     (404 / exit 1)
+├── Conflict         the object exists already or is in the wrong state      (409 / exit 1)
+└── NotInitialised   the data dir or database has not been initialised       (exit 1)
+"""
+
+
+class ServiceError(Exception):
+    """Base of every refusal the service layer gives; the message is safe to show."""
+
+
+class InvalidInput(ServiceError):
+    """Malformed input or an impossible value; nothing was changed."""
+
+
+class NotAuthorised(ServiceError):
+    """The actor may not do this; nothing was changed."""
+
+
+class NotFound(ServiceError):
+    """No such object (or not one the actor may see)."""
+
+
+class Conflict(ServiceError):
+    """The object already exists or is in a state that forbids the change."""
+
+
+class NotInitialised(ServiceError):
+    """vaultgate has not been initialised for this data dir / database."""

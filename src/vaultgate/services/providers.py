@@ -1,0 +1,149 @@
+"""Upstream providers and their sealed credentials."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select, update
+
+from vaultgate.services.context import Actor, ControlPlane, new_id
+from vaultgate.services.errors import Conflict, InvalidInput
+from vaultgate.services.members import check_name
+from vaultgate.store.models import Provider, ProviderCredential
+from vaultgate.upstream.config import ProviderKind, UnsafeURLError, check_base_url
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderInfo:
+    """A provider as shown to admins: never its key, only whether one is stored."""
+
+    id: str
+    name: str
+    kind: str
+    base_url: str
+    api_version: str | None
+    deployments: dict[str, str]
+    is_default: bool
+    has_key: bool
+    created_at: datetime
+
+
+def parse_deployments(pairs: list[str]) -> dict[str, str]:
+    """``MODEL=DEPLOYMENT`` pairs → mapping; InvalidInput on a malformed pair."""
+    result: dict[str, str] = {}
+    for pair in pairs:
+        model, sep, deployment = pair.partition("=")
+        if not sep or not model.strip() or not deployment.strip():
+            raise InvalidInput(f"invalid deployment {pair!r}: use MODEL=DEPLOYMENT")
+        result[model.strip()] = deployment.strip()
+    return result
+
+
+def add(
+    cp: ControlPlane,
+    actor: Actor,
+    name: str,
+    *,
+    kind: str,
+    base_url: str | None = None,
+    api_key: str | None = None,
+    api_version: str | None = None,
+    deployments: dict[str, str] | None = None,
+    allow_insecure_http: bool = False,
+    make_default: bool | None = None,
+) -> ProviderInfo:
+    """Register a provider; its key is sealed by the vault before it touches the database."""
+    actor.require_manager("add providers")
+    check_name("provider", name)
+    try:
+        parsed_kind = ProviderKind(kind)
+    except ValueError:
+        raise InvalidInput(f"unknown provider kind {kind!r}: use openai, azure, compatible or echo") from None
+    if base_url is None:
+        if parsed_kind is ProviderKind.OPENAI:
+            base_url = "https://api.openai.com/v1"
+        elif parsed_kind is ProviderKind.ECHO:
+            base_url = "echo://local"
+        else:
+            raise InvalidInput(f"--base-url is required for a {kind} provider")
+    try:
+        url = check_base_url(parsed_kind, base_url, allow_insecure_http)
+    except UnsafeURLError as exc:
+        raise InvalidInput(str(exc)) from None
+    if parsed_kind is ProviderKind.AZURE:
+        if not api_version:
+            raise InvalidInput("an azure provider needs --api-version (for example 2024-10-21)")
+        if not deployments:
+            raise InvalidInput("an azure provider needs at least one --deployment MODEL=DEPLOYMENT")
+    if parsed_kind in (ProviderKind.OPENAI, ProviderKind.AZURE) and not api_key:
+        raise InvalidInput(f"a {kind} provider needs an API key (--api-key-env VAR or --api-key-stdin)")
+    now = cp.clock()
+    with cp.store.session() as session:
+        if session.scalar(select(Provider.id).where(Provider.name == name)) is not None:
+            raise Conflict(f"a provider named {name!r} already exists")
+        is_first = session.scalar(select(Provider.id).limit(1)) is None
+        default = is_first if make_default is None else make_default
+        if default:
+            session.execute(update(Provider).values(is_default=False))
+        provider = Provider(
+            id=new_id("prov"),
+            name=name,
+            kind=parsed_kind.value,
+            base_url=url,
+            api_version=api_version,
+            deployments=deployments or {},
+            allow_insecure_http=allow_insecure_http,
+            is_default=default,
+            created_at=now,
+        )
+        session.add(provider)
+        session.flush()
+        if api_key:
+            cred_id = new_id("cred")
+            session.add(
+                ProviderCredential(
+                    id=cred_id,
+                    provider_id=provider.id,
+                    sealed=cp.vault.seal(cred_id, api_key.encode()),
+                    state="active",
+                    created_at=now,
+                )
+            )
+        cp.audit(session, actor, "provider.create", name, kind=parsed_kind.value, base_url=url, default=default)
+        cp.store.notify_change(session)
+        return ProviderInfo(
+            id=provider.id,
+            name=name,
+            kind=parsed_kind.value,
+            base_url=url,
+            api_version=api_version,
+            deployments=dict(provider.deployments),
+            is_default=default,
+            has_key=bool(api_key),
+            created_at=now,
+        )
+
+
+def list_providers(cp: ControlPlane, actor: Actor) -> list[ProviderInfo]:
+    """Every provider, without secrets."""
+    actor.require_manager("list providers")
+    with cp.store.session() as session:
+        rows = session.scalars(select(Provider).order_by(Provider.name)).all()
+        with_key = set(
+            session.scalars(select(ProviderCredential.provider_id).where(ProviderCredential.state == "active")).all()
+        )
+        return [
+            ProviderInfo(
+                id=p.id,
+                name=p.name,
+                kind=p.kind,
+                base_url=p.base_url,
+                api_version=p.api_version,
+                deployments=dict(p.deployments),
+                is_default=p.is_default,
+                has_key=p.id in with_key,
+                created_at=p.created_at,
+            )
+            for p in rows
+        ]

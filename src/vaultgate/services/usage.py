@@ -1,0 +1,59 @@
+"""Writing usage records, and usage reports (metadata only)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from datetime import datetime
+
+from sqlalchemy import case, func, insert, select
+
+from vaultgate.services.context import Actor, ControlPlane, Role
+from vaultgate.services.errors import NotAuthorised
+from vaultgate.store.models import Member, UsageEvent
+from vaultgate.usage.events import UsageRecord
+
+
+def write(cp: ControlPlane, records: Sequence[UsageRecord]) -> None:
+    """Insert a batch of usage records in one transaction."""
+    if not records:
+        return
+    with cp.store.session() as session:
+        session.execute(insert(UsageEvent), [asdict(r) for r in records])
+
+
+@dataclass(frozen=True, slots=True)
+class UsageLine:
+    """Totals for one member and model over a period."""
+
+    member: str | None
+    model: str | None
+    requests: int
+    errors: int
+    prompt_tokens: int
+    completion_tokens: int
+
+
+def report(cp: ControlPlane, actor: Actor, since: datetime | None = None) -> list[UsageLine]:
+    """Requests and tokens per member and model (members see only their own)."""
+    if actor.role is Role.MEMBER and actor.member_id is None:
+        raise NotAuthorised("no member to report on")
+    with cp.store.session() as session:
+        query = (
+            select(
+                Member.name,
+                UsageEvent.model,
+                func.count(),
+                func.sum(case((UsageEvent.status >= 400, 1), else_=0)),
+                func.coalesce(func.sum(UsageEvent.prompt_tokens), 0),
+                func.coalesce(func.sum(UsageEvent.completion_tokens), 0),
+            )
+            .outerjoin(Member, UsageEvent.member_id == Member.id)
+            .group_by(Member.name, UsageEvent.model)
+            .order_by(Member.name, UsageEvent.model)
+        )
+        if since is not None:
+            query = query.where(UsageEvent.at >= since)
+        if actor.role is Role.MEMBER:
+            query = query.where(UsageEvent.member_id == actor.member_id)
+        return [UsageLine(m, model, int(n), int(e or 0), int(p), int(c)) for m, model, n, e, p, c in session.execute(query)]

@@ -1,0 +1,92 @@
+"""Engines and sessions for SQLite (WAL, serialised writers) and PostgreSQL (psycopg 3)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from vaultgate.store.errors import StoreError
+
+
+def normalise_url(url: str) -> str:
+    """Accept the URLs users have (``postgresql://``, ``postgres://``, ``sqlite:///``) and pick our driver."""
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://") :]
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    elif parsed.get_backend_name() == "sqlite":
+        parsed = parsed.set(drivername="sqlite+pysqlite")
+    else:
+        raise StoreError(f"unsupported database {parsed.get_backend_name()!r}: use PostgreSQL or SQLite")
+    return parsed.render_as_string(hide_password=False)
+
+
+def _sqlite_setup(engine: Engine) -> None:
+    # pysqlite's own transaction handling defers BEGIN and cannot take the write lock up
+    # front; we issue BEGIN IMMEDIATE ourselves so concurrent writers queue, not deadlock.
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA busy_timeout=10000")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+class Store:
+    """A database: engine, session factory, and the dialect-specific bits."""
+
+    def __init__(self, url: str, *, echo: bool = False) -> None:
+        self.url = normalise_url(url)
+        self.dialect = make_url(self.url).get_backend_name()
+        kwargs: dict[str, Any] = {"echo": echo, "future": True}
+        if self.dialect == "sqlite":
+            path = make_url(self.url).database
+            if path and path != ":memory:":
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+        else:
+            kwargs.update(pool_size=5, max_overflow=5, pool_pre_ping=True)
+        self.engine = create_engine(self.url, **kwargs)
+        if self.dialect == "sqlite":
+            _sqlite_setup(self.engine)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @property
+    def is_postgres(self) -> bool:
+        """Whether this store is PostgreSQL (LISTEN/NOTIFY available)."""
+        return self.dialect == "postgresql"
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A session in one transaction: committed on success, rolled back on any error."""
+        with self._sessions.begin() as session:
+            yield session
+
+    def notify_change(self, session: Session) -> None:
+        """Bump the revision (and NOTIFY on PostgreSQL) inside the caller's transaction."""
+        session.execute(text("UPDATE revision SET value = value + 1 WHERE id = 1"))
+        if self.is_postgres:
+            session.execute(text("SELECT pg_notify('vaultgate_changes', '')"))
+
+    def revision(self) -> int:
+        """The current change counter."""
+        with self.engine.connect() as conn:
+            value = conn.execute(text("SELECT value FROM revision WHERE id = 1")).scalar()
+        return int(value or 0)
+
+    def dispose(self) -> None:
+        """Close every pooled connection."""
+        self.engine.dispose()

@@ -1,0 +1,36 @@
+"""Schema migrations with Alembic, run in-process on vaultgate's own engine."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+
+from vaultgate.store.db import Store
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def alembic_config(store: Store) -> Config:
+    """An Alembic config pointing at the packaged migrations."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.set_main_option("sqlalchemy.url", store.url.replace("%", "%%"))
+    return cfg
+
+
+def upgrade(store: Store) -> None:
+    """Bring the schema to the newest revision (idempotent)."""
+    cfg = alembic_config(store)
+    with store.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+
+
+def revision(store: Store, message: str) -> None:
+    """Autogenerate a new migration from the models (a developer tool)."""
+    cfg = alembic_config(store)
+    with store.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.revision(cfg, message=message, autogenerate=True)

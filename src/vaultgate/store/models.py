@@ -1,0 +1,165 @@
+"""SQLAlchemy models. Content (prompts, completions) has no column anywhere, by design."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, ForeignKey, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on SQLite and PostgreSQL alike."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("naive datetime")
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        from datetime import UTC
+
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every vaultgate table."""
+
+    type_annotation_map = {dict[str, Any]: JSON, datetime: UTCDateTime}
+
+
+class Team(Base):
+    """A group of members sharing a policy ceiling."""
+
+    __tablename__ = "teams"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    suspended: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime]
+
+
+class Member(Base):
+    """A person or service that holds keys."""
+
+    __tablename__ = "members"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    email: Mapped[str | None] = mapped_column(String(320))
+    team_id: Mapped[str | None] = mapped_column(ForeignKey("teams.id"))
+    role: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(20), default="active")
+    created_at: Mapped[datetime]
+
+
+class MemberKey(Base):
+    """A member's API key: only its keyed hash and a display form are stored."""
+
+    __tablename__ = "member_keys"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    member_id: Mapped[str] = mapped_column(ForeignKey("members.id"), index=True)
+    name: Mapped[str | None] = mapped_column(String(100))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    fingerprint: Mapped[str] = mapped_column(String(64), unique=True)
+    display: Mapped[str] = mapped_column(String(20))
+    policy: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+    revoked_reason: Mapped[str | None] = mapped_column(String(40))
+
+
+class AdminToken(Base):
+    """A person's admin API token (``vga_``): keyed hash only; the role is the member's."""
+
+    __tablename__ = "admin_tokens"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    member_id: Mapped[str] = mapped_column(ForeignKey("members.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    display: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+
+class Provider(Base):
+    """An upstream: OpenAI, Azure OpenAI, an OpenAI-compatible server, or the offline echo."""
+
+    __tablename__ = "providers"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    base_url: Mapped[str] = mapped_column(String(500))
+    api_version: Mapped[str | None] = mapped_column(String(40))
+    deployments: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    allow_insecure_http: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_default: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime]
+
+
+class ProviderCredential(Base):
+    """A provider's API key, sealed by the vault (the row id is the associated data)."""
+
+    __tablename__ = "provider_credentials"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    provider_id: Mapped[str] = mapped_column(ForeignKey("providers.id"), index=True)
+    sealed: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(20), default="active")
+    created_at: Mapped[datetime]
+
+
+class VaultSecret(Base):
+    """Internal secrets (the token hashing key), sealed like provider credentials."""
+
+    __tablename__ = "vault_secrets"
+    name: Mapped[str] = mapped_column(String(60), primary_key=True)
+    sealed: Mapped[str] = mapped_column(Text)
+
+
+class Revision(Base):
+    """A counter bumped by every change the hot path must see; replicas poll it."""
+
+    __tablename__ = "revision"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class UsageEvent(Base):
+    """Metadata of one gateway request: who, which model, tokens, status. Never content."""
+
+    __tablename__ = "usage_events"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(index=True)
+    request_id: Mapped[str] = mapped_column(String(40))
+    member_id: Mapped[str | None] = mapped_column(String(40), index=True)
+    key_id: Mapped[str | None] = mapped_column(String(40), index=True)
+    provider: Mapped[str | None] = mapped_column(String(100))
+    endpoint: Mapped[str] = mapped_column(String(60))
+    model: Mapped[str | None] = mapped_column(String(200))
+    status: Mapped[int] = mapped_column(Integer)
+    error_code: Mapped[str | None] = mapped_column(String(60))
+    stream: Mapped[bool] = mapped_column(Boolean, default=False)
+    prompt_tokens: Mapped[int | None] = mapped_column(Integer)
+    completion_tokens: Mapped[int | None] = mapped_column(Integer)
+    latency_ms: Mapped[float] = mapped_column()
+
+
+class AuditEvent(Base):
+    """One hash-chained audit record: metadata and keyed hashes, never secrets or content."""
+
+    __tablename__ = "audit_events"
+    seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(120))
+    action: Mapped[str] = mapped_column(String(60), index=True)
+    target: Mapped[str | None] = mapped_column(String(200))
+    outcome: Mapped[str] = mapped_column(String(20))
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64), unique=True)

@@ -1,0 +1,41 @@
+"""Azure OpenAI: deployments instead of models, ``api-key`` header, ``api-version`` query."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from vaultgate.upstream.config import ProviderConfig
+from vaultgate.upstream.http import UpstreamClient
+from vaultgate.upstream.interface import ProviderAdapter, ProxyRequest, UpstreamError, UpstreamResponse
+
+
+class UnknownDeployment(UpstreamError):
+    """The model has no deployment on this Azure resource."""
+
+    status = 404
+    code = "model_not_found"
+
+
+class AzureAdapter(ProviderAdapter):
+    """``{base}/openai/deployments/{deployment}{path}?api-version=V`` with the ``api-key`` header."""
+
+    def __init__(self, client: UpstreamClient) -> None:
+        self._client = client
+
+    def url_for(self, provider: ProviderConfig, request: ProxyRequest) -> str:
+        """The Azure URL for a request (deployment-scoped when a model is named)."""
+        base = provider.base_url
+        version = quote(provider.api_version or "", safe="")
+        if request.model is None:
+            return f"{base}/openai{request.path}?api-version={version}"
+        deployment = provider.deployments.get(request.model)
+        if deployment is None:
+            raise UnknownDeployment(f"The model '{request.model}' has no deployment on provider '{provider.name}'.")
+        return f"{base}/openai/deployments/{quote(deployment, safe='')}{request.path}?api-version={version}"
+
+    async def send(self, provider: ProviderConfig, request: ProxyRequest) -> UpstreamResponse:
+        headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers]
+        headers.append(("Content-Type", "application/json"))
+        if provider.api_key:
+            headers.append(("api-key", provider.api_key))
+        return await self._client.request(request.method, self.url_for(provider, request), headers, request.body)

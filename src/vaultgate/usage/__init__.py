@@ -1,0 +1,1 @@
+"""Usage accounting: metadata of every request (tokens, status, latency), never content."""
