@@ -122,6 +122,18 @@ def build(settings: config.Settings) -> Gateway:
     return Gateway(data_plane, build_admin_app(cp), refresher, client, recorder)
 
 
+def configure_logging(level: str) -> None:
+    """vaultgate's own log lines on stderr. Nothing logged anywhere carries tokens, keys or content."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger("vaultgate")
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    root.propagate = False
+
+
 def create_app() -> Gateway:
     """The uvicorn factory: settings from the environment (the CLI sets them)."""
-    return build(config.load())
+    settings = config.load()
+    configure_logging(settings.log_level)
+    return build(settings)
