@@ -22,12 +22,12 @@ _PEM = (
     r"(?P<body>[\s\S]{64,16384}?)-{5}END[ A-Z0-9]{0,30}PRIVATE KEY(?: BLOCK)?-{5}"
 )
 
-# Starts at the keyword (the rule is anchored on it); lowercase text.
+# Anchored rules: the pattern continues right after one of the anchors (lowercase text).
+# Possessive quantifiers: nothing to backtrack into, so a miss fails fast.
+_ASSIGNED = r"[\"'\]]{0,2}+\)?[ \t]{0,8}+(?:=|:=|:|=>|\|\|=|\?\?=)[ \t]{0,8}+"
 _GENERIC = (
-    r"(?:key|secret|token|passw(?:or)?d|pwd|passphrase|credentials?|auth(?:orization)?)"
-    r"[a-z0-9_.-]{0,32}?[\"'\]]{0,2}\)?[ \t]{0,8}(?:=|:=|:|=>|\|\|=|\?\?=)[ \t]{0,8}"
-    r"(?:(?:bearer|token|basic)[ \t]+)?(?:[bru]?(?P<q>[\"'`]))?"
-    r"(?P<secret>[a-z0-9+/=_.~-]{16,256})"
+    r"[a-z0-9_.-]{0,32}+" + _ASSIGNED + r"(?:(?:bearer|token|basic)[ \t]+)?(?:[bru]?(?P<q>[\"'`]))?"
+    r"(?P<secret>[a-z0-9+/=_.~-]{16,256}+)"
     r"(?(q)(?P=q)|(?=[\s,;)}\]#&<]|$))"
 )
 
@@ -55,7 +55,7 @@ RULES: tuple[SecretRule, ...] = (
         description="OpenAI API key (user, project, service account or admin)",
         severity=Severity.CRITICAL,
         pattern=r"sk-(?:(?:proj|svcacct|admin|None)-)?(?P<body>" + _KEYCHARS + r"{20,})",
-        anchors=("T3BlbkFJ", "sk-(?:proj|svcacct|admin|None)-"),
+        anchors=("sk-",),
         validate=v.openai_key,
         mask=v.mask_openai,
         examples=(
@@ -65,8 +65,9 @@ RULES: tuple[SecretRule, ...] = (
             Example("sk-admin-{b64url:74}T3BlbkFJ{b64url:74}", True),
             Example("sk-proj-{b64url:156}", True),
             Example('OPENAI_API_KEY="sk-proj-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"', False),
-            Example("sk-proj-xxxxxxxxxxxxxxxxxxxxT3BlbkFJxxxxxxxxxxxxxxxxxxxx", False,
-                    placeholder=True),
+            Example(
+                "sk-proj-xxxxxxxxxxxxxxxxxxxxT3BlbkFJxxxxxxxxxxxxxxxxxxxx", False, placeholder=True
+            ),
             Example("api_key = sk-your-api-key-here", False),
             Example("task-proj-{b64url:60}", False),
             Example("sk-{b62:48}", False),
@@ -77,7 +78,7 @@ RULES: tuple[SecretRule, ...] = (
         description="Anthropic API key",
         severity=Severity.CRITICAL,
         pattern=r"sk-ant-(?:[a-z]{3,8}[0-9]{2}-)?(?P<body>" + _KEYCHARS + r"{32,})",
-        anchors=("sk-ant-",),
+        anchors=("sk-",),
         validate=v.random_body,
         mask=partial(v.mask_with_prefix, prefix_length=14),
         examples=(
@@ -91,7 +92,7 @@ RULES: tuple[SecretRule, ...] = (
         description="AWS access key id",
         severity=Severity.HIGH,
         pattern=r"(?:AKIA|ASIA)(?P<body>[A-Z0-9]{16})(?![A-Za-z0-9])",
-        anchors=("A[KS]IA",),
+        anchors=("A(?:[KS]IA|Iza)",),
         validate=v.aws_access_key,
         mask=partial(v.mask_with_prefix, prefix_length=4),
         examples=(
@@ -105,7 +106,7 @@ RULES: tuple[SecretRule, ...] = (
         description="GitHub personal, OAuth, user-to-server, server-to-server or refresh token",
         severity=Severity.HIGH,
         pattern=r"gh[pousr]_(?P<body>[A-Za-z0-9]{36,251})(?![A-Za-z0-9])",
-        anchors=("gh[pousr]_",),
+        anchors=("gh[pousr]_|github_pat_",),
         validate=v.random_body,
         mask=partial(v.mask_with_prefix, prefix_length=4),
         examples=(
@@ -120,7 +121,7 @@ RULES: tuple[SecretRule, ...] = (
         description="GitHub fine-grained personal access token",
         severity=Severity.HIGH,
         pattern=r"github_pat_(?P<body>[A-Za-z0-9]{22}_[A-Za-z0-9]{59})(?![A-Za-z0-9])",
-        anchors=("github_pat_",),
+        anchors=("gh[pousr]_|github_pat_",),
         mask=partial(v.mask_with_prefix, prefix_length=11),
         examples=(Example("token = github_pat_{b62:22}_{b62:59}", True),),
     ),
@@ -143,13 +144,16 @@ RULES: tuple[SecretRule, ...] = (
         severity=Severity.MEDIUM,
         pattern=r"https://hooks\.slack\.com/(?:services|workflows|triggers)/"
         r"(?P<body>[A-Za-z0-9+/_-]{20,})",
-        anchors=("hooks.slack.com",),
+        anchors=(r"hooks\.slack\.com",),
         boundary=False,
         mask=partial(v.mask_with_prefix, prefix_length=32),
         examples=(
             Example("url: https://hooks.slack.com/services/T{upnum:8}/B{upnum:10}/{b62:24}", True),
-            Example("https://hooks.slack.com/services/T00000000/B00000000/XXXXXXXXXXXXXXXXXXXXXXXX",
-                    False, placeholder=True),
+            Example(
+                "https://hooks.slack.com/services/T00000000/B00000000/XXXXXXXXXXXXXXXXXXXXXXXX",
+                False,
+                placeholder=True,
+            ),
         ),
     ),
     SecretRule(
@@ -157,7 +161,7 @@ RULES: tuple[SecretRule, ...] = (
         description="Stripe live secret or restricted key",
         severity=Severity.CRITICAL,
         pattern=r"[sr]k_live_(?P<body>[0-9A-Za-z]{20,247})",
-        anchors=("k_live_",),
+        anchors=("k_(?:live|test)_",),
         validate=v.random_body,
         mask=partial(v.mask_with_prefix, prefix_length=8),
         examples=(
@@ -170,7 +174,7 @@ RULES: tuple[SecretRule, ...] = (
         description="Stripe test-mode secret or restricted key",
         severity=Severity.LOW,
         pattern=r"[sr]k_test_(?P<body>[0-9A-Za-z]{20,247})",
-        anchors=("k_test_",),
+        anchors=("k_(?:live|test)_",),
         validate=v.random_body,
         mask=partial(v.mask_with_prefix, prefix_length=8),
         examples=(Example("stripe.api_key = 'rk_test_{b62:24}'", True),),
@@ -180,7 +184,7 @@ RULES: tuple[SecretRule, ...] = (
         description="Google API key",
         severity=Severity.HIGH,
         pattern=r"AIza(?P<body>[0-9A-Za-z_-]{35})(?![0-9A-Za-z_-])",
-        anchors=("AIza",),
+        anchors=("A(?:[KS]IA|Iza)",),
         validate=v.random_body,
         mask=partial(v.mask_with_prefix, prefix_length=4),
         examples=(Example('"apiKey": "AIza{b64url:35}"', True), Example("AIzaSomething", False)),
@@ -199,29 +203,51 @@ RULES: tuple[SecretRule, ...] = (
             Example("{pem:RSA}", True),
             Example("{pem:OPENSSH}\n", True),
             Example("{pem:-}", True),
-            Example("-" * 5 + "BEGIN PRIVATE" + " KEY" + "-" * 5 + "\n...\n" + "-" * 5 + "END", False),
+            Example(
+                "-" * 5 + "BEGIN PRIVATE" + " KEY" + "-" * 5 + "\n...\n" + "-" * 5 + "END", False
+            ),
         ),
     ),
     SecretRule(
         id="azure-openai-key",
-        description="Azure OpenAI key: 32 hex next to an openai.azure.com endpoint or api-key name",
+        description="Azure OpenAI key: 32 hex characters near an openai.azure.com endpoint",
         severity=Severity.CRITICAL,
-        pattern=r"(?<![0-9a-z])(?P<secret>[0-9a-f]{32})(?![0-9a-z])",
-        anchors=("azure", "api[-_]?key", "subscription-key"),
-        lowercase=True,
+        pattern=r"(?<![0-9A-Za-z])(?P<secret>[0-9a-fA-F]{32})(?![0-9A-Za-z])",
+        anchors=(r"openai\.azure\.com",),
         boundary=False,
-        validate=v.azure_openai_key,
+        validate=v.near_azure_endpoint,
         mask=v.mask_generic,
         context=400,
         examples=(
-            Example("AZURE_OPENAI_API_KEY={hex:32}", True),
             Example("endpoint: https://acme.openai.azure.com/\nkey: {hex:32}", True),
-            Example('headers = {"api-key": "{HEX:32}"}', True),
-            Example('AzureOpenAI(azure_endpoint="https://x.openai.azure.com", api_key=k)\n'
-                    'k = "{hex:32}"', True),
+            Example(
+                'AzureOpenAI(azure_endpoint="https://x.openai.azure.com", api_key=k)\n'
+                'k = "{HEX:32}"',
+                True,
+            ),
+            Example("see https://acme.openai.azure.com/\n" + "\n" * 30 + "build {hex:32}", False),
             Example("build {hex:32} finished", False),
+        ),
+    ),
+    SecretRule(
+        id="azure-api-key",
+        description="32 hex characters assigned to an api-key-like name (Azure OpenAI and others)",
+        severity=Severity.HIGH,
+        pattern=r"[a-z0-9_-]{0,12}+"
+        + _ASSIGNED
+        + r"[bru]?[\"'`]?(?P<secret>[0-9a-f]{32})(?![0-9a-z])",
+        anchors=("key",),
+        lowercase=True,
+        anchored=True,
+        boundary=False,
+        validate=v.api_key_name,
+        mask=v.mask_generic,
+        examples=(
+            Example("AZURE_OPENAI_API_KEY={hex:32}", True),
+            Example("azure_openai_key: {hex:32}", True),
+            Example('headers = {"api-key": "{HEX:32}"}', True),
             Example("api_key_md5 = '{hex:32}'", False),
-            Example("checksum = '{hex:32}'", False),
+            Example("checksum_key = '{hex:32}'", False),
         ),
     ),
     SecretRule(
@@ -229,7 +255,7 @@ RULES: tuple[SecretRule, ...] = (
         description="High-entropy value assigned to a secret-like name (key, secret, token, ...)",
         severity=Severity.MEDIUM,
         pattern=_GENERIC,
-        anchors=("key", "secret", "token", "passw", "pwd", "auth", "credential"),
+        anchors=("key", "secret", "token", "p(?:assw(?:or)?d|wd|assphrase)", "auth(?:orization)?"),
         lowercase=True,
         anchored=True,
         boundary=False,

@@ -25,7 +25,7 @@ from vaultgate.detect.secret_rules import RULES
 _IDENT = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
 _IDENT_BYTES = frozenset(c.encode("ascii")[0] for c in _IDENT)
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
-_LITERAL = re.compile(r"[A-Za-z0-9_ -]+")
+_LITERAL = re.compile(r"(?:[A-Za-z0-9_ -]|\\\.)+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +38,7 @@ class _Anchor(Generic[AnyStr]):
 @dataclass(frozen=True, slots=True)
 class _CompiledRule(Generic[AnyStr]):
     rule: SecretRule
-    pattern: re.Pattern[AnyStr]
+    patterns: tuple[re.Pattern[AnyStr], ...]
     anchors: tuple[int, ...]
     has_secret_group: bool
     has_body_group: bool
@@ -55,9 +55,9 @@ class _Engine(Generic[AnyStr]):
         is_ident: Callable[[AnyStr, int], bool],
         lower: Callable[[AnyStr], AnyStr],
     ) -> None:
-        self._decode = decode
-        self._is_ident = is_ident
-        self._lower = lower
+        self._decode: Callable[[AnyStr], str] = decode
+        self._is_ident: Callable[[AnyStr, int], bool] = is_ident
+        self._lower: Callable[[AnyStr], AnyStr] = lower
         keys: dict[tuple[str, bool], int] = {}
         anchors: list[_Anchor[AnyStr]] = []
         compiled: list[_CompiledRule[AnyStr]] = []
@@ -67,21 +67,30 @@ class _Engine(Generic[AnyStr]):
                 key = (source, rule.lowercase)
                 if key not in keys:
                     keys[key] = len(anchors)
-                    literal = encode(source) if _LITERAL.fullmatch(source) else None
+                    plain = source.replace("\\.", ".") if _LITERAL.fullmatch(source) else None
+                    literal = encode(plain) if plain is not None else None
                     anchors.append(_Anchor(literal, re.compile(encode(source)), rule.lowercase))
                 indices.append(keys[key])
-            pattern = re.compile(encode(rule.pattern))
+            if rule.anchored:
+                # One expression per anchor, each starting with its literal, so the regex
+                # engine itself skips to the anchors (no Python call per occurrence).
+                patterns = tuple(
+                    re.compile(encode(f"(?:{source})(?:{rule.pattern})")) for source in rule.anchors
+                )
+            else:
+                patterns = (re.compile(encode(rule.pattern)),)
+            pattern = patterns[0]
             compiled.append(
                 _CompiledRule(
                     rule=rule,
-                    pattern=pattern,
+                    patterns=patterns,
                     anchors=tuple(indices),
                     has_secret_group="secret" in pattern.groupindex,
                     has_body_group="body" in pattern.groupindex,
                 )
             )
-        self._anchors = tuple(anchors)
-        self._rules = tuple(compiled)
+        self._anchors: tuple[_Anchor[AnyStr], ...] = tuple(anchors)
+        self._rules: tuple[_CompiledRule[AnyStr], ...] = tuple(compiled)
 
     def find(self, text: AnyStr, allow_placeholders: bool) -> list[SecretMatch]:
         """Every non-overlapping match in ``text``, earlier rules winning overlaps."""
@@ -98,9 +107,9 @@ class _Engine(Generic[AnyStr]):
             else:
                 haystack = text
             if rule.anchored:
-                matches: Iterable[re.Match[AnyStr]] = self._anchored_matches(compiled, haystack)
+                matches: Iterable[re.Match[AnyStr]] = _all_matches(compiled.patterns, haystack)
             elif self._any_present(compiled.anchors, haystack, present):
-                matches = compiled.pattern.finditer(haystack)
+                matches = compiled.patterns[0].finditer(haystack)
             else:
                 continue
             for match in matches:
@@ -110,7 +119,9 @@ class _Engine(Generic[AnyStr]):
         found.sort(key=lambda m: m.start)
         return found
 
-    def _any_present(self, indices: tuple[int, ...], text: AnyStr, present: dict[int, bool]) -> bool:
+    def _any_present(
+        self, indices: tuple[int, ...], text: AnyStr, present: dict[int, bool]
+    ) -> bool:
         for index in indices:
             hit = present.get(index)
             if hit is None:
@@ -123,17 +134,6 @@ class _Engine(Generic[AnyStr]):
             if hit:
                 return True
         return False
-
-    def _anchored_matches(
-        self, compiled: _CompiledRule[AnyStr], text: AnyStr
-    ) -> Iterable[re.Match[AnyStr]]:
-        starts: set[int] = set()
-        for index in compiled.anchors:
-            starts.update(m.start() for m in self._anchors[index].regex.finditer(text))
-        for start in sorted(starts):
-            match = compiled.pattern.match(text, start)
-            if match is not None:
-                yield match
 
     def _accept(
         self,
@@ -149,7 +149,9 @@ class _Engine(Generic[AnyStr]):
         body_start, body_end = match.span("body") if compiled.has_body_group else (start, end)
         decode = self._decode
         secret = decode(text[start:end])
-        body = secret if (body_start, body_end) == (start, end) else decode(text[body_start:body_end])
+        body = (
+            secret if (body_start, body_end) == (start, end) else decode(text[body_start:body_end])
+        )
         if rule.validate is not None:
             context = rule.context
             candidate = Candidate(
@@ -173,6 +175,13 @@ class _Engine(Generic[AnyStr]):
             masked=rule.mask(secret) if rule.mask is not None else "…",
             placeholder=placeholder,
         )
+
+
+def _all_matches(
+    patterns: tuple[re.Pattern[AnyStr], ...], text: AnyStr
+) -> Iterable[re.Match[AnyStr]]:
+    for pattern in patterns:
+        yield from pattern.finditer(text)
 
 
 def _claim(taken: list[tuple[int, int]], start: int, end: int) -> bool:

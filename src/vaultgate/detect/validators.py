@@ -42,15 +42,130 @@ _SECRET_WORDS = frozenset(
 )
 # Identifier words that make a name about a secret rather than the secret itself.
 _NOT_SECRET_WORDS = frozenset(
-    """id ids name names file filename path dir url uri endpoint env var type types len
-    length size count header field fields prefix suffix format pattern regex re hash hashed
-    digest sha sha1 sha256 sha512 md5 checksum fingerprint etag public pub kind mode label
-    policy version expiry expires expiration ttl timeout index column col attr arg param
-    params prop method class cls func fn host port user username email region algorithm alg
-    usage scope scopes location store storage backend provider service source template
-    schema placeholder description desc help msg message text title display mask masked min
-    max limit encoding cache map dict list set keys values kind ref refs reference store
-    hint rotation rotated last4 hint id_ manager getter setter policy policies""".split()
+    [
+        "id",
+        "ids",
+        "name",
+        "names",
+        "file",
+        "filename",
+        "path",
+        "dir",
+        "url",
+        "uri",
+        "endpoint",
+        "env",
+        "var",
+        "type",
+        "types",
+        "len",
+        "length",
+        "size",
+        "count",
+        "header",
+        "field",
+        "fields",
+        "prefix",
+        "suffix",
+        "format",
+        "pattern",
+        "regex",
+        "re",
+        "hash",
+        "hashed",
+        "digest",
+        "sha",
+        "sha1",
+        "sha256",
+        "sha512",
+        "md5",
+        "checksum",
+        "fingerprint",
+        "etag",
+        "public",
+        "pub",
+        "kind",
+        "mode",
+        "label",
+        "policy",
+        "version",
+        "expiry",
+        "expires",
+        "expiration",
+        "ttl",
+        "timeout",
+        "index",
+        "column",
+        "col",
+        "attr",
+        "arg",
+        "param",
+        "params",
+        "prop",
+        "method",
+        "class",
+        "cls",
+        "func",
+        "fn",
+        "host",
+        "port",
+        "user",
+        "username",
+        "email",
+        "region",
+        "algorithm",
+        "alg",
+        "usage",
+        "scope",
+        "scopes",
+        "location",
+        "store",
+        "storage",
+        "backend",
+        "provider",
+        "service",
+        "source",
+        "template",
+        "schema",
+        "placeholder",
+        "description",
+        "desc",
+        "help",
+        "msg",
+        "message",
+        "text",
+        "title",
+        "display",
+        "mask",
+        "masked",
+        "min",
+        "max",
+        "limit",
+        "encoding",
+        "cache",
+        "map",
+        "dict",
+        "list",
+        "set",
+        "keys",
+        "values",
+        "kind",
+        "ref",
+        "refs",
+        "reference",
+        "store",
+        "hint",
+        "rotation",
+        "rotated",
+        "last4",
+        "hint",
+        "id_",
+        "manager",
+        "getter",
+        "setter",
+        "policy",
+        "policies",
+    ]
 )
 _IDENTIFIER_TAIL = re.compile(r"[A-Za-z0-9_.$-]*$")
 _IDENTIFIER_HEAD = re.compile(r"[A-Za-z0-9_.-]*")
@@ -58,11 +173,6 @@ _WORD_SPLIT = re.compile(r"[A-Z]?[a-z]+[0-9]*|[A-Z]+[0-9]*(?![a-z])|[0-9]+")
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 _DOTTED = re.compile(r"^[A-Za-z_$][A-Za-z0-9_$]*(?:\.[A-Za-z_$][A-Za-z0-9_$]*)+$")
 _HEX = re.compile(r"^[0-9a-fA-F]+$")
-_AZURE_NAME = re.compile(
-    r"(?P<name>[a-z0-9_.-]*"
-    r"(?:api[-_ ]?key|subscription[-_ ]?key|openai[-_ ]?key|azure[-_a-z]*key)[a-z0-9_-]{0,12})"
-    r"[\"'\]]{0,2}\s{0,4}(?:=|:=|:|=>|,)\s{0,4}[bru]?[\"'`]?$"
-)
 
 
 def identifier_words(name: str) -> list[str]:
@@ -122,14 +232,22 @@ def generic_secret(candidate: Candidate) -> bool:
     return is_secret_name(secret_name(candidate.before, candidate.matched))
 
 
-def azure_openai_key(candidate: Candidate) -> bool:
-    """32 hex next to an ``openai.azure.com`` endpoint or after an api-key-like name."""
-    before = candidate.before.lower()
-    line_before = before.rsplit("\n", 1)[-1]
-    named = _AZURE_NAME.search(line_before)
-    if named is not None:
-        return not any(w in _NOT_SECRET_WORDS for w in identifier_words(named.group("name")))
-    return "openai.azure.com" in before or "openai.azure.com" in candidate.after.lower()
+def near_azure_endpoint(candidate: Candidate) -> bool:
+    """32 hex within five lines of an ``openai.azure.com`` endpoint."""
+    before = "\n".join(candidate.before.split("\n")[-6:])
+    after = "\n".join(candidate.after.split("\n")[:6])
+    return "openai.azure.com" in before or "openai.azure.com" in after
+
+
+def api_key_name(candidate: Candidate) -> bool:
+    """32 hex assigned to a name such as ``api_key``, ``AZURE_OPENAI_KEY``, ``api-key``."""
+    name = secret_name(candidate.before, candidate.matched)
+    words = identifier_words(name)
+    if not any(w.endswith("key") for w in words):
+        return False
+    if not any(w.startswith(("api", "azure", "openai", "subscription")) for w in words):
+        return False
+    return not any(w in _NOT_SECRET_WORDS for w in words)
 
 
 def openai_key(candidate: Candidate) -> bool:

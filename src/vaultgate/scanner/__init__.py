@@ -1,0 +1,29 @@
+"""Secret scanning of files, stdin and git history, with baselines, reports and leak-to-revoke.
+
+The detectors themselves live in :mod:`vaultgate.detect`; this package walks, reads,
+filters and reports. It never needs the gateway running (``--revoke`` is optional).
+"""
+
+from vaultgate.scanner.model import Finding, ScanResult, ScanStats
+from vaultgate.scanner.runner import (
+    ScanOptions,
+    revoke,
+    scan_bytes,
+    scan_history,
+    scan_paths,
+    scan_staged,
+    verify,
+)
+
+__all__ = [
+    "Finding",
+    "ScanOptions",
+    "ScanResult",
+    "ScanStats",
+    "revoke",
+    "scan_bytes",
+    "scan_history",
+    "scan_paths",
+    "scan_staged",
+    "verify",
+]

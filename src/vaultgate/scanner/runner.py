@@ -1,0 +1,207 @@
+"""The scanner's operations: scan paths, stdin, git history or the index; verify; revoke.
+
+No printing and no exit codes here (the CLI does that); progress is reported through an
+optional :class:`Progress` sink.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Protocol
+
+import pathspec
+
+from vaultgate.detect.secrets import SecretDetector, default_detector
+from vaultgate.scanner import git, remote
+from vaultgate.scanner.blob import BlobOrigin, is_binary, scan_blob
+from vaultgate.scanner.model import Finding, ScanResult, ScanStats
+from vaultgate.scanner.walk import iter_files
+
+OPENAI_RULE = "openai-api-key"
+VAULTGATE_RULE = "vaultgate-token"
+DEFAULT_MAX_FILE_SIZE = 16 * 1024 * 1024
+
+
+class Progress(Protocol):
+    """Where a long scan reports how far it got."""
+
+    def start(self, total: int | None) -> None:
+        """The scan begins; ``total`` bytes are expected (None when unknown)."""
+
+    def advance(self, done: int) -> None:
+        """``done`` more bytes were scanned."""
+
+
+@dataclass(frozen=True, slots=True)
+class ScanOptions:
+    """What to scan and what to leave out."""
+
+    use_gitignore: bool = True
+    excludes: tuple[str, ...] = ()
+    max_file_size: int = DEFAULT_MAX_FILE_SIZE
+    allow_placeholders: bool = True
+    baseline: frozenset[str] = frozenset()
+    keep_plaintext: frozenset[str] = frozenset()
+
+
+class _Scan:
+    """State shared by the blobs of one scan."""
+
+    def __init__(self, options: ScanOptions, detector: SecretDetector | None) -> None:
+        self.options = options
+        self.detector = detector or default_detector()
+        self.descriptions = {rule.id: rule.description for rule in self.detector.rules}
+        self.stats = ScanStats()
+        self.findings: list[Finding] = []
+
+    def blob(self, data: bytes, origin: BlobOrigin) -> None:
+        self.stats.files += 1
+        self.stats.bytes += len(data)
+        found = scan_blob(
+            self.detector,
+            data,
+            origin,
+            self.stats,
+            descriptions=self.descriptions,
+            keep_plaintext=self.options.keep_plaintext,
+            allow_placeholders=self.options.allow_placeholders,
+        )
+        for finding in found:
+            if finding.fingerprint in self.options.baseline:
+                self.stats.baselined += 1
+            else:
+                self.findings.append(finding)
+
+    def result(self) -> ScanResult:
+        return ScanResult(findings=tuple(self.findings), stats=self.stats)
+
+
+def scan_paths(
+    paths: Iterable[str],
+    options: ScanOptions = ScanOptions(),
+    *,
+    detector: SecretDetector | None = None,
+    progress: Progress | None = None,
+) -> ScanResult:
+    """Scan files and directories (``.gitignore`` respected unless the options say not)."""
+    scan = _Scan(options, detector)
+    entries = list(
+        iter_files(list(paths), use_gitignore=options.use_gitignore, excludes=options.excludes)
+    )
+    if progress is not None:
+        progress.start(sum(e.size for e in entries))
+    for entry in entries:
+        if entry.size > options.max_file_size:
+            scan.stats.skipped_large += 1
+        else:
+            data = _read_text(entry.path, scan.stats)
+            if data is not None:
+                scan.blob(data, BlobOrigin(entry.display))
+        if progress is not None:
+            progress.advance(entry.size)
+    return scan.result()
+
+
+def _read_text(path: str, stats: ScanStats) -> bytes | None:
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(8192)
+            if is_binary(head):
+                stats.skipped_binary += 1
+                return None
+            rest = handle.read()
+    except OSError:
+        return None
+    return head + rest if rest else head
+
+
+def scan_bytes(
+    data: bytes,
+    name: str = "<stdin>",
+    options: ScanOptions = ScanOptions(),
+    *,
+    detector: SecretDetector | None = None,
+) -> ScanResult:
+    """Scan one blob held in memory (``vaultgate scan -`` reads stdin into it)."""
+    scan = _Scan(options, detector)
+    scan.blob(data, BlobOrigin(name))
+    return scan.result()
+
+
+def _scan_patches(
+    patches: Iterator[git.PatchFile],
+    options: ScanOptions,
+    detector: SecretDetector | None,
+    progress: Progress | None,
+) -> ScanResult:
+    scan = _Scan(options, detector)
+    exclude = pathspec.GitIgnoreSpec.from_lines(options.excludes) if options.excludes else None
+    if progress is not None:
+        progress.start(None)
+    for patch in patches:
+        if exclude is not None and exclude.match_file(patch.path):
+            continue
+        data = patch.data
+        if len(data) > options.max_file_size:
+            scan.stats.skipped_large += 1
+            continue
+        if is_binary(data):
+            scan.stats.skipped_binary += 1
+            continue
+        scan.blob(data, BlobOrigin(patch.path, patch.commit, patch.author_date, patch.line_numbers))
+        if progress is not None:
+            progress.advance(len(data))
+    return scan.result()
+
+
+def scan_history(
+    repo: str,
+    since: str | None = None,
+    options: ScanOptions = ScanOptions(),
+    *,
+    detector: SecretDetector | None = None,
+    progress: Progress | None = None,
+) -> ScanResult:
+    """Scan every line added by every commit reachable from any ref (after ``since``)."""
+    return _scan_patches(git.history(repo, since), options, detector, progress)
+
+
+def scan_staged(
+    repo: str,
+    options: ScanOptions = ScanOptions(),
+    *,
+    detector: SecretDetector | None = None,
+) -> ScanResult:
+    """Scan the lines staged for the next commit (the pre-commit hook's scan)."""
+    return _scan_patches(git.staged(repo), options, detector, None)
+
+
+def verify(result: ScanResult, base_url: str = remote.DEFAULT_OPENAI_BASE_URL) -> ScanResult:
+    """The result with each OpenAI key marked live, dead or unknown (one call per key)."""
+    remote.check_url(base_url, "verify base URL")
+    verdicts: dict[str, str] = {}
+    findings = []
+    for finding in result.findings:
+        if finding.rule_id == OPENAI_RULE and finding.plaintext is not None:
+            if finding.secret_sha256 not in verdicts:
+                verdicts[finding.secret_sha256] = remote.verify_openai_key(
+                    finding.plaintext, base_url
+                )
+            finding = dataclasses.replace(finding, verified=verdicts[finding.secret_sha256])
+        findings.append(finding)
+    return ScanResult(findings=tuple(findings), stats=result.stats)
+
+
+def leaked_token_fingerprints(result: ScanResult) -> list[str]:
+    """SHA-256 fingerprints of the vaultgate tokens found (what ``--revoke`` sends)."""
+    return sorted({f.secret_sha256 for f in result.findings if f.rule_id == VAULTGATE_RULE})
+
+
+def revoke(result: ScanResult, admin_url: str, admin_token: str) -> remote.RevokeOutcome:
+    """Report the vaultgate tokens found to the admin API, which revokes them."""
+    fingerprints = leaked_token_fingerprints(result)
+    if not fingerprints:
+        return remote.RevokeOutcome(revoked=(), unknown=0)
+    return remote.report_leaked(admin_url, admin_token, fingerprints)
