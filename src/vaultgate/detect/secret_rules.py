@@ -97,7 +97,7 @@ RULES: tuple[SecretRule, ...] = (
         mask=partial(v.mask_with_prefix, prefix_length=4),
         examples=(
             Example("aws_access_key_id = AKIA{B32:16}", True),
-            Example("AKIAIOSFODNN7EXAMPLE", False, placeholder=True),
+            Example("AKIA" + "IOSFODNN7EXAMPLE", False, placeholder=True),
             Example("ASIAPACIFICREGIONS", False),
         ),
     ),
