@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
+from sqlalchemy import select
 
 from tests.support.servers import ThreadedServer
 from tests.support.upstream import CaptureUpstream
@@ -23,6 +24,7 @@ from vaultgate.config import Settings
 from vaultgate.server import build
 from vaultgate.services import bootstrap, keys, members, providers
 from vaultgate.services.context import LOCAL_OPERATOR, ControlPlane
+from vaultgate.store.models import UsageEvent
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 PG_URL = os.environ.get("VAULTGATE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -90,6 +92,16 @@ class Stack:
         self.sync()
         return token
 
+    def usage(self, expected: int, timeout: float = 5.0) -> list[UsageEvent]:
+        """The usage rows, once at least ``expected`` have been flushed (or the timeout passed)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self.cp.store.session() as session:
+                rows = list(session.scalars(select(UsageEvent).order_by(UsageEvent.id)).all())
+            if len(rows) >= expected or time.monotonic() > deadline:
+                return rows
+            time.sleep(0.05)
+
     def gateway_revision(self) -> int:
         return int(httpx.get(self.gateway.url + "/healthz").json()["revision"])
 
@@ -105,7 +117,7 @@ class Stack:
 
 
 def make_settings(tmp_path: Path, database_url: str) -> Settings:
-    return Settings(data_dir=tmp_path / "data", database_url=database_url, refresh_interval=0.2, usage_flush_interval=0.2)
+    return Settings(data_dir=tmp_path / "data", database_url=database_url, usage_flush_interval=0.2)
 
 
 @pytest.fixture

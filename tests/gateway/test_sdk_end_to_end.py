@@ -3,28 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import time
-
 import openai
 import pytest
-from sqlalchemy import select
-
 from tests.conftest import Stack
-from vaultgate.store.models import UsageEvent
 
 
 def client(stack: Stack, key: str) -> openai.OpenAI:
     return openai.OpenAI(base_url=stack.base_url, api_key=key, max_retries=0)
-
-
-def usage_rows(stack: Stack, expected: int, timeout: float = 5.0) -> list[UsageEvent]:
-    deadline = time.monotonic() + timeout
-    while True:
-        with stack.cp.store.session() as session:
-            rows = list(session.scalars(select(UsageEvent).order_by(UsageEvent.id)).all())
-        if len(rows) >= expected or time.monotonic() > deadline:
-            return rows
-        time.sleep(0.05)
 
 
 def test_chat_completion_json(stack: Stack) -> None:
@@ -44,7 +29,7 @@ def test_chat_completion_json(stack: Stack) -> None:
     assert "user" not in body
     assert len(body["safety_identifier"]) <= 64 and "alice" not in body["safety_identifier"]
 
-    rows = usage_rows(stack, 1)
+    rows = stack.usage(1)
     assert [(r.endpoint, r.model, r.status, r.prompt_tokens, r.completion_tokens) for r in rows] == [
         ("chat/completions", "gpt-4o-mini", 200, 11, 7)
     ]
@@ -106,7 +91,7 @@ def test_streaming_usage_is_recorded_and_extra_chunk_stripped(stack: Stack) -> N
     assert text == "upstream says: one two three"
     assert all(c.choices for c in chunks), "the usage-only chunk the client did not ask for must be stripped"
     assert stack.upstream.last.json()["stream_options"] == {"include_usage": True}
-    rows = usage_rows(stack, 1)
+    rows = stack.usage(1)
     assert (rows[-1].stream, rows[-1].prompt_tokens, rows[-1].completion_tokens) == (True, 11, 7)
 
 
@@ -129,7 +114,7 @@ def test_other_endpoints(stack: Stack) -> None:
     assert c.completions.create(model="gpt-4o", prompt="abc").choices[0].text == "upstream says: abc"
     assert c.embeddings.create(model="text-embedding-3-small", input="abc", encoding_format="float").data[0].embedding == [0.1, 0.2]
     assert c.moderations.create(input="abc").results[0].flagged is False
-    rows = usage_rows(stack, 4)
+    rows = stack.usage(4)
     assert {r.endpoint for r in rows} == {"responses", "completions", "embeddings", "moderations"}
 
 
@@ -172,4 +157,4 @@ def test_many_concurrent_async_requests(stack: Stack) -> None:
             return [r.choices[0].message.content for r in replies]
 
     assert sorted(asyncio.run(run())) == sorted(f"upstream says: n{i}" for i in range(40))
-    assert len(usage_rows(stack, 40)) == 40
+    assert len(stack.usage(40)) == 40

@@ -1,0 +1,36 @@
+"""Revocation through the admin API takes effect on the running gateway within one second."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import openai
+import pytest
+
+from tests.conftest import Stack
+
+
+def test_revoked_key_is_refused_within_one_second(stack: Stack) -> None:
+    admin = httpx.Client(base_url=stack.gateway.url, headers={"authorization": f"Bearer {stack.admin_token}"})
+    assert admin.post("/admin/members", json={"name": "alice"}).status_code == 201
+    created = admin.post("/admin/keys", json={"member": "alice"}).json()
+    stack.sync()
+    c = openai.OpenAI(base_url=stack.base_url, api_key=created["key"], max_retries=0)
+    assert c.models.list().data
+
+    revoked_at = time.monotonic()
+    assert admin.post(f"/admin/keys/{created['id']}/revoke").status_code == 200
+    refused_after = None
+    while time.monotonic() - revoked_at < 3:
+        try:
+            c.models.list()
+        except openai.AuthenticationError:
+            refused_after = time.monotonic() - revoked_at
+            break
+        time.sleep(0.01)
+    assert refused_after is not None, "the revoked key was still accepted after 3 s"
+    assert refused_after < 1.0, f"revocation took {refused_after:.2f}s"
+    # And it stays refused.
+    with pytest.raises(openai.AuthenticationError):
+        c.models.list()
