@@ -24,11 +24,11 @@ _PEM = (
 
 # Anchored rules: the pattern continues right after one of the anchors (lowercase text).
 # Possessive quantifiers: nothing to backtrack into, so a miss fails fast.
-_ASSIGNED = r"[\"'\]]{0,2}+\)?[ \t]{0,8}+(?:=|:=|:|=>|\|\|=|\?\?=)[ \t]{0,8}+"
+_ASSIGNED = r"[\\\"'\]]{0,3}+\)?[ \t]{0,8}+(?:=|:=|:|=>|\|\|=|\?\?=)[ \t]{0,8}+"
 _GENERIC = (
-    r"[a-z0-9_.-]{0,32}+" + _ASSIGNED + r"(?:(?:bearer|token|basic)[ \t]+)?(?:[bru]?(?P<q>[\"'`]))?"
+    r"[a-z0-9_.-]{0,32}+" + _ASSIGNED + r"(?:(?:bearer|token|basic)[ \t]+)?(?:[bru]?\\?(?P<q>[\"'`]))?"
     r"(?P<secret>[a-z0-9+/=_.~-]{16,256}+)"
-    r"(?(q)(?P=q)|(?=[\s,;)}\]#&<]|$))"
+    r"(?(q)\\?(?P=q)|(?=[\s,;)}\]#&<]|$))"
 )
 
 RULES: tuple[SecretRule, ...] = (
@@ -209,6 +209,27 @@ RULES: tuple[SecretRule, ...] = (
         ),
     ),
     SecretRule(
+        id="azure-api-key",
+        description="32 hex characters assigned to an api-key-like name (Azure OpenAI and others)",
+        severity=Severity.HIGH,
+        pattern=r"[a-z0-9_-]{0,12}+"
+        + _ASSIGNED
+        + r"[bru]?\\?[\"'`]?(?P<secret>[0-9a-f]{32})(?![0-9a-z])",
+        anchors=("key",),
+        lowercase=True,
+        anchored=True,
+        boundary=False,
+        validate=v.api_key_name,
+        mask=v.mask_generic,
+        examples=(
+            Example("AZURE_OPENAI_API_KEY={hex:32}", True),
+            Example("azure_openai_key: {hex:32}", True),
+            Example('headers = {"api-key": "{HEX:32}"}', True),
+            Example("api_key_md5 = '{hex:32}'", False),
+            Example("checksum_key = '{hex:32}'", False),
+        ),
+    ),
+    SecretRule(
         id="azure-openai-key",
         description="Azure OpenAI key: 32 hex characters near an openai.azure.com endpoint",
         severity=Severity.CRITICAL,
@@ -227,27 +248,6 @@ RULES: tuple[SecretRule, ...] = (
             ),
             Example("see https://acme.openai.azure.com/\n" + "\n" * 30 + "build {hex:32}", False),
             Example("build {hex:32} finished", False),
-        ),
-    ),
-    SecretRule(
-        id="azure-api-key",
-        description="32 hex characters assigned to an api-key-like name (Azure OpenAI and others)",
-        severity=Severity.HIGH,
-        pattern=r"[a-z0-9_-]{0,12}+"
-        + _ASSIGNED
-        + r"[bru]?[\"'`]?(?P<secret>[0-9a-f]{32})(?![0-9a-z])",
-        anchors=("key",),
-        lowercase=True,
-        anchored=True,
-        boundary=False,
-        validate=v.api_key_name,
-        mask=v.mask_generic,
-        examples=(
-            Example("AZURE_OPENAI_API_KEY={hex:32}", True),
-            Example("azure_openai_key: {hex:32}", True),
-            Example('headers = {"api-key": "{HEX:32}"}', True),
-            Example("api_key_md5 = '{hex:32}'", False),
-            Example("checksum_key = '{hex:32}'", False),
         ),
     ),
     SecretRule(

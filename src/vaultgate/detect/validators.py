@@ -175,6 +175,29 @@ _DOTTED = re.compile(r"^[A-Za-z_$][A-Za-z0-9_$]*(?:\.[A-Za-z_$][A-Za-z0-9_$]*)+$
 _HEX = re.compile(r"^[0-9a-fA-F]+$")
 
 
+# Values in a format that a precise rule owns: that rule decides (a vaultgate token with a
+# wrong checksum, a publishable Stripe key), not the generic one.
+_OWNED_PREFIX = re.compile(
+    r"^(?:vg[kat]_|sk-|gh[pousr]_|github_pat_|xox[a-z]-|[spr]k_(?:live|test)_|AIza|A[KS]IA)"
+)
+# SCREAMINGCASE compounds (SIGNINGSECRET, REFRESHTOKEN) end with one of these.
+_SECRET_SUFFIXES = (
+    "secret",
+    "token",
+    "password",
+    "passwd",
+    "apikey",
+    "accesskey",
+    "secretkey",
+    "privatekey",
+    "signingkey",
+    "authkey",
+    "masterkey",
+    "encryptionkey",
+    "sessionkey",
+)
+
+
 def identifier_words(name: str) -> list[str]:
     """The lowercase words of an identifier (snake_case, kebab-case, camelCase, dotted)."""
     return [w.lower() for w in _WORD_SPLIT.findall(name)]
@@ -190,7 +213,7 @@ def secret_name(before: str, matched: str) -> str:
 def is_secret_name(name: str) -> bool:
     """True when ``name`` names a secret (``OPENAI_API_KEY``) and not its metadata."""
     words = identifier_words(name)
-    if not words or not any(w in _SECRET_WORDS for w in words):
+    if not words or not any(w in _SECRET_WORDS or w.endswith(_SECRET_SUFFIXES) for w in words):
         return False
     if any(w in _NOT_SECRET_WORDS for w in words):
         return False
@@ -225,7 +248,7 @@ def generic_secret(candidate: Candidate) -> bool:
         return False
     if _UUID.match(value) or _DOTTED.match(value) or _looks_like_words(value):
         return False
-    if value[0] in "/.~-" or "://" in value:
+    if value[0] in "/.~-" or "://" in value or _OWNED_PREFIX.match(value):
         return False
     if not random_enough(value):
         return False
@@ -233,7 +256,10 @@ def generic_secret(candidate: Candidate) -> bool:
 
 
 def near_azure_endpoint(candidate: Candidate) -> bool:
-    """32 hex within five lines of an ``openai.azure.com`` endpoint."""
+    """32 hex within five lines of an ``openai.azure.com`` endpoint (not labelled an id)."""
+    label = identifier_words(candidate.before.rsplit("\n", 1)[-1])
+    if any(w in _NOT_SECRET_WORDS or w in ("example", "sample") for w in label):
+        return False
     before = "\n".join(candidate.before.split("\n")[-6:])
     after = "\n".join(candidate.after.split("\n")[:6])
     return "openai.azure.com" in before or "openai.azure.com" in after
