@@ -56,9 +56,7 @@ def _unquote(raw: bytes) -> str:
         body = re.sub(
             rb"\\([0-7]{3}|.)",
             lambda m: (
-                bytes([int(m.group(1), 8)])
-                if len(m.group(1)) == 3
-                else _QUOTED_ESCAPES.get(m.group(1), m.group(1))
+                bytes([int(m.group(1), 8)]) if len(m.group(1)) == 3 else _QUOTED_ESCAPES.get(m.group(1), m.group(1))
             ),
             body,
         )
@@ -107,7 +105,7 @@ def parse_patch(stream: IO[bytes]) -> Iterator[PatchFile]:
                 yield current
             current, in_hunk = None, False
         elif not in_hunk and line.startswith(b"+++ "):
-            target = line[4:]
+            target = line[4:].removesuffix(b"\t")  # git appends a TAB to names with spaces
             if target != b"/dev/null":
                 path = _unquote(target)
                 current = PatchFile(path.removeprefix("b/"), commit, date)
