@@ -70,6 +70,9 @@ def _cast(name: str, value: object) -> object:
     cast = _CASTS.get(name)
     if cast is None:
         return str(value)
+    # TOML hands over typed values: int(True) == 1 and int(8080.5) == 8080 would pass silently.
+    if isinstance(value, bool) or (cast is int and isinstance(value, float)):
+        raise ConfigError(f"VAULTGATE_{name.upper()}: cannot use {value!r}")
     try:
         return cast(value)
     except (TypeError, ValueError) as exc:

@@ -49,7 +49,9 @@ def build_admin_app(cp: ControlPlane) -> FastAPI:
 
     @app.exception_handler(AdminAuthError)
     async def _auth(_: Request, __: AdminAuthError) -> JSONResponse:
-        response = _error(401, "invalid_admin_token", "Missing or invalid admin token: send 'Authorization: Bearer vga_...'.")
+        response = _error(
+            401, "invalid_admin_token", "Missing or invalid admin token: send 'Authorization: Bearer vga_...'."
+        )
         response.headers["www-authenticate"] = "Bearer"
         return response
 
@@ -82,7 +84,12 @@ def build_admin_app(cp: ControlPlane) -> FastAPI:
     @app.post("/admin/keys", response_model=KeyCreated, status_code=201, tags=["keys"])
     def create_key(body: KeyCreate, actor: CurrentActor, cp: CurrentControlPlane) -> dict[str, Any]:
         """Mint a member key. The response holds the secret once; it is never retrievable again."""
-        policy = {"models": body.models, "scopes": body.scopes, "ip_allow": body.ip_allow, "allow_store": body.allow_store}
+        policy = {
+            "models": body.models,
+            "scopes": body.scopes,
+            "ip_allow": body.ip_allow,
+            "allow_store": body.allow_store,
+        }
         created = keys.create(cp, actor, body.member, policy=policy, expires_in=body.expires_in, name=body.name)
         return {**asdict(created.info), "key": created.token}
 

@@ -7,7 +7,7 @@ describes, so a change that cannot be audited is rolled back with it.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select, text
@@ -31,11 +31,13 @@ def append(
     details: dict[str, Any] | None = None,
 ) -> AuditRecord:
     """Chain one record onto the log in ``session``'s transaction."""
+    if at.tzinfo is not None:
+        # SQLite keeps the wall-clock time and drops the offset: store the instant in UTC
+        # so the value read back is the one that was hashed.
+        at = at.astimezone(UTC)
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _CHAIN_LOCK})
-    last = session.execute(
-        select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)
-    ).first()
+    last = session.execute(select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)).first()
     seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
     record = AuditRecord(
         seq=seq,

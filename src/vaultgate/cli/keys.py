@@ -37,7 +37,9 @@ def create(
     ip: Annotated[list[str] | None, typer.Option("--ip", help="Allowed IP or CIDR (repeatable)")] = None,
     expires: Annotated[str | None, typer.Option("--expires", help="Lifetime such as 90d, 12h")] = None,
     name: Annotated[str | None, typer.Option("--name", help="A label for the key")] = None,
-    allow_store: Annotated[bool, typer.Option("--allow-store", help="Let requests ask the provider to store them")] = False,
+    allow_store: Annotated[
+        bool, typer.Option("--allow-store", help="Let requests ask the provider to store them")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document")] = False,
 ) -> None:
     """Create a key for a member and print it once."""

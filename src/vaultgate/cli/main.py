@@ -16,6 +16,7 @@ from vaultgate.cli.output import emit_json, say
 from vaultgate.config import ConfigError
 from vaultgate.services import bootstrap, quickstart
 from vaultgate.services.errors import InvalidInput, ServiceError
+from vaultgate.store import migrate
 from vaultgate.store.errors import StoreError
 from vaultgate.vault import VaultError
 
@@ -36,7 +37,7 @@ scan.register(app)
 DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Data directory (default .data)")]
 
 
-@app.callback()
+@app.callback(invoke_without_command=True)
 def root(
     ctx: typer.Context,
     data_dir: DataDir = None,
@@ -45,6 +46,9 @@ def root(
     """vaultgate: per-member keys, encrypted provider keys, privacy by default, audit."""
     if version:
         typer.echo(__version__)
+        raise typer.Exit
+    if ctx.invoked_subcommand is None:
+        typer.echo(ctx.get_help())
         raise typer.Exit
     ctx.obj = data_dir
 
@@ -82,7 +86,9 @@ def serve(
     s = settings(ctx, data_dir)
     from vaultgate.services.bootstrap import open_control_plane
 
-    open_control_plane(s).store.dispose()  # fail here, with a clear message, not in a worker
+    cp = open_control_plane(s)  # fail here, with a clear message, not in a worker
+    migrate.upgrade(cp.store)  # a new version's migrations run once, before any worker starts
+    cp.store.dispose()
     _run_server(s.data_dir, host or s.host, port or s.port, workers, s.log_level)
 
 

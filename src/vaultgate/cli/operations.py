@@ -29,7 +29,10 @@ def rotate_master(
     if as_json:
         emit_json(result)
     else:
-        say(f"Master key rotated ({result.old_key_id} → {result.new_key_id}); {result.rewrapped} sealed values re-wrapped.")
+        say(
+            f"Master key rotated ({result.old_key_id} → {result.new_key_id}); "
+            f"{result.rewrapped} sealed values re-wrapped."
+        )
 
 
 @vault_app.command("rewrap")

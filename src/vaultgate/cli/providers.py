@@ -39,15 +39,21 @@ def add(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="A unique provider name")],
     kind: Annotated[str, typer.Option("--kind", help="openai|azure|compatible|echo")],
-    base_url: Annotated[str | None, typer.Option("--base-url", help="https:// base URL (…/v1 for OpenAI-style)")] = None,
+    base_url: Annotated[
+        str | None, typer.Option("--base-url", help="https:// base URL (…/v1 for OpenAI-style)")
+    ] = None,
     api_key_env: Annotated[str | None, typer.Option("--api-key-env", help="Read the key from this variable")] = None,
     api_key_stdin: Annotated[bool, typer.Option("--api-key-stdin", help="Read the key from stdin")] = False,
     api_version: Annotated[str | None, typer.Option("--api-version", help="Azure api-version")] = None,
-    deployment: Annotated[list[str] | None, typer.Option("--deployment", help="MODEL=DEPLOYMENT (Azure, repeatable)")] = None,
+    deployment: Annotated[
+        list[str] | None, typer.Option("--deployment", help="MODEL=DEPLOYMENT (Azure, repeatable)")
+    ] = None,
     allow_insecure_http: Annotated[
         bool, typer.Option("--allow-insecure-http", help="Permit http:// to a loopback address only")
     ] = False,
-    default: Annotated[bool | None, typer.Option("--default/--no-default", help="Serve models with no other route")] = None,
+    default: Annotated[
+        bool | None, typer.Option("--default/--no-default", help="Serve models with no other route")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document")] = False,
 ) -> None:
     """Register an upstream provider."""

@@ -122,10 +122,8 @@ class _Engine(Generic[AnyStr]):
             hit = present.get(index)
             if hit is None:
                 anchor = self._anchors[index]
-                if anchor.literal is not None:
-                    hit = anchor.literal in text
-                else:
-                    hit = anchor.regex.search(text) is not None
+                literal = anchor.literal
+                hit = literal in text if literal is not None else bool(anchor.regex.search(text))
                 present[index] = hit
             if hit:
                 return True

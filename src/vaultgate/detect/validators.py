@@ -224,7 +224,7 @@ def _looks_like_words(value: str) -> bool:
     for chunk in chunks:
         if chunk.isdigit() and len(chunk) <= 4:
             continue
-        if not re.fullmatch(r"(?:[A-Z]?[a-z]{2,}|[A-Z]{2,})+[0-9]{0,2}", chunk):
+        if not re.fullmatch(r"(?:[A-Z]?[a-z]{2,}[0-9]{0,3}|[A-Z]{2,}[0-9]{0,3})+", chunk):
             return False
     return True
 

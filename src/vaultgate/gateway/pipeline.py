@@ -130,7 +130,9 @@ class DataPlane:
         else:
             await relay_whole(ex, response, send, headers)
 
-    async def _relay_models(self, ex: Exchange, response: UpstreamResponse, send: Send, headers: list[tuple[bytes, bytes]]) -> None:
+    async def _relay_models(
+        self, ex: Exchange, response: UpstreamResponse, send: Send, headers: list[tuple[bytes, bytes]]
+    ) -> None:
         assert ex.grant is not None
         try:
             document = orjson.loads(await response.read())

@@ -12,7 +12,9 @@ from vaultgate.gateway.errors import GatewayError
 from vaultgate.gateway.exchange import Exchange
 
 # Paths served in this version, with the methods each accepts.
-JSON_ENDPOINTS = frozenset({"/v1/chat/completions", "/v1/responses", "/v1/completions", "/v1/embeddings", "/v1/moderations"})
+JSON_ENDPOINTS = frozenset(
+    {"/v1/chat/completions", "/v1/responses", "/v1/completions", "/v1/embeddings", "/v1/moderations"}
+)
 STREAMING_ENDPOINTS = frozenset({"/v1/chat/completions", "/v1/responses", "/v1/completions"})
 
 

@@ -6,6 +6,7 @@ its rate-limit headers and cookies stay behind the gateway.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import Any
 
@@ -62,10 +63,8 @@ async def relay_whole(ex: Exchange, response: UpstreamResponse, send: Send, head
     ex.status = response.status
     if 200 <= response.status < 300:
         if b'"usage"' in body:
-            try:
+            with contextlib.suppress(orjson.JSONDecodeError):
                 _note_usage(ex, orjson.loads(body))
-            except orjson.JSONDecodeError:
-                pass
     else:
         ex.error_code = _error_code(body) or "upstream_error"
     await send(
@@ -98,7 +97,20 @@ def _keep_event(ex: Exchange, event: bytes) -> bool:
     return True
 
 
-_STREAM_BROKEN = b'data: {"error": {"message": "The upstream stream broke off.", "type": "upstream_error", "param": null, "code": "upstream_stream_broken"}}\n\n'
+_STREAM_BROKEN = (
+    b"data: "
+    + orjson.dumps(
+        {
+            "error": {
+                "message": "The upstream stream broke off.",
+                "type": "upstream_error",
+                "param": None,
+                "code": "upstream_stream_broken",
+            }
+        }
+    )
+    + b"\n\n"
+)
 
 
 async def relay_stream(ex: Exchange, response: UpstreamResponse, send: Send, headers: Headers) -> None:

@@ -8,6 +8,7 @@ changes (PostgreSQL NOTIFY wakes it at once; polling every ``interval`` is the f
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 from collections.abc import Callable, Mapping
@@ -73,10 +74,8 @@ class Refresher:
         self._stop.set()
         if self._task is not None:
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            except asyncio.CancelledError:
-                pass
 
     async def refresh(self) -> None:
         """Reload now if the revision moved."""
@@ -87,10 +86,8 @@ class Refresher:
 
     async def _run(self) -> None:
         while True:
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self._interval)
-            except TimeoutError:
-                pass
             self._wake.clear()
             try:
                 await self.refresh()

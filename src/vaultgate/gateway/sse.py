@@ -41,5 +41,7 @@ def data_of(event: bytes) -> bytes:
     lines = []
     for line in event.splitlines():
         if line.startswith(b"data:"):
-            lines.append(line[5:].lstrip(b" "))
+            value = line[5:]
+            # The SSE syntax owns one space after the colon; any further spaces are data.
+            lines.append(value[1:] if value.startswith(b" ") else value)
     return b"\n".join(lines)

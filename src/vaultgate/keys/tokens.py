@@ -25,7 +25,7 @@ class TokenKind(enum.Enum):
     """What a token grants; the value is its prefix."""
 
     MEMBER_KEY = "vgk_"
-    ADMIN_TOKEN = "vga_"
+    ADMIN_TOKEN = "vga_"  # noqa: S105 - a prefix, not a secret
     SHORT_LIVED = "vgt_"
 
 

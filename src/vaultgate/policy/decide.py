@@ -30,7 +30,14 @@ class Denial:
     param: str | None = None
 
 
-EXPIRED = Denial(401, "invalid_api_key", "Incorrect API key provided.")
+# Word for word the gateway's answer to an unknown key (gateway.errors.INVALID_API_KEY_MESSAGE):
+# a different message for expired keys would tell a caller the key once existed.
+EXPIRED = Denial(
+    401,
+    "invalid_api_key",
+    "Incorrect API key provided. Use a vaultgate member key (vgk_...) issued to you; "
+    "ask your vaultgate admin if it stopped working.",
+)
 
 
 def decide(grant: KeyGrant, facts: RequestFacts, now: datetime) -> Denial | None:

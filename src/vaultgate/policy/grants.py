@@ -44,7 +44,11 @@ class KeyPolicy:
             return True
         if address is None:
             return False
-        return any(address in net for net in self.ip_allow if net.version == address.version)
+        candidates: list[ipaddress.IPv4Address | ipaddress.IPv6Address] = [address]
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+            # A dual-stack listener reports IPv4 clients as ::ffff:a.b.c.d.
+            candidates.append(address.ipv4_mapped)
+        return any(a in n for a in candidates for n in self.ip_allow if n.version == a.version)
 
     def to_json(self) -> dict[str, Any]:
         """The JSON form stored with the key and shown by the API."""
@@ -61,9 +65,15 @@ class KeyPolicy:
         unknown = set(data) - {"models", "scopes", "ip_allow", "allow_store"}
         if unknown:
             raise PolicyError(f"unknown policy field(s): {', '.join(sorted(unknown))}")
-        models = tuple(str(m).strip() for m in data.get("models") or () if str(m).strip())
+        models = tuple(m.strip() for m in _strings(data, "models") if m.strip())
+        raw_scopes = data.get("scopes") or {}
+        if not isinstance(raw_scopes, Mapping):
+            raise PolicyError("scopes must map endpoint groups to none, read or write")
+        allow_store = False if data.get("allow_store") is None else data["allow_store"]
+        if not isinstance(allow_store, bool):
+            raise PolicyError(f"allow_store must be true or false, not {allow_store!r}")
         scopes: dict[str, Level] = {}
-        for group, level in dict(data.get("scopes") or {}).items():
+        for group, level in raw_scopes.items():
             if group not in GROUPS:
                 raise PolicyError(f"unknown endpoint group {group!r}: use one of {', '.join(GROUPS)}")
             try:
@@ -73,9 +83,17 @@ class KeyPolicy:
         return cls(
             models=models,
             scopes=MappingProxyType(scopes),
-            ip_allow=tuple(parse_network(n) for n in data.get("ip_allow") or ()),
-            allow_store=bool(data.get("allow_store", False)),
+            ip_allow=tuple(parse_network(n) for n in _strings(data, "ip_allow")),
+            allow_store=allow_store,
         )
+
+
+def _strings(data: Mapping[str, Any], name: str) -> list[str]:
+    # A bare string would otherwise be read as a list of its characters.
+    value = data.get(name) or []
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        raise PolicyError(f"{name} must be a list of strings")
+    return list(value)
 
 
 def parse_network(text: str) -> IPNetwork:

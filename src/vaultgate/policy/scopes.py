@@ -49,8 +49,9 @@ _PATH_GROUPS = {
 
 def group_of(path: str) -> str | None:
     """The endpoint group of a ``/v1/...`` path, or None when vaultgate does not serve it."""
-    rest = path[4:] if path.startswith("/v1/") else path.lstrip("/")
-    head = rest.split("/", 1)[0]
+    if not path.startswith("/v1/"):
+        return None
+    head = path[4:].split("/", 1)[0]
     return _PATH_GROUPS.get(head)
 
 

@@ -20,11 +20,15 @@ FORWARDED_HEADERS = frozenset({b"accept", b"openai-beta"})
 def apply(payload: dict[str, Any], endpoint: str, pseudonym: str, allow_store: bool) -> bool:
     """Rewrite ``payload`` in place; True when anything changed (so the body is re-serialised)."""
     changed = False
-    if endpoint in STORE_ENDPOINTS and not allow_store:
-        # Chat completions default to store=false upstream, the Responses API to true.
-        if payload.get("store") is True or (endpoint == "responses" and payload.get("store") is not False):
-            payload["store"] = False
-            changed = True
+    # Chat completions default to store=false upstream, the Responses API to true.
+    store = payload.get("store")
+    if (
+        endpoint in STORE_ENDPOINTS
+        and not allow_store
+        and (store is True or (endpoint == "responses" and store is not False))
+    ):
+        payload["store"] = False
+        changed = True
     if endpoint in SAFETY_ID_ENDPOINTS:
         if "user" in payload:
             del payload["user"]

@@ -21,7 +21,7 @@ from vaultgate.store.models import AdminToken, Member, VaultSecret
 from vaultgate.vault import Keyring, MasterKey, Vault
 from vaultgate.vault.masterkey import MasterKeySource, write_key_file
 
-TOKEN_HASH_KEY = "token_hash_key"
+TOKEN_HASH_KEY = "token_hash_key"  # noqa: S105 - the name of a sealed secret
 FIRST_OWNER = "admin"
 
 
@@ -107,7 +107,6 @@ def open_control_plane(settings: Settings, *, store: Store | None = None, vault:
     store = store or _open_store(settings)
     if not is_initialised(store):
         raise NotInitialised("vaultgate is not initialised here: run 'vaultgate init' first")
-    migrate.upgrade(store)
     with store.session() as session:
         sealed = session.get(VaultSecret, TOKEN_HASH_KEY)
         assert sealed is not None

@@ -183,7 +183,9 @@ def revoke_leaked(cp: ControlPlane, actor: Actor, fingerprints: list[str], sourc
     with cp.store.session() as session:
         for fp in dict.fromkeys(fingerprints):
             found = session.execute(
-                select(MemberKey, Member).join(Member, MemberKey.member_id == Member.id).where(MemberKey.fingerprint == fp)
+                select(MemberKey, Member)
+                .join(Member, MemberKey.member_id == Member.id)
+                .where(MemberKey.fingerprint == fp)
             ).first()
             if found is None:
                 unknown += 1

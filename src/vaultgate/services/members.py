@@ -34,7 +34,8 @@ def check_name(kind: str, name: str) -> str:
     """A valid member/team name, or InvalidInput saying what is allowed."""
     if not _NAME.match(name or ""):
         raise InvalidInput(
-            f"invalid {kind} name {name!r}: use 1-100 letters, digits, '.', '_', '@' or '-', starting with a letter or digit"
+            f"invalid {kind} name {name!r}: use 1-100 letters, digits, '.', '_', '@' or '-', "
+            "starting with a letter or digit"
         )
     return name
 

@@ -27,7 +27,9 @@ def load(cp: ControlPlane) -> Snapshot:
         revision = session.scalar(select(Revision.value).where(Revision.id == 1)) or 0
         grants: dict[str, KeyGrant] = {}
         rows = session.execute(
-            select(MemberKey, Member).join(Member, MemberKey.member_id == Member.id).where(MemberKey.revoked_at.is_(None))
+            select(MemberKey, Member)
+            .join(Member, MemberKey.member_id == Member.id)
+            .where(MemberKey.revoked_at.is_(None))
         ).all()
         for key, member in rows:
             if key.expires_at is not None and key.expires_at <= now:
@@ -52,7 +54,9 @@ def load(cp: ControlPlane) -> Snapshot:
         credentials = {
             c.provider_id: c
             for c in session.scalars(
-                select(ProviderCredential).where(ProviderCredential.state == "active").order_by(ProviderCredential.created_at)
+                select(ProviderCredential)
+                .where(ProviderCredential.state == "active")
+                .order_by(ProviderCredential.created_at)
             ).all()
         }
         for provider in session.scalars(select(Provider)).all():
@@ -62,7 +66,9 @@ def load(cp: ControlPlane) -> Snapshot:
                 try:
                     api_key = cp.vault.open(cred.id, cred.sealed).decode()
                 except SealError:
-                    log.error("credential %s of provider %s does not open; check the master key", cred.id, provider.name)
+                    log.error(
+                        "credential %s of provider %s does not open; check the master key", cred.id, provider.name
+                    )
                     continue
             providers[provider.name] = ProviderConfig(
                 name=provider.name,

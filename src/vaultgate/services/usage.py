@@ -48,6 +48,7 @@ def report(cp: ControlPlane, actor: Actor, since: datetime | None = None) -> lis
                 func.coalesce(func.sum(UsageEvent.prompt_tokens), 0),
                 func.coalesce(func.sum(UsageEvent.completion_tokens), 0),
             )
+            .select_from(UsageEvent)
             .outerjoin(Member, UsageEvent.member_id == Member.id)
             .group_by(Member.name, UsageEvent.model)
             .order_by(Member.name, UsageEvent.model)
@@ -56,4 +57,7 @@ def report(cp: ControlPlane, actor: Actor, since: datetime | None = None) -> lis
             query = query.where(UsageEvent.at >= since)
         if actor.role is Role.MEMBER:
             query = query.where(UsageEvent.member_id == actor.member_id)
-        return [UsageLine(m, model, int(n), int(e or 0), int(p), int(c)) for m, model, n, e, p, c in session.execute(query)]
+        return [
+            UsageLine(row[0], row[1], int(row[2]), int(row[3] or 0), int(row[4]), int(row[5]))
+            for row in session.execute(query).tuples()
+        ]

@@ -176,11 +176,26 @@ class EchoAdapter(ProviderAdapter):
         if not request.stream:
             return EchoResponse(200, [orjson.dumps(body)])
         events = [
-            ("response.created", {"type": "response.created", "sequence_number": 0,
-                                  "response": {**body, "status": "in_progress", "output": [], "usage": None}}),
-            ("response.output_text.delta", {"type": "response.output_text.delta", "sequence_number": 1,
-                                            "item_id": message["id"], "output_index": 0, "content_index": 0,
-                                            "delta": reply, "logprobs": []}),
+            (
+                "response.created",
+                {
+                    "type": "response.created",
+                    "sequence_number": 0,
+                    "response": {**body, "status": "in_progress", "output": [], "usage": None},
+                },
+            ),
+            (
+                "response.output_text.delta",
+                {
+                    "type": "response.output_text.delta",
+                    "sequence_number": 1,
+                    "item_id": message["id"],
+                    "output_index": 0,
+                    "content_index": 0,
+                    "delta": reply,
+                    "logprobs": [],
+                },
+            ),
             ("response.completed", {"type": "response.completed", "sequence_number": 2, "response": body}),
         ]
         parts = [f"event: {name}\n".encode() + b"data: " + orjson.dumps(data) + b"\n\n" for name, data in events]
@@ -212,9 +227,10 @@ class EchoAdapter(ProviderAdapter):
     def _embeddings(self, payload: dict[str, Any], request: ProxyRequest) -> UpstreamResponse:
         inputs = payload.get("input", "")
         items = inputs if isinstance(inputs, list) else [inputs]
-        dims = payload.get("dimensions") if isinstance(payload.get("dimensions"), int) else 8
+        requested = payload.get("dimensions")
+        dims = max(1, min(requested, 3072)) if isinstance(requested, int) else 8
         data = [
-            {"object": "embedding", "index": i, "embedding": _vector(str(item), max(1, min(dims, 3072)))}
+            {"object": "embedding", "index": i, "embedding": _vector(str(item), dims)}
             for i, item in enumerate(items)
         ]
         tokens = sum(_count(str(item)) for item in items)

@@ -74,9 +74,7 @@ class UpstreamClient:
         if self._session is not None:
             await self._session.close()
 
-    async def request(
-        self, method: str, url: str, headers: list[tuple[str, str]], body: bytes
-    ) -> HTTPUpstreamResponse:
+    async def request(self, method: str, url: str, headers: list[tuple[str, str]], body: bytes) -> HTTPUpstreamResponse:
         """Send and return once the status and headers arrived; retries only connect failures."""
         assert self._session is not None, "UpstreamClient.start() was not awaited"
         attempt = 0

@@ -8,6 +8,7 @@ If the sink fails, events stay queued (up to ``max_pending``) and are retried.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable, Sequence
 
@@ -45,10 +46,8 @@ class UsageRecorder:
         """Stop the periodic flush and write everything still queued."""
         if self._task is not None:
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            except asyncio.CancelledError:
-                pass
         await self.flush()
 
     async def flush(self) -> None:
@@ -68,7 +67,5 @@ class UsageRecorder:
     async def _run(self) -> None:
         while True:
             await asyncio.sleep(self._interval)
-            try:
+            with contextlib.suppress(Exception):  # flush logged it and kept the batch; retry next tick
                 await self.flush()
-            except Exception:  # already logged in flush; keep the loop alive
-                continue

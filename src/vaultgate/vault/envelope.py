@@ -19,6 +19,7 @@ from vaultgate.vault.masterkey import Keyring, MasterKeySource
 
 _VERSION = "v1"
 _NONCE = 12
+_TAG = 16
 
 
 def _b64(data: bytes) -> str:
@@ -26,7 +27,12 @@ def _b64(data: bytes) -> str:
 
 
 def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    # The lenient decoder skips stray characters and ignores slack bits; only the exact
+    # encoding we wrote may open, so an edited sealed value never does.
+    if _b64(data) != text:
+        raise ValueError("not canonical base64url")
+    return data
 
 
 def _encrypt(key: bytes, plaintext: bytes, aad: bytes) -> bytes:
@@ -96,9 +102,13 @@ class Vault:
         if len(parts) != 4 or parts[0] != _VERSION:
             raise SealError("sealed value is malformed")
         try:
-            return parts[1], _unb64(parts[2]), _unb64(parts[3])
+            wrapped, body = _unb64(parts[2]), _unb64(parts[3])
         except (binascii.Error, ValueError) as exc:
             raise SealError("sealed value is malformed") from exc
+        # AESGCM raises ValueError, not InvalidTag, on a short nonce: reject short blobs here.
+        if len(wrapped) < _NONCE + _TAG or len(body) < _NONCE + _TAG:
+            raise SealError("sealed value is malformed")
+        return parts[1], wrapped, body
 
     def _unwrap(self, record_id: str, key_id: str, wrapped: bytes) -> bytes:
         master = self._ring.find(key_id)

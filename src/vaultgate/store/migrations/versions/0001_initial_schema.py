@@ -128,9 +128,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     with op.batch_alter_table("provider_credentials", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_provider_credentials_provider_id"), ["provider_id"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_provider_credentials_provider_id"), ["provider_id"], unique=False)
 
     op.create_table(
         "admin_tokens",
