@@ -43,6 +43,11 @@ class Team(Base):
     name: Mapped[str] = mapped_column(String(100), unique=True)
     suspended: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime]
+    # The ceiling every key of the team is held under (scopes, models, IPs); keys only narrow it.
+    policy: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    limits: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    max_key_age_days: Mapped[int | None] = mapped_column(Integer)
+    expire_overdue_keys: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class Member(Base):
@@ -56,6 +61,7 @@ class Member(Base):
     role: Mapped[str] = mapped_column(String(20))
     status: Mapped[str] = mapped_column(String(20), default="active")
     created_at: Mapped[datetime]
+    limits: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 
 class MemberKey(Base):
@@ -69,10 +75,38 @@ class MemberKey(Base):
     fingerprint: Mapped[str] = mapped_column(String(64), unique=True)
     display: Mapped[str] = mapped_column(String(20))
     policy: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    limits: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime]
+    not_before: Mapped[datetime | None]
     expires_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
     revoked_reason: Mapped[str | None] = mapped_column(String(40))
+    # Rotation: the secret before the last rotation keeps working until previous_expires_at.
+    rotated_at: Mapped[datetime | None]
+    previous_key_hash: Mapped[str | None] = mapped_column(String(64), unique=True, index=True)
+    previous_fingerprint: Mapped[str | None] = mapped_column(String(64), unique=True, index=True)
+    previous_expires_at: Mapped[datetime | None]
+    canary: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class ShortLivedToken(Base):
+    """A ``vgt_`` token exchanged for a member key: a subset of its scopes, an hour at most."""
+
+    __tablename__ = "short_lived_tokens"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    key_id: Mapped[str] = mapped_column(ForeignKey("member_keys.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    policy: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class OrgSetting(Base):
+    """Organisation-wide switches (``lockdown``) and settings, as JSON values."""
+
+    __tablename__ = "org_settings"
+    name: Mapped[str] = mapped_column(String(60), primary_key=True)
+    value: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 
 class AdminToken(Base):
@@ -86,6 +120,8 @@ class AdminToken(Base):
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
+    # A token may act with less than its member's role (an owner's read-only auditor token).
+    role: Mapped[str | None] = mapped_column(String(20))
 
 
 class Provider(Base):
@@ -147,6 +183,7 @@ class UsageEvent(Base):
     stream: Mapped[bool] = mapped_column(Boolean, default=False)
     prompt_tokens: Mapped[int | None] = mapped_column(Integer)
     completion_tokens: Mapped[int | None] = mapped_column(Integer)
+    cost_usd: Mapped[float | None] = mapped_column()
     latency_ms: Mapped[float] = mapped_column()
 
 
