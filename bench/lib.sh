@@ -71,14 +71,34 @@ cpu_ticks() {
     awk -v c="cpu$1" '$1 == c { busy = $2 + $3 + $4 + $7 + $8; total = busy + $5 + $6; print busy, total }' /proc/stat
 }
 
+# CPU time (clock ticks, user + system) used so far by a process and all its descendants.
+# Requests per CPU-second of the process under test is the figure that other load on the
+# shared machine disturbs least (req/s drops when a neighbour takes the core; this not much).
+tree_cpu_ticks() {
+    local pids=("$1") i=0 child total=0 fields
+    while [ $i -lt ${#pids[@]} ]; do
+        for child in $(pgrep -P "${pids[$i]}" 2>/dev/null); do pids+=("$child"); done
+        i=$((i + 1))
+    done
+    for i in "${pids[@]}"; do
+        # Fields after the ")" that closes the command name: utime is the 12th, stime the 13th.
+        fields=$(sed 's/.*) //' "/proc/$i/stat" 2>/dev/null) || continue
+        total=$((total + $(awk '{ print $12 + $13 }' <<<"$fields")))
+    done
+    echo "$total"
+}
+
 # Run wrk against http://127.0.0.1:PORT and print one JSON line: wrk's figures, the label
 # fields given as extra JSON (second argument, e.g. '"target":"direct"'), and how busy each
 # core was during the run. Environment BENCH_TOKEN / BENCH_STREAM / BENCH_PATH go to the
 # Lua script.
-# Usage: run_wrk PORT EXTRA_JSON [DURATION]
+# With PID, the line also has the CPU seconds that process tree used and requests per
+# CPU-second.
+# Usage: run_wrk PORT EXTRA_JSON [DURATION] [PID]
 run_wrk() {
-    local port=$1 extra=$2 duration=${3:-$BENCH_DURATION}
-    local c0a c0b c1a c1b out
+    local port=$1 extra=$2 duration=${3:-$BENCH_DURATION} pid=${4:-}
+    local c0a c0b c1a c1b out pa=0 pb=0
+    [ -z "$pid" ] || pa=$(tree_cpu_ticks "$pid")
     read -r -a c0a <<<"$(cpu_ticks 0)"
     read -r -a c1a <<<"$(cpu_ticks 1)"
     out=$(timeout $((duration + 30)) taskset -c "$BENCH_CORE_LOAD" wrk -t1 \
@@ -86,9 +106,19 @@ run_wrk() {
         -s "$BENCH_DIR/wrk/openai.lua" "http://127.0.0.1:$port" | grep '^BENCH_JSON ' | cut -c12-)
     read -r -a c0b <<<"$(cpu_ticks 0)"
     read -r -a c1b <<<"$(cpu_ticks 1)"
+    [ -z "$pid" ] || pb=$(tree_cpu_ticks "$pid")
     [ -n "$out" ] || { echo "wrk produced no result for port $port" >&2; return 1; }
     local busy0 busy1
     busy0=$(( 100 * (c0b[0] - c0a[0]) / (c0b[1] - c0a[1] + 1) ))
     busy1=$(( 100 * (c1b[0] - c1a[0]) / (c1b[1] - c1a[1] + 1) ))
-    echo "{${extra},\"connections\":$BENCH_CONNECTIONS,\"cpu0_busy_pct\":$busy0,\"cpu1_busy_pct\":$busy1,${out#\{}"
+    local proc=""
+    if [ -n "$pid" ]; then
+        local hz requests cpu_s
+        hz=$(getconf CLK_TCK)
+        requests=$(sed 's/.*"requests":\([0-9]*\).*/\1/' <<<"$out")
+        cpu_s=$(awk -v t=$((pb - pa)) -v hz="$hz" 'BEGIN { printf "%.2f", t / hz }')
+        proc=$(awk -v r="$requests" -v c="$cpu_s" \
+            'BEGIN { printf "\"server_cpu_s\":%s,\"req_per_cpu_s\":%.1f,", c, (c > 0 ? r / c : 0) }')
+    fi
+    echo "{${extra},\"connections\":$BENCH_CONNECTIONS,\"cpu0_busy_pct\":$busy0,\"cpu1_busy_pct\":$busy1,${proc}${out#\{}"
 }

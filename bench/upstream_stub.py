@@ -149,9 +149,7 @@ def embeddings(model: str) -> bytes:
 MODEL_LIST = _dumps(
     {
         "object": "list",
-        "data": [
-            {"id": m, "object": "model", "created": CREATED, "owned_by": "system"} for m in MODELS
-        ],
+        "data": [{"id": m, "object": "model", "created": CREATED, "owned_by": "system"} for m in MODELS],
     }
 )
 
@@ -293,9 +291,7 @@ async def serve(host: str, port: int, api_key: str | None) -> None:
     """Serve until SIGINT/SIGTERM."""
     loop = asyncio.get_running_loop()
     responses = Responses(api_key)
-    server = await loop.create_server(
-        lambda: StubProtocol(responses), host, port, backlog=4096, reuse_address=True
-    )
+    server = await loop.create_server(lambda: StubProtocol(responses), host, port, backlog=4096, reuse_address=True)
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)

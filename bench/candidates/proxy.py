@@ -11,6 +11,7 @@ ASGI server:
     CANDIDATE_CLIENT   aiohttp | httpx          (default aiohttp)
     CANDIDATE_JSON     orjson | json            (default orjson)
     CANDIDATE_UPSTREAM http://127.0.0.1:18080   (the stub)
+    CANDIDATE_UPSTREAM_KEY                      (the bearer token sent upstream)
 
     uvicorn proxy:app --loop uvloop --http httptools --port 18081
     granian --interface asgi --loop uvloop --port 18081 proxy:app
@@ -31,7 +32,7 @@ Send = Callable[[Message], Awaitable[None]]
 CLIENT = os.environ.get("CANDIDATE_CLIENT", "aiohttp")
 JSON = os.environ.get("CANDIDATE_JSON", "orjson")
 UPSTREAM = os.environ.get("CANDIDATE_UPSTREAM", "http://127.0.0.1:18080")
-UPSTREAM_KEY = "sk-upstream-bench"
+UPSTREAM_KEY = os.environ.get("CANDIDATE_UPSTREAM_KEY", "sk-upstream-bench")
 POOL_SIZE = 256
 
 # The member keys the prototype accepts (the real gateway uses keyed hashes).
@@ -137,9 +138,7 @@ class HttpxUpstream:
 
 
 def _error(status: int, message: str, code: str) -> tuple[int, bytes]:
-    body = {
-        "error": {"message": message, "type": "invalid_request_error", "param": None, "code": code}
-    }
+    body = {"error": {"message": message, "type": "invalid_request_error", "param": None, "code": code}}
     return status, dumps(body)
 
 
@@ -221,9 +220,7 @@ async def _read_body(receive: Receive) -> bytes:
     return b"".join(parts)
 
 
-async def _respond(
-    send: Send, status: int, body: bytes, content_type: bytes = b"application/json"
-) -> None:
+async def _respond(send: Send, status: int, body: bytes, content_type: bytes = b"application/json") -> None:
     await send(
         {
             "type": "http.response.start",

@@ -74,19 +74,22 @@ echo "# $STAMP $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores; $version
 start_pinned "$BENCH_CORE_UNDER_TEST" "$LOGS/stub.log" "$PY" "$BENCH_DIR/upstream_stub.py" \
     --port "$STUB_PORT"
 wait_port "$STUB_PORT"
-run_wrk "$STUB_PORT" '"variant":"stub-alone-core1","mode":"json","rep":0' 5 | tee -a "$OUT"
+run_wrk "$STUB_PORT" '"variant":"stub-alone-core1","mode":"json","rep":0' 5 "$LAST_PID" |
+    tee -a "$OUT"
 stop_pid "$LAST_PID"
 
 # From here on the stub shares core 0 with wrk, as in bench/run.sh.
 start_pinned "$BENCH_CORE_LOAD" "$LOGS/stub.log" "$PY" "$BENCH_DIR/upstream_stub.py" \
     --port "$STUB_PORT"
+stub_pid=$LAST_PID
 wait_port "$STUB_PORT"
 for rep in $(seq "$REPS"); do
     for mode in $MODES; do
         stream=0
         [ "$mode" = sse ] && stream=1
         BENCH_STREAM=$stream run_wrk "$STUB_PORT" \
-            "\"variant\":\"direct\",\"mode\":\"$mode\",\"rep\":$rep" | tee -a "$OUT"
+            "\"variant\":\"direct\",\"mode\":\"$mode\",\"rep\":$rep" "$BENCH_DURATION" "$stub_pid" |
+            tee -a "$OUT"
     done
     for variant in $VARIANTS; do
         IFS=: read -r server client json <<<"$variant"
@@ -98,7 +101,8 @@ for rep in $(seq "$REPS"); do
             BENCH_STREAM=$stream run_wrk "$PROXY_PORT" '"variant":"warmup"' "$BENCH_WARMUP" \
                 >/dev/null
             BENCH_STREAM=$stream run_wrk "$PROXY_PORT" \
-                "\"variant\":\"$variant\",\"mode\":\"$mode\",\"rep\":$rep" | tee -a "$OUT"
+                "\"variant\":\"$variant\",\"mode\":\"$mode\",\"rep\":$rep" "$BENCH_DURATION" \
+                "$proxy_pid" | tee -a "$OUT"
         done
         stop_pid "$proxy_pid"
     done

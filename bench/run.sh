@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# make bench: the gateway's overhead against calling the upstream stub directly.
+#
+# One run: starts the OpenAI-shaped stub (bench/upstream_stub.py), sets up a throwaway
+# vaultgate data dir in /tmp (provider "stub", member "bench", one member key with rate
+# limits switched on), serves the real gateway on loopback, and measures with wrk
+#   (a) the stub directly, (b) the same requests through the gateway,
+# for JSON chat completions and SSE streaming, REPS times each, interleaved. It prints a
+# table of req/s, p50/p99 latency and the latency the gateway adds (gateway - direct),
+# and keeps the raw lines in bench/results/gateway-<stamp>.jsonl.
+#
+# Placement (2 cores): the gateway alone on core 1; wrk and the stub share core 0.
+#
+# Environment: VENV (.venv), REPS (3), BENCH_DURATION (10 s), BENCH_CONNECTIONS (64),
+# MODES ("json sse"), GATEWAY_PORT (8089), STUB_PORT (18080), KEEP_DATA_DIR=1 to keep /tmp
+# data, BENCH_KEY_ARGS (extra `vaultgate key create` options; default: rpm/tpm limits far
+# above what the benchmark sends, so the limiter runs but never refuses).
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$HERE/.." && pwd)
+# shellcheck source=lib.sh
+source "$HERE/lib.sh"
+
+VENV=${VENV:-$ROOT/.venv}
+PY=$VENV/bin/python
+VAULTGATE=$VENV/bin/vaultgate
+REPS=${REPS:-3}
+MODES=${MODES:-json sse}
+GATEWAY_PORT=${GATEWAY_PORT:-8089}
+STUB_PORT=${STUB_PORT:-18080}
+BENCH_KEY_ARGS=${BENCH_KEY_ARGS:---rpm 100000000 --tpm 100000000000}
+STAMP=$(date -u +%Y%m%dT%H%M%SZ)
+OUT=$HERE/results/gateway-$STAMP.jsonl
+DATA=$(mktemp -d /tmp/vaultgate-bench.XXXXXX)
+LOGS=$DATA/logs
+mkdir -p "$LOGS" "$HERE/results"
+
+cleanup() {
+    stop_all
+    if [ "${KEEP_DATA_DIR:-0}" = 1 ]; then
+        echo "data dir and logs kept in $DATA" >&2
+    else
+        rm -rf "$DATA"
+    fi
+}
+trap cleanup EXIT
+
+fail() {
+    echo "bench: $*" >&2
+    for log in "$LOGS"/*.log; do
+        [ -s "$log" ] && { echo "--- $log (last lines)" >&2; tail -n 20 "$log" >&2; }
+    done
+    exit 1
+}
+
+ensure_wrk
+[ -x "$PY" ] || fail "no Python in $VENV (run 'make dev' or set VENV)"
+[ -x "$VAULTGATE" ] || fail "no vaultgate command in $VENV/bin (run 'make dev')"
+
+# The stub demands its own key, so a 200 through the gateway also proves the member key
+# was swapped for the (vault-held) provider key.
+export STUB_KEY="sk-stub-$RANDOM$RANDOM"
+start_pinned "$BENCH_CORE_LOAD" "$LOGS/stub.log" "$PY" "$HERE/upstream_stub.py" \
+    --port "$STUB_PORT" --api-key "$STUB_KEY"
+STUB_PID=$LAST_PID
+wait_port "$STUB_PORT" || fail "the upstream stub did not start"
+
+# A throwaway gateway set up exactly as a user would, through the CLI.
+export VAULTGATE_DATA_DIR=$DATA/vaultgate
+vg() { "$VAULTGATE" "$@" 2>>"$LOGS/cli.log"; }
+vg init --data-dir "$VAULTGATE_DATA_DIR" >/dev/null || fail "vaultgate init failed"
+vg provider add stub --kind compatible --base-url "http://127.0.0.1:$STUB_PORT/v1" \
+    --allow-insecure-http --api-key-env STUB_KEY >/dev/null || fail "vaultgate provider add failed"
+vg member add bench >/dev/null || fail "vaultgate member add failed"
+# shellcheck disable=SC2086  # BENCH_KEY_ARGS is a list of options
+KEY_JSON=$(vg key create --member bench $BENCH_KEY_ARGS --json) || fail "vaultgate key create failed"
+MEMBER_KEY=$("$PY" -c 'import json, sys; print(json.load(sys.stdin)["key"])' <<<"$KEY_JSON") ||
+    fail "vaultgate key create --json printed no \"key\""
+unset KEY_JSON
+
+start_pinned "$BENCH_CORE_UNDER_TEST" "$LOGS/gateway.log" "$VAULTGATE" serve \
+    --host 127.0.0.1 --port "$GATEWAY_PORT"
+GATEWAY_PID=$LAST_PID
+wait_port "$GATEWAY_PORT" 60 || fail "the gateway did not start"
+
+# One request each way first: the benchmark only counts if the gateway really answers.
+for stream in false true; do
+    status=$(curl -s -o "$LOGS/smoke.out" -w '%{http_code}' --max-time 10 \
+        -H "Authorization: Bearer $MEMBER_KEY" -H 'Content-Type: application/json' \
+        -d "{\"model\":\"gpt-4o-mini\",\"stream\":$stream,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}" \
+        "http://127.0.0.1:$GATEWAY_PORT/v1/chat/completions") || status=000
+    [ "$status" = 200 ] || fail "smoke request (stream=$stream) through the gateway: HTTP $status: $(head -c 300 "$LOGS/smoke.out")"
+done
+
+versions=$("$PY" - <<'PY'
+import importlib.metadata as m, platform
+names = ["vaultgate", "uvicorn", "uvloop", "httptools", "aiohttp", "orjson"]
+found = []
+for n in names:
+    try:
+        found.append(f"{n}={m.version(n)}")
+    except m.PackageNotFoundError:
+        pass
+print(" ".join([f"python={platform.python_version()}", *found]))
+PY
+)
+commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
+echo "# $STAMP $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores; commit $commit;" \
+    "$versions; key options: $BENCH_KEY_ARGS" | tee "$OUT"
+
+for rep in $(seq "$REPS"); do
+    for mode in $MODES; do
+        stream=0
+        [ "$mode" = sse ] && stream=1
+        BENCH_STREAM=$stream BENCH_TOKEN=$STUB_KEY run_wrk "$STUB_PORT" \
+            "\"target\":\"direct\",\"mode\":\"$mode\",\"rep\":$rep" "$BENCH_DURATION" "$STUB_PID" |
+            tee -a "$OUT"
+        BENCH_STREAM=$stream BENCH_TOKEN=$MEMBER_KEY run_wrk "$GATEWAY_PORT" \
+            '"target":"warmup","variant":"warmup"' "$BENCH_WARMUP" >/dev/null
+        BENCH_STREAM=$stream BENCH_TOKEN=$MEMBER_KEY run_wrk "$GATEWAY_PORT" \
+            "\"target\":\"gateway\",\"mode\":\"$mode\",\"rep\":$rep" "$BENCH_DURATION" \
+            "$GATEWAY_PID" | tee -a "$OUT"
+    done
+done
+
+# Stop the gateway gracefully (usage is flushed on shutdown) before the data dir goes.
+stop_pid "$GATEWAY_PID"
+echo "raw results: $OUT" >&2
+"$PY" "$HERE/report.py" gateway "$OUT"
