@@ -129,7 +129,9 @@ def capture_upstream() -> Iterator[tuple[CaptureUpstream, ThreadedServer]]:
 
 
 @pytest.fixture
-def stack(tmp_path: Path, database_url: str, capture_upstream: tuple[CaptureUpstream, ThreadedServer]) -> Iterator[Stack]:
+def stack(
+    tmp_path: Path, database_url: str, capture_upstream: tuple[CaptureUpstream, ThreadedServer]
+) -> Iterator[Stack]:
     upstream, upstream_server = capture_upstream
     settings = make_settings(tmp_path, database_url)
     result = bootstrap.init(settings)

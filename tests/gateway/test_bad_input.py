@@ -6,9 +6,9 @@ import httpx
 import openai
 import pytest
 from sqlalchemy import select
-
 from tests.conftest import Stack
 from tests.support.servers import free_port
+
 from vaultgate.keys import tokens
 from vaultgate.services import keys, providers
 from vaultgate.services.context import LOCAL_OPERATOR
@@ -17,7 +17,9 @@ from vaultgate.store.models import MemberKey
 CHAT = [{"role": "user", "content": "hi"}]
 
 
-def raw(stack: Stack, key: str | None, body: bytes, content_type: str = "application/json", path: str = "/chat/completions") -> httpx.Response:
+def raw(
+    stack: Stack, key: str | None, body: bytes, content_type: str = "application/json", path: str = "/chat/completions"
+) -> httpx.Response:
     headers = {"content-type": content_type}
     if key is not None:
         headers["authorization"] = f"Bearer {key}"
@@ -43,7 +45,11 @@ def test_malformed_json_wrong_type_and_too_large(stack: Stack) -> None:
     before = len(stack.upstream.requests)
     assert_error(raw(stack, key, b'{"model": "gpt-4o", "messages": ['), 400, "invalid_json")
     assert_error(raw(stack, key, b"[1, 2]"), 400, "invalid_request")
-    assert_error(raw(stack, key, b"model=gpt-4o", content_type="application/x-www-form-urlencoded"), 415, "unsupported_media_type")
+    assert_error(
+        raw(stack, key, b"model=gpt-4o", content_type="application/x-www-form-urlencoded"),
+        415,
+        "unsupported_media_type",
+    )
     big = b'{"model": "gpt-4o", "messages": [{"role": "user", "content": "' + b"a" * (21 * 1024 * 1024) + b'"}]}'
     assert_error(raw(stack, key, big), 413, "request_too_large")
     assert len(stack.upstream.requests) == before, "nothing may reach the upstream"
@@ -55,7 +61,11 @@ def test_missing_malformed_bad_checksum_unknown_revoked_and_expired_keys(stack: 
     good = stack.key("alice")
     body = b'{"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}'
     assert_error(raw(stack, None, body), 401, "invalid_api_key")
-    resp = httpx.post(stack.base_url + "/chat/completions", content=body, headers={"authorization": "Basic Zm9vOmJhcg==", "content-type": "application/json"})
+    resp = httpx.post(
+        stack.base_url + "/chat/completions",
+        content=body,
+        headers={"authorization": "Basic Zm9vOmJhcg==", "content-type": "application/json"},
+    )
     assert_error(resp, 401, "invalid_api_key")
 
     bad_checksum = good[:-1] + ("A" if good[-1] != "A" else "B")
@@ -115,9 +125,14 @@ def test_unknown_paths_and_methods(stack: Stack) -> None:
 def test_upstream_error_is_relayed_with_its_status(stack: Stack) -> None:
     stack.member("alice")
     key = stack.key("alice")
-    stack.upstream.next_error = (404, b'{"error": {"message": "The model `gpt-9` does not exist", "type": "invalid_request_error", "param": null, "code": "model_not_found"}}')
+    stack.upstream.next_error = (
+        404,
+        b'{"error": {"message": "The model `gpt-9` does not exist", "type": "invalid_request_error", "param": null, "code": "model_not_found"}}',
+    )
     with pytest.raises(openai.NotFoundError) as err:
-        openai.OpenAI(base_url=stack.base_url, api_key=key, max_retries=0).chat.completions.create(model="gpt-9", messages=CHAT)
+        openai.OpenAI(base_url=stack.base_url, api_key=key, max_retries=0).chat.completions.create(
+            model="gpt-9", messages=CHAT
+        )
     assert err.value.code == "model_not_found"
     works(stack, key)
 
@@ -125,12 +140,20 @@ def test_upstream_error_is_relayed_with_its_status(stack: Stack) -> None:
 def test_upstream_down_is_a_502_and_recorded(stack: Stack) -> None:
     stack.member("alice")
     providers.add(
-        stack.cp, LOCAL_OPERATOR, "down", kind="compatible", base_url=f"http://127.0.0.1:{free_port()}/v1",
-        api_key="x", allow_insecure_http=True, make_default=True,
+        stack.cp,
+        LOCAL_OPERATOR,
+        "down",
+        kind="compatible",
+        base_url=f"http://127.0.0.1:{free_port()}/v1",
+        api_key="x",
+        allow_insecure_http=True,
+        make_default=True,
     )
     key = stack.key("alice")
     with pytest.raises(openai.APIStatusError) as err:
-        openai.OpenAI(base_url=stack.base_url, api_key=key, max_retries=0).chat.completions.create(model="gpt-4o", messages=CHAT)
+        openai.OpenAI(base_url=stack.base_url, api_key=key, max_retries=0).chat.completions.create(
+            model="gpt-4o", messages=CHAT
+        )
     assert err.value.status_code == 502
     assert err.value.code == "upstream_unavailable"
     rows = stack.usage(1)

@@ -13,10 +13,10 @@ import httpx
 import openai
 import pytest
 from sqlalchemy import MetaData, select
-
 from tests.conftest import make_settings
 from tests.support.servers import ThreadedServer, free_port
 from tests.support.upstream import CaptureUpstream
+
 from vaultgate.services import bootstrap, keys, members, providers
 from vaultgate.services.context import LOCAL_OPERATOR
 
@@ -39,19 +39,32 @@ def test_prompt_marker_is_not_retained(tmp_path: Path, database_url: str) -> Non
     settings = make_settings(tmp_path, database_url)
     bootstrap.init(settings)
     cp = bootstrap.open_control_plane(settings)
-    providers.add(cp, LOCAL_OPERATOR, "capture", kind="compatible", base_url=upstream_server.url + "/v1",
-                  api_key="sk-upstream-test", allow_insecure_http=True)
+    providers.add(
+        cp,
+        LOCAL_OPERATOR,
+        "capture",
+        kind="compatible",
+        base_url=upstream_server.url + "/v1",
+        api_key="sk-upstream-test",
+        allow_insecure_http=True,
+    )
     members.add(cp, LOCAL_OPERATOR, "alice")
     key = keys.create(cp, LOCAL_OPERATOR, "alice").token
 
     port = free_port()
     log_path = tmp_path / "gateway.log"
-    env = {**os.environ, "VAULTGATE_DATABASE_URL": database_url, "VAULTGATE_LOG_LEVEL": "debug",
-           "VAULTGATE_USAGE_FLUSH_INTERVAL": "0.1"}
+    env = {
+        **os.environ,
+        "VAULTGATE_DATABASE_URL": database_url,
+        "VAULTGATE_LOG_LEVEL": "debug",
+        "VAULTGATE_USAGE_FLUSH_INTERVAL": "0.1",
+    }
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "vaultgate", "serve", "--data-dir", str(settings.data_dir), "--port", str(port)],
-            env=env, stdout=log, stderr=subprocess.STDOUT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
     try:
         base = f"http://127.0.0.1:{port}"
@@ -65,15 +78,28 @@ def test_prompt_marker_is_not_retained(tmp_path: Path, database_url: str) -> Non
             assert time.monotonic() < deadline, log_path.read_text()
             time.sleep(0.1)
         c = openai.OpenAI(base_url=base + "/v1", api_key=key, max_retries=0)
-        c.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": f"hello {marker}"}], user=marker)
+        c.chat.completions.create(
+            model="gpt-4o", messages=[{"role": "user", "content": f"hello {marker}"}], user=marker
+        )
         list(c.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": marker}], stream=True))
         c.responses.create(model="gpt-4o", input=marker)
         c.embeddings.create(model="text-embedding-3-small", input=marker)
         c.completions.create(model="gpt-4o", prompt=marker)
         # Refused requests and an upstream error that echoes the prompt back.
-        httpx.post(base + "/v1/chat/completions", content=f'{{"model": "{marker}", "messages": [', headers={"authorization": f"Bearer {key}", "content-type": "application/json"})
-        httpx.post(base + "/v1/chat/completions", json={"model": "gpt-4o", "messages": [{"role": "user", "content": marker}]}, headers={"authorization": f"Bearer vgk_{marker}"})
-        upstream.next_error = (400, f'{{"error": {{"message": "bad prompt: {marker}", "type": "invalid_request_error", "param": null, "code": null}}}}'.encode())
+        httpx.post(
+            base + "/v1/chat/completions",
+            content=f'{{"model": "{marker}", "messages": [',
+            headers={"authorization": f"Bearer {key}", "content-type": "application/json"},
+        )
+        httpx.post(
+            base + "/v1/chat/completions",
+            json={"model": "gpt-4o", "messages": [{"role": "user", "content": marker}]},
+            headers={"authorization": f"Bearer vgk_{marker}"},
+        )
+        upstream.next_error = (
+            400,
+            f'{{"error": {{"message": "bad prompt: {marker}", "type": "invalid_request_error", "param": null, "code": null}}}}'.encode(),
+        )
         with pytest.raises(openai.BadRequestError):
             c.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": marker}])
         assert marker in upstream.requests[0].body.decode(), "the marker must really have gone through"

@@ -7,7 +7,6 @@ import time
 import httpx
 import openai
 import pytest
-
 from tests.conftest import Stack
 
 

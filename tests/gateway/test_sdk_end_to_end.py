@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+
 import openai
 import pytest
 from tests.conftest import Stack
@@ -112,7 +113,9 @@ def test_other_endpoints(stack: Stack) -> None:
     c = client(stack, stack.key("alice"))
     assert c.responses.create(model="gpt-4o", input="hey").output_text == "upstream says: hey"
     assert c.completions.create(model="gpt-4o", prompt="abc").choices[0].text == "upstream says: abc"
-    assert c.embeddings.create(model="text-embedding-3-small", input="abc", encoding_format="float").data[0].embedding == [0.1, 0.2]
+    assert c.embeddings.create(model="text-embedding-3-small", input="abc", encoding_format="float").data[
+        0
+    ].embedding == [0.1, 0.2]
     assert c.moderations.create(input="abc").results[0].flagged is False
     rows = stack.usage(4)
     assert {r.endpoint for r in rows} == {"responses", "completions", "embeddings", "moderations"}
@@ -152,7 +155,10 @@ def test_many_concurrent_async_requests(stack: Stack) -> None:
     async def run() -> list[str | None]:
         async with openai.AsyncOpenAI(base_url=stack.base_url, api_key=key, max_retries=0) as c:
             replies = await asyncio.gather(
-                *[c.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": f"n{i}"}]) for i in range(40)]
+                *[
+                    c.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": f"n{i}"}])
+                    for i in range(40)
+                ]
             )
             return [r.choices[0].message.content for r in replies]
 

@@ -22,7 +22,13 @@ class ThreadedServer:
     def __init__(self, app: Any, port: int | None = None) -> None:
         self.port = port or free_port()
         config = uvicorn.Config(
-            app, host="127.0.0.1", port=self.port, loop="asyncio", lifespan="auto", log_level="warning", access_log=False
+            app,
+            host="127.0.0.1",
+            port=self.port,
+            loop="asyncio",
+            lifespan="auto",
+            log_level="warning",
+            access_log=False,
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)

@@ -65,7 +65,9 @@ class CaptureUpstream:
 
     async def _answer(self, req: Captured, send: Any) -> None:
         if req.method == "GET" and req.path == "/v1/models":
-            data = [{"id": m, "object": "model", "created": 1, "owned_by": "test"} for m in ("gpt-4o", "gpt-4o-mini", "o3")]
+            data = [
+                {"id": m, "object": "model", "created": 1, "owned_by": "test"} for m in ("gpt-4o", "gpt-4o-mini", "o3")
+            ]
             await self._send(send, 200, json.dumps({"object": "list", "data": data}).encode())
             return
         payload = req.json() if req.body else {}
@@ -74,46 +76,104 @@ class CaptureUpstream:
         usage = {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18}
         model = payload.get("model")
         if req.path == "/v1/chat/completions" and payload.get("stream"):
-            await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/event-stream")]})
+            await send(
+                {"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/event-stream")]}
+            )
             base = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1, "model": model}
             include = (payload.get("stream_options") or {}).get("include_usage")
             for i, piece in enumerate(reply.split(" ")):
-                chunk = {**base, "choices": [{"index": 0, "delta": {"content": piece if i == 0 else " " + piece}, "finish_reason": None}]}
+                chunk = {
+                    **base,
+                    "choices": [
+                        {"index": 0, "delta": {"content": piece if i == 0 else " " + piece}, "finish_reason": None}
+                    ],
+                }
                 if include:
                     chunk["usage"] = None
-                await send({"type": "http.response.body", "body": b"data: " + json.dumps(chunk).encode() + b"\n\n", "more_body": True})
+                await send(
+                    {
+                        "type": "http.response.body",
+                        "body": b"data: " + json.dumps(chunk).encode() + b"\n\n",
+                        "more_body": True,
+                    }
+                )
             final = {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
-            await send({"type": "http.response.body", "body": b"data: " + json.dumps(final).encode() + b"\n\n", "more_body": True})
+            await send(
+                {
+                    "type": "http.response.body",
+                    "body": b"data: " + json.dumps(final).encode() + b"\n\n",
+                    "more_body": True,
+                }
+            )
             if include:
                 tail = {**base, "choices": [], "usage": usage}
-                await send({"type": "http.response.body", "body": b"data: " + json.dumps(tail).encode() + b"\n\n", "more_body": True})
+                await send(
+                    {
+                        "type": "http.response.body",
+                        "body": b"data: " + json.dumps(tail).encode() + b"\n\n",
+                        "more_body": True,
+                    }
+                )
             await send({"type": "http.response.body", "body": b"data: [DONE]\n\n"})
             return
         if req.path == "/v1/chat/completions":
             body = {
-                "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": model,
+                "id": "chatcmpl-1",
+                "object": "chat.completion",
+                "created": 1,
+                "model": model,
                 "choices": [{"index": 0, "message": {"role": "assistant", "content": reply}, "finish_reason": "stop"}],
                 "usage": usage,
             }
         elif req.path == "/v1/responses":
             body = {
-                "id": "resp_1", "object": "response", "created_at": 1, "status": "completed", "model": model,
-                "output": [{"type": "message", "id": "msg_1", "status": "completed", "role": "assistant",
-                            "content": [{"type": "output_text", "text": reply, "annotations": []}]}],
-                "parallel_tool_calls": True, "tool_choice": "auto", "tools": [],
+                "id": "resp_1",
+                "object": "response",
+                "created_at": 1,
+                "status": "completed",
+                "model": model,
+                "output": [
+                    {
+                        "type": "message",
+                        "id": "msg_1",
+                        "status": "completed",
+                        "role": "assistant",
+                        "content": [{"type": "output_text", "text": reply, "annotations": []}],
+                    }
+                ],
+                "parallel_tool_calls": True,
+                "tool_choice": "auto",
+                "tools": [],
                 "usage": {"input_tokens": 5, "output_tokens": 3, "total_tokens": 8},
             }
         elif req.path == "/v1/completions":
-            body = {"id": "cmpl-1", "object": "text_completion", "created": 1, "model": model,
-                    "choices": [{"index": 0, "text": reply, "logprobs": None, "finish_reason": "stop"}], "usage": usage}
+            body = {
+                "id": "cmpl-1",
+                "object": "text_completion",
+                "created": 1,
+                "model": model,
+                "choices": [{"index": 0, "text": reply, "logprobs": None, "finish_reason": "stop"}],
+                "usage": usage,
+            }
         elif req.path == "/v1/embeddings":
-            body = {"object": "list", "model": model, "data": [{"object": "embedding", "index": 0, "embedding": [0.1, 0.2]}],
-                    "usage": {"prompt_tokens": 3, "total_tokens": 3}}
+            body = {
+                "object": "list",
+                "model": model,
+                "data": [{"object": "embedding", "index": 0, "embedding": [0.1, 0.2]}],
+                "usage": {"prompt_tokens": 3, "total_tokens": 3},
+            }
         elif req.path == "/v1/moderations":
-            body = {"id": "modr-1", "model": model or "omni-moderation-latest",
-                    "results": [{"flagged": False, "categories": {}, "category_scores": {}}]}
+            body = {
+                "id": "modr-1",
+                "model": model or "omni-moderation-latest",
+                "results": [{"flagged": False, "categories": {}, "category_scores": {}}],
+            }
         else:
-            await self._send(send, 404, b'{"error": {"message": "no such path", "type": "invalid_request_error", "param": null, "code": null}}')
+            await self._send(
+                send,
+                404,
+                b'{"error": {"message": "no such path", "type": "invalid_request_error", "param": null, "code": null}}',
+            )
             return
         await self._send(send, 200, json.dumps(body).encode())
 
