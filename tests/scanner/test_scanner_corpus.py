@@ -81,7 +81,7 @@ def test_precision_and_recall_meet_targets(
 
 
 def test_no_finding_leaks_a_plaintext_secret(scanned: tuple[Corpus, ScanResult, Path]) -> None:
-    corpus, result, _ = scanned
+    _, result, _ = scanned
     for finding in result.findings:
         assert "…" in finding.masked or finding.masked.startswith("[")
         assert finding.plaintext is None
