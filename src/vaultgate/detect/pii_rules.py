@@ -59,9 +59,7 @@ _NOT_PERSONAL = re.compile(
     r"(?:\b(?:order|invoice|ticket|tracking|ref|reference|account|acct|po|sku|id|no\.|number|case|build|serial"
     r"|part|item|batch|lot|job|run|transaction|txn|confirmation|booking|shipment|zip|isbn)|#)\W{0,4}$"
 )
-_PHONE_LABEL = re.compile(
-    r"\b(?:phone|tel|telephone|call|calling|mobile|cell|fax|whatsapp|sms|text me|reach me|ring)\b"
-)
+_PHONE_LABEL = re.compile(r"\b(?:phone|tel|telephone|call|calling|mobile|cell|fax|whatsapp|sms|text me|reach me|ring)\b")
 _VERSION_LABEL = re.compile(r"\b(?:version|ver\.?|release|build|firmware|v|python|node|oid|snmp)\W{0,3}$")
 _FILE_TLDS = frozenset(
     {"png", "jpg", "jpeg", "gif", "svg", "webp", "js", "ts", "css", "json", "py", "md", "txt", "html", "pdf", "zip"}

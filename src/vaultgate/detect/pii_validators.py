@@ -112,9 +112,7 @@ def ipv6_ok(text: str) -> bool:
     # Compressed forms with few groups look like code (``dead::beef``): want a digit and 3 groups,
     # unless it is the loopback address or carries an IPv4 tail.
     groups = [g for g in text.split(":") if g]
-    return bool(
-        address == ipaddress.IPv6Address("::1") or "." in text or (len(groups) >= 3 and any(c.isdigit() for c in text))
-    )
+    return bool(address == ipaddress.IPv6Address("::1") or "." in text or (len(groups) >= 3 and any(c.isdigit() for c in text)))
 
 
 def nanp_ok(digits: str) -> bool:
