@@ -80,7 +80,17 @@ def main() -> None:
     tools: list[tuple[str, list[str], Callable[[bytes], int]]] = [
         (
             "vaultgate",
-            [args.python, "-m", "vaultgate.scanner", "scan", "--no-gitignore", "--no-progress", "-f", "json", "."],
+            [
+                args.python,
+                "-m",
+                "vaultgate.scanner",
+                "scan",
+                "--no-gitignore",
+                "--no-progress",
+                "-f",
+                "json",
+                ".",
+            ],
             count_vaultgate,
         ),
         (
@@ -90,7 +100,16 @@ def main() -> None:
         ),
         (
             "trufflehog3 3.0.10",
-            [os.path.join(peers, "trufflehog3"), "--no-history", "-p", "1", "-z", "-f", "JSON", "."],
+            [
+                os.path.join(peers, "trufflehog3"),
+                "--no-history",
+                "-p",
+                "1",
+                "-z",
+                "-f",
+                "JSON",
+                ".",
+            ],
             count_trufflehog3,
         ),
     ]

@@ -24,7 +24,9 @@ def test_rule_ids_are_unique_and_every_rule_has_examples() -> None:
         assert rule.description and rule.anchors
 
 
-@pytest.mark.parametrize(("rule_id", "example"), CASES, ids=[f"{r}-{i}" for i, (r, _) in enumerate(CASES)])
+@pytest.mark.parametrize(
+    ("rule_id", "example"), CASES, ids=[f"{r}-{i}" for i, (r, _) in enumerate(CASES)]
+)
 def test_rule_examples(rule_id: str, example: object) -> None:
     from vaultgate.detect.interface import Example
 

@@ -215,7 +215,10 @@ def _fixture(corpus: Corpus, rng: random.Random, index: int) -> None:
     f.add("def test_rejects_unknown_key(client):")
     value = expand(rng.choice(["{vgk}", "sk-proj-{b64url:74}T3BlbkFJ{b64url:74}"]), rng)
     rule = "vaultgate-token" if value.startswith("vg") else "openai-api-key"
-    f.add(f'    response = client.get("/v1/models", headers={{"Authorization": "Bearer {value}"}})', rule)
+    f.add(
+        f'    response = client.get("/v1/models", headers={{"Authorization": "Bearer {value}"}})',
+        rule,
+    )
     f.add("    assert response.status_code == 401")
     f.close()
 
@@ -267,7 +270,11 @@ def _readme(corpus: Corpus, rng: random.Random, index: int) -> None:
     f.add("# Getting started")
     f.add("Set your key: `export OPENAI_API_KEY=sk-...`", None, True)
     f.add("```bash")
-    f.add('curl -H "Authorization: Bearer $OPENAI_API_KEY" https://api.openai.com/v1/models', None, True)
+    f.add(
+        'curl -H "Authorization: Bearer $OPENAI_API_KEY" https://api.openai.com/v1/models',
+        None,
+        True,
+    )
     f.add("export OPENAI_API_KEY=your-api-key-here", None, True)
     f.add("```")
     f.add("The member key looks like `vgk_AbCd…wxyz` in listings.", None, True)

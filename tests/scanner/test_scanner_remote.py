@@ -31,7 +31,12 @@ class Recorder:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 recorder.requests.append(
-                    {"method": self.command, "path": self.path, "headers": dict(self.headers), "body": body}
+                    {
+                        "method": self.command,
+                        "path": self.path,
+                        "headers": dict(self.headers),
+                        "body": body,
+                    }
                 )
                 token = self.headers.get("Authorization", "")
                 status, payload = answer.get(token, answer.get("*", (404, {})))
@@ -58,7 +63,12 @@ class Recorder:
 
 @pytest.fixture
 def admin_api() -> Iterator[Recorder]:
-    answer = {"Bearer adm-secret": (200, {"revoked": [{"id": "key_1", "display": "vgk_AbCd…wxyz"}], "unknown": 1})}
+    answer = {
+        "Bearer adm-secret": (
+            200,
+            {"revoked": [{"id": "key_1", "display": "vgk_AbCd…wxyz"}], "unknown": 1},
+        )
+    }
     server = Recorder(answer)
     yield server
     server.close()
@@ -91,7 +101,10 @@ def test_revoke_sends_fingerprints_never_plaintext(
         assert token[4:36] not in wire
         assert token not in result.output
     document = json.loads(result.stdout)
-    assert document["revoke"] == {"revoked": [{"id": "key_1", "display": "vgk_AbCd…wxyz"}], "unknown": 1}
+    assert document["revoke"] == {
+        "revoked": [{"id": "key_1", "display": "vgk_AbCd…wxyz"}],
+        "unknown": 1,
+    }
     assert "revoked vgk_AbCd…wxyz" in result.stderr
 
 
@@ -119,7 +132,16 @@ def test_verify_marks_live_and_dead_keys(
     try:
         write(tmp_path / "a.py", f'A = "{live}"\nB = "{dead}"\nC = "{live}"\n')
         result = runner.invoke(
-            cli, ["scan", str(tmp_path), "--verify", "--verify-base-url", server.url + "/v1", "-f", "json"]
+            cli,
+            [
+                "scan",
+                str(tmp_path),
+                "--verify",
+                "--verify-base-url",
+                server.url + "/v1",
+                "-f",
+                "json",
+            ],
         )
     finally:
         server.close()
@@ -130,6 +152,10 @@ def test_verify_marks_live_and_dead_keys(
     assert live not in result.output and dead not in result.output
 
 
-def test_verify_refuses_plain_http_off_loopback(runner: CliRunner, cli: typer.Typer, tmp_path: Path) -> None:
-    result = runner.invoke(cli, ["scan", str(tmp_path), "--verify", "--verify-base-url", "http://api.example.com/v1"])
+def test_verify_refuses_plain_http_off_loopback(
+    runner: CliRunner, cli: typer.Typer, tmp_path: Path
+) -> None:
+    result = runner.invoke(
+        cli, ["scan", str(tmp_path), "--verify", "--verify-base-url", "http://api.example.com/v1"]
+    )
     assert result.exit_code == 2

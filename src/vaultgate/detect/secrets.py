@@ -74,7 +74,9 @@ class _Engine(Generic[AnyStr]):
             if rule.anchored:
                 # One expression per anchor, each starting with its literal, so the regex
                 # engine itself skips to the anchors (no Python call per occurrence).
-                patterns = tuple(re.compile(encode(f"(?:{source})(?:{rule.pattern})")) for source in rule.anchors)
+                patterns = tuple(
+                    re.compile(encode(f"(?:{source})(?:{rule.pattern})")) for source in rule.anchors
+                )
             else:
                 patterns = (re.compile(encode(rule.pattern)),)
             pattern = patterns[0]
@@ -117,7 +119,9 @@ class _Engine(Generic[AnyStr]):
         found.sort(key=lambda m: m.start)
         return found
 
-    def _any_present(self, indices: tuple[int, ...], text: AnyStr, present: dict[int, bool]) -> bool:
+    def _any_present(
+        self, indices: tuple[int, ...], text: AnyStr, present: dict[int, bool]
+    ) -> bool:
         for index in indices:
             hit = present.get(index)
             if hit is None:
@@ -143,7 +147,9 @@ class _Engine(Generic[AnyStr]):
         body_start, body_end = match.span("body") if compiled.has_body_group else (start, end)
         decode = self._decode
         secret = decode(text[start:end])
-        body = secret if (body_start, body_end) == (start, end) else decode(text[body_start:body_end])
+        body = (
+            secret if (body_start, body_end) == (start, end) else decode(text[body_start:body_end])
+        )
         if rule.validate is not None:
             context = rule.context
             candidate = Candidate(
@@ -169,7 +175,9 @@ class _Engine(Generic[AnyStr]):
         )
 
 
-def _all_matches(patterns: tuple[re.Pattern[AnyStr], ...], text: AnyStr) -> Iterable[re.Match[AnyStr]]:
+def _all_matches(
+    patterns: tuple[re.Pattern[AnyStr], ...], text: AnyStr
+) -> Iterable[re.Match[AnyStr]]:
     for pattern in patterns:
         yield from pattern.finditer(text)
 
