@@ -1,0 +1,215 @@
+"""The personal-data recognisers for validated formats, as data: one :class:`PiiRule` each.
+
+A rule is a precompiled expression, a cheap prefilter (a character the text must contain),
+and a check that turns a regex hit into a span of an entity type, or rejects it. Checks use
+the checksums and validity rules of :mod:`vaultgate.detect.pii_validators` and a little
+context: words before a number say what it is ("SSN", "phone", "order", "version").
+Order matters: an earlier rule wins an overlap (an IBAN's digits are not also a phone).
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from vaultgate.detect import pii_validators as v
+
+
+class Entity(enum.Enum):
+    """A kind of personal data; the value is the policy and API name."""
+
+    EMAIL = "email"
+    PHONE = "phone"
+    CARD = "card"
+    IBAN = "iban"
+    SSN = "ssn"
+    ITIN = "itin"
+    IP_ADDRESS = "ip_address"
+    PERSON = "person"
+
+
+Span = tuple[Entity, int, int]
+Check = Callable[[re.Match[str], str], Span | None]
+
+
+@dataclass(frozen=True, slots=True)
+class PiiRule:
+    """One recogniser: ``pattern`` finds candidates, ``check`` accepts (and may trim) or rejects them.
+
+    ``needs`` is a prefilter: the rule only runs on text that contains one of its characters
+    (``"0"`` stands for any digit).
+    """
+
+    name: str
+    entities: tuple[Entity, ...]
+    pattern: re.Pattern[str]
+    check: Check
+    needs: str
+
+
+def _before(text: str, start: int, width: int = 48) -> str:
+    return text[max(0, start - width) : start].lower()
+
+
+_SSN_LABEL = re.compile(r"\b(?:ssn|ss#|ss no|social security|social-security|soc\.? sec)")
+_ITIN_LABEL = re.compile(r"\b(?:itin|taxpayer|tax id|tax identification|tin)\b")
+_NOT_PERSONAL = re.compile(
+    r"(?:\b(?:order|invoice|ticket|tracking|ref|reference|account|acct|po|sku|id|no\.|number|case|build|serial"
+    r"|part|item|batch|lot|job|run|transaction|txn|confirmation|booking|shipment|zip|isbn)|#)\W{0,4}$"
+)
+_PHONE_LABEL = re.compile(
+    r"\b(?:phone|tel|telephone|call|calling|mobile|cell|fax|whatsapp|sms|text me|reach me|ring)\b"
+)
+_VERSION_LABEL = re.compile(r"\b(?:version|ver\.?|release|build|firmware|v|python|node|oid|snmp)\W{0,3}$")
+_FILE_TLDS = frozenset(
+    {"png", "jpg", "jpeg", "gif", "svg", "webp", "js", "ts", "css", "json", "py", "md", "txt", "html", "pdf", "zip"}
+)
+
+
+def _email(match: re.Match[str], text: str) -> Span | None:
+    value = match.group()
+    if value.rsplit(".", 1)[-1].lower() in _FILE_TLDS:
+        return None  # icon@2x.png, a Retina asset name
+    return Entity.EMAIL, match.start(), match.end()
+
+
+def _iban(match: re.Match[str], text: str) -> Span | None:
+    value = match.group()
+    # The expression is greedy: a following word of four letters or digits may have been taken in.
+    while True:
+        if v.iban_ok(value):
+            return Entity.IBAN, match.start(), match.start() + len(value)
+        cut = value.rfind(" ")
+        if cut <= 4:
+            return None
+        value = value[:cut]
+
+
+def _card(match: re.Match[str], text: str) -> Span | None:
+    return (Entity.CARD, match.start(), match.end()) if v.card_ok(match.group()) else None
+
+
+def _ssn(match: re.Match[str], text: str) -> Span | None:
+    area, group, serial = match.group("a"), match.group("g"), match.group("s")
+    before = _before(text, match.start())
+    if _ITIN_LABEL.search(before) and area[0] == "9":
+        return Entity.ITIN, match.start(), match.end()
+    if _SSN_LABEL.search(before) or _ITIN_LABEL.search(before):
+        return Entity.SSN, match.start(), match.end()  # labelled: sensitive whatever its area
+    if not match.group("sep") and _NOT_PERSONAL.search(before):
+        return None  # a bare nine-digit order, invoice or tracking number
+    if _PHONE_LABEL.search(before):
+        return None
+    if v.itin_ok(area, group, serial):
+        return Entity.ITIN, match.start(), match.end()
+    if v.ssn_ok(area, group, serial):
+        return Entity.SSN, match.start(), match.end()
+    return None
+
+
+def _phone_international(match: re.Match[str], text: str) -> Span | None:
+    value = match.group()
+    digits = v.digits_of(value[2:] if value.startswith("00") else value)
+    if not 8 <= len(digits) <= 15:
+        return None
+    if value.startswith(("+1", "001")) and not v.nanp_ok(digits[-10:] if len(digits) >= 10 else digits):
+        return None
+    return Entity.PHONE, match.start(), match.end()
+
+
+def _phone_nanp(match: re.Match[str], text: str) -> Span | None:
+    if not v.nanp_ok(v.digits_of(match.group())):
+        return None
+    return Entity.PHONE, match.start(), match.end()
+
+
+def _phone_labelled(match: re.Match[str], text: str) -> Span | None:
+    digits = v.digits_of(match.group())
+    if not 7 <= len(digits) <= 15 or not _PHONE_LABEL.search(_before(text, match.start(), 40)):
+        return None
+    return Entity.PHONE, match.start(), match.end()
+
+
+def _ipv4(match: re.Match[str], text: str) -> Span | None:
+    if _VERSION_LABEL.search(_before(text, match.start(), 16)):
+        return None
+    return Entity.IP_ADDRESS, match.start(), match.end()
+
+
+def _ipv6(match: re.Match[str], text: str) -> Span | None:
+    value = match.group()
+    if not v.ipv6_ok(value):
+        return None
+    return Entity.IP_ADDRESS, match.start(), match.end()
+
+
+_OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
+_END = r"(?![\w\-]|[.,]\d)"
+
+RULES: tuple[PiiRule, ...] = (
+    PiiRule(
+        "email",
+        (Entity.EMAIL,),
+        re.compile(
+            r"(?<![\w.+%-])[A-Za-z0-9][A-Za-z0-9._%+-]{0,63}@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+"
+            r"[A-Za-z]{2,24}(?![\w-])"
+        ),
+        _email,
+        "@",
+    ),
+    PiiRule(
+        "iban",
+        (Entity.IBAN,),
+        re.compile(r"(?<![\w-])[A-Z]{2}\d{2}(?:[ ]?[A-Z0-9]{4}){2,7}(?:[ ]?[A-Z0-9]{1,3})?(?!\w)"),
+        _iban,
+        "0",
+    ),
+    PiiRule("card", (Entity.CARD,), re.compile(r"(?<![\w\-.+/])\d(?:[ -]?\d){11,18}" + _END), _card, "0"),
+    PiiRule(
+        "ssn-itin",
+        (Entity.SSN, Entity.ITIN),
+        re.compile(r"(?<![\w\-.+/$])(?P<a>\d{3})(?P<sep>[- ]?)(?P<g>\d{2})(?P=sep)(?P<s>\d{4})" + _END),
+        _ssn,
+        "0",
+    ),
+    PiiRule(
+        "ipv6",
+        (Entity.IP_ADDRESS,),
+        re.compile(
+            r"(?<![\w:.])(?:[0-9A-Fa-f]{1,4}:|::?)(?:[0-9A-Fa-f]{0,4}:){1,7}"
+            r"(?:" + _OCTET + r"(?:\." + _OCTET + r"){3}|[0-9A-Fa-f]{1,4})?(?![\w:])"
+        ),
+        _ipv6,
+        ":",
+    ),
+    PiiRule(
+        "ipv4",
+        (Entity.IP_ADDRESS,),
+        re.compile(r"(?<![\w.])" + _OCTET + r"(?:\." + _OCTET + r"){3}(?!\w|\.\d)"),
+        _ipv4,
+        ".",
+    ),
+    PiiRule(
+        "phone-international",
+        (Entity.PHONE,),
+        re.compile(r"(?<![\w+])(?:\+|00)[1-9]\d{0,3}(?:[ .\-]?\(?\d{1,5}\)?){1,6}(?!\w|[.,]\d)"),
+        _phone_international,
+        "0",
+    ),
+    PiiRule(
+        "phone-nanp",
+        (Entity.PHONE,),
+        re.compile(r"(?<![\w\-.+/])(?:1[ .\-]?)?(?:\(\d{3}\)[ .\-]?|\d{3}[ .\-])\d{3}[ .\-]\d{4}" + _END),
+        _phone_nanp,
+        "0",
+    ),
+    PiiRule(
+        "phone-labelled",
+        (Entity.PHONE,),
+        re.compile(r"(?<![\w\-.+/])\(?\d{2,5}\)?(?:[ \-]?\d{2,4}){1,4}" + _END),
+        _phone_labelled,
+        "0",
+    ),
+)
