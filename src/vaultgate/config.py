@@ -28,6 +28,10 @@ class Settings:
     data_dir: Path = Path(".data")
     database_url: str | None = None
     redis_url: str | None = None
+    # Limits (issue 4): Redis keys live under this prefix; prices_file overrides usage/prices.toml entries.
+    limits_prefix: str = "vaultgate:limits:"
+    limits_timeout: float = 0.5
+    prices_file: Path | None = None
     master_key: str | None = field(default=None, repr=False)
     master_key_file: Path | None = None
     host: str = "127.0.0.1"
@@ -58,6 +62,8 @@ class Settings:
 _CASTS: dict[str, Any] = {
     "data_dir": Path,
     "master_key_file": Path,
+    "prices_file": Path,
+    "limits_timeout": float,
     "port": int,
     "max_body_bytes": int,
     "refresh_interval": float,

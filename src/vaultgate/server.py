@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import orjson
@@ -11,7 +12,15 @@ from vaultgate.admin.api import build_admin_app
 from vaultgate.gateway.asgi import ASGIApp, Receive, Scope, Send, send_response
 from vaultgate.gateway.errors import GatewayError
 from vaultgate.gateway.pipeline import DataPlane
+from vaultgate.gateway.read import Networks
 from vaultgate.gateway.snapshot import Refresher
+from vaultgate.hooks import DataPlaneHooks
+from vaultgate.limits.admission import Limiter
+from vaultgate.limits.interface import LimiterBackend
+from vaultgate.limits.memory import MemoryBackend
+from vaultgate.limits.shared import RedisBackend
+from vaultgate.policy.grants import PolicyError, parse_network
+from vaultgate.privacy.guard import PrivacyGuard
 from vaultgate.services import snapshot, usage
 from vaultgate.services.bootstrap import open_control_plane
 from vaultgate.upstream.azure import AzureAdapter
@@ -20,6 +29,7 @@ from vaultgate.upstream.echo import EchoAdapter
 from vaultgate.upstream.http import UpstreamClient
 from vaultgate.upstream.interface import ProviderAdapter
 from vaultgate.upstream.openai import OpenAIAdapter
+from vaultgate.usage import pricing
 from vaultgate.usage.recorder import UsageRecorder
 
 log = logging.getLogger("vaultgate")
@@ -35,12 +45,17 @@ class Gateway:
         refresher: Refresher,
         client: UpstreamClient,
         recorder: UsageRecorder,
+        limiter: Limiter | None = None,
+        hooks: DataPlaneHooks | None = None,
     ) -> None:
+        self.hooks = hooks
+        self._background: list[asyncio.Task[None]] = []
         self.data_plane = data_plane
         self.admin = admin
         self.refresher = refresher
         self.client = client
         self.recorder = recorder
+        self.limiter = limiter
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -64,6 +79,10 @@ class Gateway:
         await self.client.start()
         await self.refresher.start()
         await self.recorder.start()
+        if self.limiter is not None:
+            await self.limiter.start()
+        if self.hooks is not None:
+            self._background.append(asyncio.create_task(self.hooks.rotation_loop(), name="vaultgate-rotation"))
         current = self.refresher.current
         log.info(
             "vaultgate ready: %d active keys, providers: %s (default: %s)",
@@ -74,8 +93,12 @@ class Gateway:
 
     async def stop(self) -> None:
         """Flush every usage event, stop refreshing, close the pool."""
+        for task in self._background:
+            task.cancel()
         await self.refresher.stop()
         await self.recorder.stop()
+        if self.limiter is not None:
+            await self.limiter.stop()
         await self.client.stop()
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
@@ -112,14 +135,42 @@ def build(settings: config.Settings) -> Gateway:
         listen=snapshot.pg_listener(cp),
     )
     recorder = UsageRecorder(lambda batch: usage.write(cp, batch), flush_interval=settings.usage_flush_interval)
+    limiter = build_limiter(settings)
+    privacy = PrivacyGuard.with_installed_recognisers()
+    log.info("%s", privacy.describe())  # which recognisers are active, said once at start-up
+    hooks = DataPlaneHooks(cp, refresher, settings.rotation_check_interval)
     data_plane = DataPlane(
         snapshot=lambda: refresher.current,
         hasher=cp.hasher,
         adapters=adapters,
         usage=recorder,
         max_body_bytes=settings.max_body_bytes,
+        limiter=limiter,
+        privacy=privacy,
+        on_canary=hooks.canary_used,
+        issue_token=hooks.issue_token,
+        trusted_proxies=trusted_proxies(settings.trusted_proxies),
     )
-    return Gateway(data_plane, build_admin_app(cp), refresher, client, recorder)
+    return Gateway(data_plane, build_admin_app(cp), refresher, client, recorder, limiter, hooks)
+
+
+def trusted_proxies(text: str) -> Networks:
+    """The configured proxy networks (``VAULTGATE_TRUSTED_PROXIES``: comma-separated addresses or CIDRs)."""
+    try:
+        return tuple(parse_network(part) for part in text.split(",") if part.strip())
+    except PolicyError as exc:
+        raise config.ConfigError(f"VAULTGATE_TRUSTED_PROXIES: {exc}") from None
+
+
+def build_limiter(settings: config.Settings) -> Limiter:
+    """The limiter: Redis when ``redis_url`` is set (shared by workers and replicas), else in-process."""
+    backend: LimiterBackend
+    if settings.redis_url:
+        backend = RedisBackend(settings.redis_url, prefix=settings.limits_prefix, timeout=settings.limits_timeout)
+    else:
+        backend = MemoryBackend()
+    # A lease outlives the longest upstream call, so a crashed replica's concurrency slots free themselves.
+    return Limiter(backend, pricing.load(settings.prices_file), lease_seconds=settings.upstream_timeout + 60)
 
 
 def configure_logging(level: str) -> None:

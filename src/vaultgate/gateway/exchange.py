@@ -8,7 +8,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from vaultgate.limits.admission import Ticket
 from vaultgate.policy.grants import KeyGrant
+from vaultgate.privacy.restore import ResponseRestorer
 from vaultgate.upstream.config import ProviderConfig
 
 Headers = list[tuple[bytes, bytes]]
@@ -38,10 +40,14 @@ class Exchange:
     grant: KeyGrant | None = None
     provider: ProviderConfig | None = None
     strip_usage_chunk: bool = False
+    # Stage 5's placeholder map, used by stage 7 to restore the answer (memory only, never logged).
+    restorer: ResponseRestorer | None = field(default=None, repr=False)
     status: int = 0
     error_code: str | None = None
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
+    # What stage 4 charged to the limiter, settled in stage 8 (None: the key has no limits).
+    limit_ticket: Ticket | None = None
 
     @property
     def endpoint(self) -> str:

@@ -10,6 +10,7 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import Any
 
+from vaultgate.limits.rules import NO_LIMITS, ScopedLimits
 from vaultgate.policy.scopes import GROUPS, Level, parse_level
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -116,3 +117,5 @@ class KeyGrant:
     expires_at: datetime | None
     member_active: bool = True
     pseudonym: str = ""
+    # Rate limits and budgets of the key, its member and its team (issue 4: limits/).
+    limits: ScopedLimits = NO_LIMITS

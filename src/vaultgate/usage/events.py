@@ -24,6 +24,7 @@ class UsageRecord:
     prompt_tokens: int | None
     completion_tokens: int | None
     latency_ms: float
+    cost_usd: float | None = None  # list price of the usage (usage/prices.toml); None when unknown
 
 
 def tokens_from_usage(usage: Any) -> tuple[int | None, int | None]:

@@ -1,0 +1,1 @@
+"""Rate limits, concurrency and budgets per key, member and team; memory and Redis backends."""

@@ -1,0 +1,159 @@
+"""Stage 4 (admit) and the limits half of stage 8 (settle): from a request to a backend decision and back.
+
+Admission charges the key, its member and its team at once: one request slot, the estimated
+tokens (prompt + requested output cap), a concurrency lease, and the worst-case cost
+(estimated prompt + max output tokens at list price) against each budget. Settlement puts
+the real tokens and cost from the upstream's usage in place of the estimates, so a budget
+can only be exceeded by requests that were admitted before it was reached, and only when
+they produce more than their worst case (never, when the request sets max_tokens).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from vaultgate.limits.interface import Admission, Demand, LimiterBackend, LimitsUnavailable, ScopeDemand
+from vaultgate.limits.rules import ScopedLimits
+from vaultgate.limits.tokens import bytes_estimate, estimate_prompt_tokens, load_counter, requested_output_tokens
+from vaultgate.usage.pricing import ModelPrice, PriceTable
+
+log = logging.getLogger("vaultgate.limits")
+
+
+class LimitRefused(Exception):
+    """The request is over a limit; ``admission`` says which and when to retry."""
+
+    def __init__(self, admission: Admission) -> None:
+        super().__init__(admission.reason)
+        self.admission = admission
+
+
+class ModelNotPriced(Exception):
+    """A budget applies but the model has no price: the cost cannot be bounded, so it is refused."""
+
+
+@dataclass(frozen=True, slots=True)
+class Ticket:
+    """An admitted request's charges, kept until settlement."""
+
+    demand: Demand
+    admission: Admission
+    price: ModelPrice | None
+    prompt_estimate: int
+
+
+class Limiter:
+    """Turns requests into demands on a backend, and usage into settlements."""
+
+    def __init__(self, backend: LimiterBackend, prices: PriceTable, *, lease_seconds: float = 660.0) -> None:
+        self.backend = backend
+        self.prices = prices
+        self._lease = lease_seconds
+        self._count: Callable[[str], int] = bytes_estimate
+        self.counter_name = "bytes/4"
+
+    async def start(self) -> None:
+        """Load the token counter (off the event loop) and open the backend."""
+        self._count, self.counter_name = await asyncio.to_thread(load_counter)
+        await self.backend.start()
+
+    async def stop(self) -> None:
+        """Close the backend."""
+        await self.backend.stop()
+
+    async def admit(
+        self,
+        limits: ScopedLimits,
+        ids: tuple[str, str, str | None],
+        request_id: str,
+        model: str | None,
+        payload: dict[str, Any] | None,
+    ) -> Ticket | None:
+        """Charge a request to its key, member and team; None when nothing is limited.
+
+        Raises LimitRefused (over a limit), ModelNotPriced, or LimitsUnavailable (fail closed).
+        """
+        if limits.empty:
+            return None
+        key_id, member_id, team_id = ids
+        scopes = [ScopeDemand("k:" + key_id, limits.key), ScopeDemand("m:" + member_id, limits.member)]
+        if team_id is not None:
+            scopes.append(ScopeDemand("t:" + team_id, limits.team))
+        scopes = [s for s in scopes if not s.limits.empty]
+        wants_tokens = any(s.limits.tpm is not None for s in scopes)
+        wants_budget = any(s.limits.budget_usd is not None for s in scopes)
+        prompt = estimate_prompt_tokens(payload, self._count) if (wants_tokens or wants_budget) else 0
+        requested = requested_output_tokens(payload)
+        price = self.prices.find(model)
+        cost = 0
+        if wants_budget and model is not None:
+            if price is None:
+                raise ModelNotPriced(model)
+            out = requested if requested is not None else price.max_output_tokens
+            cost = price.micro_usd(prompt, out)
+        demand = Demand(
+            request_id=request_id,
+            scopes=tuple(scopes),
+            tokens=prompt + (requested or 0),
+            cost_micro_usd=cost,
+            lease_seconds=self._lease,
+        )
+        admission = await self.backend.admit(demand)
+        if not admission.admitted:
+            raise LimitRefused(admission)
+        return Ticket(demand, admission, price, prompt)
+
+    async def settle(
+        self, ticket: Ticket, status: int, prompt_tokens: int | None, completion_tokens: int | None
+    ) -> None:
+        """Replace estimates with the real usage; if usage is unknown a success keeps its worst case."""
+        demand = ticket.demand
+        if prompt_tokens is not None or completion_tokens is not None:
+            prompt = prompt_tokens if prompt_tokens is not None else ticket.prompt_estimate
+            tokens = prompt + (completion_tokens or 0)
+            cost = ticket.price.micro_usd(prompt, completion_tokens or 0) if ticket.price else 0
+        elif 200 <= status < 300:
+            tokens, cost = demand.tokens, demand.cost_micro_usd
+        else:
+            tokens, cost = demand.tokens, 0  # a refused or failed call is not billed
+        try:
+            await self.backend.settle(demand, ticket.admission, tokens, cost)
+        except LimitsUnavailable as exc:
+            # The lease expires by itself; the reservation stays at its worst case (errs on the safe side).
+            log.warning("settling request %s failed (%s); its reservation stays", demand.request_id, exc)
+
+
+def _duration(seconds: float) -> str:
+    """OpenAI's reset format: ``20ms``, ``1.5s``, ``6m0s``."""
+    ms = max(0, math.ceil(seconds * 1000))
+    if ms < 1000:
+        return f"{ms}ms"
+    if ms < 60_000:
+        return f"{ms / 1000:g}s"
+    return f"{ms // 60_000}m{(ms % 60_000) / 1000:g}s"
+
+
+def rate_limit_headers(admission: Admission) -> list[tuple[bytes, bytes]]:
+    """``x-ratelimit-{limit,remaining,reset}-{requests,tokens}`` for the tightest scope."""
+    headers: list[tuple[bytes, bytes]] = []
+    for kind, limit, remaining, reset in (
+        ("requests", admission.limit_requests, admission.remaining_requests, admission.reset_requests),
+        ("tokens", admission.limit_tokens, admission.remaining_tokens, admission.reset_tokens),
+    ):
+        if limit is None:
+            continue
+        headers.append((f"x-ratelimit-limit-{kind}".encode(), str(limit).encode()))
+        headers.append((f"x-ratelimit-remaining-{kind}".encode(), str(remaining or 0).encode()))
+        headers.append((f"x-ratelimit-reset-{kind}".encode(), _duration(reset or 0.0).encode()))
+    return headers
+
+
+def retry_headers(seconds: float) -> list[tuple[bytes, bytes]]:
+    """``retry-after`` (whole seconds, rounded up) and ``retry-after-ms``, which the SDKs honour."""
+    ms = max(1, math.ceil(seconds * 1000))
+    return [(b"retry-after", str(math.ceil(ms / 1000)).encode()), (b"retry-after-ms", str(ms).encode())]
