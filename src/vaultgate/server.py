@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 import orjson
@@ -12,15 +11,11 @@ from vaultgate.admin.api import build_admin_app
 from vaultgate.gateway.asgi import ASGIApp, Receive, Scope, Send, send_response
 from vaultgate.gateway.errors import GatewayError
 from vaultgate.gateway.pipeline import DataPlane
-from vaultgate.gateway.read import Networks
 from vaultgate.gateway.snapshot import Refresher
-from vaultgate.hooks import DataPlaneHooks
 from vaultgate.limits.admission import Limiter
 from vaultgate.limits.interface import LimiterBackend
 from vaultgate.limits.memory import MemoryBackend
 from vaultgate.limits.shared import RedisBackend
-from vaultgate.policy.grants import PolicyError, parse_network
-from vaultgate.privacy.guard import PrivacyGuard
 from vaultgate.services import snapshot, usage
 from vaultgate.services.bootstrap import open_control_plane
 from vaultgate.upstream.azure import AzureAdapter
@@ -46,10 +41,7 @@ class Gateway:
         client: UpstreamClient,
         recorder: UsageRecorder,
         limiter: Limiter | None = None,
-        hooks: DataPlaneHooks | None = None,
     ) -> None:
-        self.hooks = hooks
-        self._background: list[asyncio.Task[None]] = []
         self.data_plane = data_plane
         self.admin = admin
         self.refresher = refresher
@@ -81,8 +73,6 @@ class Gateway:
         await self.recorder.start()
         if self.limiter is not None:
             await self.limiter.start()
-        if self.hooks is not None:
-            self._background.append(asyncio.create_task(self.hooks.rotation_loop(), name="vaultgate-rotation"))
         current = self.refresher.current
         log.info(
             "vaultgate ready: %d active keys, providers: %s (default: %s)",
@@ -93,8 +83,6 @@ class Gateway:
 
     async def stop(self) -> None:
         """Flush every usage event, stop refreshing, close the pool."""
-        for task in self._background:
-            task.cancel()
         await self.refresher.stop()
         await self.recorder.stop()
         if self.limiter is not None:
@@ -136,9 +124,6 @@ def build(settings: config.Settings) -> Gateway:
     )
     recorder = UsageRecorder(lambda batch: usage.write(cp, batch), flush_interval=settings.usage_flush_interval)
     limiter = build_limiter(settings)
-    privacy = PrivacyGuard.with_installed_recognisers()
-    log.info("%s", privacy.describe())  # which recognisers are active, said once at start-up
-    hooks = DataPlaneHooks(cp, refresher, settings.rotation_check_interval)
     data_plane = DataPlane(
         snapshot=lambda: refresher.current,
         hasher=cp.hasher,
@@ -146,20 +131,8 @@ def build(settings: config.Settings) -> Gateway:
         usage=recorder,
         max_body_bytes=settings.max_body_bytes,
         limiter=limiter,
-        privacy=privacy,
-        on_canary=hooks.canary_used,
-        issue_token=hooks.issue_token,
-        trusted_proxies=trusted_proxies(settings.trusted_proxies),
     )
-    return Gateway(data_plane, build_admin_app(cp), refresher, client, recorder, limiter, hooks)
-
-
-def trusted_proxies(text: str) -> Networks:
-    """The configured proxy networks (``VAULTGATE_TRUSTED_PROXIES``: comma-separated addresses or CIDRs)."""
-    try:
-        return tuple(parse_network(part) for part in text.split(",") if part.strip())
-    except PolicyError as exc:
-        raise config.ConfigError(f"VAULTGATE_TRUSTED_PROXIES: {exc}") from None
+    return Gateway(data_plane, build_admin_app(cp), refresher, client, recorder, limiter)
 
 
 def build_limiter(settings: config.Settings) -> Limiter:

@@ -57,7 +57,7 @@ _SSN_LABEL = re.compile(r"\b(?:ssn|ss#|ss no|social security|social-security|soc
 _ITIN_LABEL = re.compile(r"\b(?:itin|taxpayer|tax id|tax identification|tin)\b")
 _NOT_PERSONAL = re.compile(
     r"(?:\b(?:order|invoice|ticket|tracking|ref|reference|account|acct|po|sku|id|no\.|number|case|build|serial"
-    r"|part|item|batch|lot|job|run|transaction|txn|confirmation|booking|shipment|zip|isbn)|#)\W{0,4}$"
+    r"|part|item|batch|lot|job|run|transaction|txn|confirmation|booking|shipment|zip|isbn)|#)(?:\s+(?:is|was|of))?\W{0,4}$"
 )
 _PHONE_LABEL = re.compile(
     r"\b(?:phone|tel|telephone|call|calling|mobile|cell|fax|whatsapp|sms|text me|reach me|ring)\b"
