@@ -1,0 +1,82 @@
+"""Endpoint groups of served paths and the level each method needs."""
+
+from __future__ import annotations
+
+import pytest
+
+from vaultgate.policy.scopes import GROUPS, Level, group_of, parse_level, required_level
+
+SERVED = {
+    "/v1/chat/completions": "chat",
+    "/v1/responses": "chat",
+    "/v1/completions": "chat",
+    "/v1/embeddings": "embeddings",
+    "/v1/moderations": "moderations",
+    "/v1/models": "models",
+    "/v1/models/gpt-4o-mini": "models",
+    "/v1/models/ft:gpt-4o:org:custom:abc123": "models",
+    "/v1/images/generations": "images",
+    "/v1/audio/speech": "audio",
+    "/v1/files": "files",
+    "/v1/uploads": "files",
+    "/v1/batches": "batches",
+    "/v1/fine_tuning/jobs": "fine_tuning",
+    "/v1/vector_stores": "vector_stores",
+    "/v1/assistants": "assistants",
+    "/v1/threads/abc/runs": "assistants",
+}
+
+
+@pytest.mark.parametrize(("path", "group"), list(SERVED.items()))
+def test_group_of_served_paths(path: str, group: str) -> None:
+    assert group_of(path) == group
+    assert group in GROUPS
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v1",
+        "/v1/",
+        "/v1/unknown",
+        "/v1/admin/keys",
+        "/admin/keys",
+        "/v2/chat/completions",
+        "/models",
+        "/chat/completions",
+        "",
+        "/",
+        "/v1/Chat/completions",
+    ],
+)
+def test_group_of_unserved_paths_is_none(path: str) -> None:
+    assert group_of(path) is None
+
+
+@pytest.mark.parametrize(("method", "level"), [("GET", Level.READ), ("HEAD", Level.READ)])
+def test_reads_need_read(method: str, level: Level) -> None:
+    assert required_level(method) is level
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT", "PATCH", "DELETE", "OPTIONS", "get"])
+def test_everything_else_needs_write(method: str) -> None:
+    assert required_level(method) is Level.WRITE
+
+
+def test_levels_are_ordered() -> None:
+    assert Level.NONE < Level.READ < Level.WRITE
+
+
+@pytest.mark.parametrize(
+    ("text", "level"),
+    [("none", Level.NONE), ("read", Level.READ), ("write", Level.WRITE), (" WRITE ", Level.WRITE)],
+)
+def test_parse_level(text: str, level: Level) -> None:
+    assert parse_level(text) is level
+
+
+@pytest.mark.parametrize("text", ["admin", "", "rw", "1", "readwrite"])
+def test_parse_level_rejects_unknown_levels_naming_the_choices(text: str) -> None:
+    with pytest.raises(ValueError, match="use none, read or write") as info:
+        parse_level(text)
+    assert repr(text) in str(info.value)
