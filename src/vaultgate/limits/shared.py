@@ -187,11 +187,20 @@ def _seconds(ms: Any) -> float | None:
 class RedisBackend(LimiterBackend):
     """Counters in Redis, shared by every worker and replica that uses the same URL and prefix."""
 
-    def __init__(self, url: str, *, prefix: str = "vaultgate:limits:", timeout: float = 0.5) -> None:
+    def __init__(
+        self, url: str, *, prefix: str = "vaultgate:limits:", timeout: float = 0.5, max_connections: int = 32
+    ) -> None:
         # No retries: a script retried after a timeout could charge twice; failing closed is the safe answer.
-        self._redis: aioredis.Redis = aioredis.Redis.from_url(
-            url, socket_timeout=timeout, socket_connect_timeout=timeout, retry=Retry(NoBackoff(), 0)
+        # A bounded pool: a burst waits (up to ``timeout``) for a connection instead of opening hundreds.
+        pool = aioredis.BlockingConnectionPool.from_url(
+            url,
+            max_connections=max_connections,
+            timeout=timeout,
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
+            retry=Retry(NoBackoff(), 0),
         )
+        self._redis: aioredis.Redis = aioredis.Redis(connection_pool=pool)
         self._prefix = prefix
         self._admit = self._redis.register_script(_ADMIT)
         self._settle = self._redis.register_script(_SETTLE)
@@ -199,6 +208,7 @@ class RedisBackend(LimiterBackend):
     async def stop(self) -> None:
         """Close the connection pool."""
         await self._redis.aclose()
+        await self._redis.connection_pool.disconnect()
 
     async def admit(self, demand: Demand) -> Admission:
         """One script run: check everything, charge everything or nothing."""
