@@ -16,6 +16,7 @@ from vaultgate.limits.admission import Limiter
 from vaultgate.limits.interface import LimiterBackend
 from vaultgate.limits.memory import MemoryBackend
 from vaultgate.limits.shared import RedisBackend
+from vaultgate.privacy.guard import PrivacyGuard
 from vaultgate.services import snapshot, usage
 from vaultgate.services.bootstrap import open_control_plane
 from vaultgate.upstream.azure import AzureAdapter
@@ -124,6 +125,8 @@ def build(settings: config.Settings) -> Gateway:
     )
     recorder = UsageRecorder(lambda batch: usage.write(cp, batch), flush_interval=settings.usage_flush_interval)
     limiter = build_limiter(settings)
+    privacy = PrivacyGuard.with_installed_recognisers()
+    log.info("%s", privacy.describe())  # which recognisers are active, said once at start-up
     data_plane = DataPlane(
         snapshot=lambda: refresher.current,
         hasher=cp.hasher,
@@ -131,6 +134,7 @@ def build(settings: config.Settings) -> Gateway:
         usage=recorder,
         max_body_bytes=settings.max_body_bytes,
         limiter=limiter,
+        privacy=privacy,
     )
     return Gateway(data_plane, build_admin_app(cp), refresher, client, recorder, limiter)
 

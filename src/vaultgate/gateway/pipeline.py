@@ -25,6 +25,9 @@ from vaultgate.limits.admission import Limiter, LimitRefused, ModelNotPriced, ra
 from vaultgate.limits.interface import LimitsUnavailable
 from vaultgate.policy.decide import RequestFacts, decide
 from vaultgate.privacy import hygiene
+from vaultgate.privacy.errors import PrivacyRefusal
+from vaultgate.privacy.guard import PrivacyGuard
+from vaultgate.privacy.policy import DEFAULT_POLICY, PrivacyPolicy
 from vaultgate.upstream.config import ProviderKind
 from vaultgate.upstream.interface import ProviderAdapter, ProxyRequest, UpstreamError, UpstreamResponse
 from vaultgate.usage.events import UsageRecord
@@ -50,6 +53,7 @@ class DataPlane:
         clock: Callable[[], datetime] = _utcnow,
         limiter: Limiter | None = None,
         prices: PriceTable | None = None,
+        privacy: PrivacyGuard | None = None,
     ) -> None:
         self._snapshot = snapshot
         self._hasher = hasher
@@ -58,6 +62,7 @@ class DataPlane:
         self._max_body = max_body_bytes
         self._clock = clock
         self._limiter = limiter
+        self._privacy = privacy if privacy is not None else PrivacyGuard()
         self._prices = prices if prices is not None else (limiter.prices if limiter is not None else None)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -132,10 +137,12 @@ class DataPlane:
         assert ex.grant is not None
         payload = ex.payload
         if payload is None:
+            self.redact(ex)
             return
         endpoint = ex.path[4:]
         if hygiene.apply(payload, endpoint, ex.grant.pseudonym, ex.grant.policy.allow_store):
             ex.body_changed = True
+        self.redact(ex)
         if ex.stream and endpoint in ("chat/completions", "completions"):
             options = payload.get("stream_options")
             if not (isinstance(options, dict) and options.get("include_usage")):
@@ -143,6 +150,17 @@ class DataPlane:
                 payload["stream_options"] = {**(options if isinstance(options, dict) else {}), "include_usage": True}
                 ex.strip_usage_chunk = True
                 ex.body_changed = True
+
+    def redact(self, ex: Exchange) -> None:
+        """Stage 5 (privacy): secrets and personal data in body, path and query; 400 when the policy blocks."""
+        assert ex.grant is not None
+        policy = _privacy_policy(ex)
+        try:
+            rmap, changed, ex.path, ex.query = self._privacy.protect(ex.payload, ex.path, ex.query, policy)
+        except PrivacyRefusal as refusal:
+            raise GatewayError(400, refusal.code, refusal.message) from None
+        ex.body_changed = ex.body_changed or changed
+        ex.restorer = self._privacy.restorer(rmap, policy)
 
     async def forward(self, ex: Exchange) -> UpstreamResponse:
         """Stage 6: the provider adapter sends the request with the vault-held key."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 from typing import Any
 
 import orjson
@@ -20,6 +21,7 @@ from vaultgate.usage.events import tokens_from_usage
 
 log = logging.getLogger("vaultgate.gateway")
 
+_CODE = re.compile(r"[A-Za-z0-9_.\-]{1,60}")
 PASSED_HEADERS = frozenset({"openai-processing-ms", "openai-version", "retry-after", "retry-after-ms"})
 
 
@@ -54,12 +56,18 @@ def _error_code(body: bytes) -> str | None:
         return None
     error = document.get("error") if isinstance(document, dict) else None
     code = error.get("code") if isinstance(error, dict) else None
-    return str(code)[:60] if code is not None else None
+    if code is None:
+        return None
+    # Stored with the usage row: an upstream that echoes the prompt in `code` must not put content there.
+    code = str(code)[:60]
+    return code if _CODE.fullmatch(code) else "upstream_error"
 
 
 async def relay_whole(ex: Exchange, response: UpstreamResponse, send: Send, headers: Headers) -> None:
     """Read the whole upstream body, note usage, send it on."""
     body = await response.read()
+    if ex.restorer is not None:  # 7 restore: placeholders back, also in errors that echo the prompt
+        body = ex.restorer.body(body, is_json=b"json" in _content_type(response))
     ex.status = response.status
     if 200 <= response.status < 300:
         if b'"usage"' in body:
@@ -129,16 +137,22 @@ async def relay_stream(ex: Exchange, response: UpstreamResponse, send: Send, hea
         }
     )
     splitter = EventSplitter()
+    restorer = ex.restorer
     try:
         async for chunk in response.chunks():
             events = [e for e in splitter.feed(chunk) if _keep_event(ex, e)]
+            if restorer is not None:  # 7 restore, across chunk and event boundaries
+                events = [restorer.event(e) for e in events]
             if events:
                 await send({"type": "http.response.body", "body": b"".join(events), "more_body": True})
     except UpstreamError as exc:
         ex.status, ex.error_code = exc.status, "upstream_stream_broken"
-        await send({"type": "http.response.body", "body": _STREAM_BROKEN, "more_body": False})
+        complete = restorer.finish() if restorer is not None else b""  # what was whole; fragments dropped
+        await send({"type": "http.response.body", "body": complete + _STREAM_BROKEN, "more_body": False})
         return
     finally:
         await response.close()
     tail = splitter.close()
+    if restorer is not None:
+        tail = restorer.tail(tail)
     await send({"type": "http.response.body", "body": tail, "more_body": False})

@@ -12,6 +12,7 @@ from typing import Any
 
 from vaultgate.limits.rules import NO_LIMITS, ScopedLimits
 from vaultgate.policy.scopes import GROUPS, Level, parse_level
+from vaultgate.privacy.policy import PrivacyPolicy, PrivacyPolicyError
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -28,6 +29,8 @@ class KeyPolicy:
     scopes: Mapping[str, Level] = field(default_factory=lambda: MappingProxyType({}))
     ip_allow: tuple[IPNetwork, ...] = ()
     allow_store: bool = False
+    # PII and secret handling (issue 5); None: the team's, else the defaults of privacy/policy.py.
+    privacy: PrivacyPolicy | None = None
 
     def level(self, group: str) -> Level:
         """The key's access to an endpoint group."""
@@ -53,17 +56,20 @@ class KeyPolicy:
 
     def to_json(self) -> dict[str, Any]:
         """The JSON form stored with the key and shown by the API."""
-        return {
+        out: dict[str, Any] = {
             "models": list(self.models),
             "scopes": {g: lvl.name.lower() for g, lvl in sorted(self.scopes.items())},
             "ip_allow": [str(n) for n in self.ip_allow],
             "allow_store": self.allow_store,
         }
+        if self.privacy is not None:
+            out["privacy"] = self.privacy.to_json()
+        return out
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> KeyPolicy:
         """Parse and validate the stored or submitted JSON form; PolicyError on bad values."""
-        unknown = set(data) - {"models", "scopes", "ip_allow", "allow_store"}
+        unknown = set(data) - {"models", "scopes", "ip_allow", "allow_store", "privacy"}
         if unknown:
             raise PolicyError(f"unknown policy field(s): {', '.join(sorted(unknown))}")
         models = tuple(m.strip() for m in _strings(data, "models") if m.strip())
@@ -86,7 +92,17 @@ class KeyPolicy:
             scopes=MappingProxyType(scopes),
             ip_allow=tuple(parse_network(n) for n in _strings(data, "ip_allow")),
             allow_store=allow_store,
+            privacy=_privacy(data.get("privacy")),
         )
+
+
+def _privacy(data: Any) -> PrivacyPolicy | None:
+    if data is None:
+        return None
+    try:
+        return PrivacyPolicy.from_json(data)
+    except PrivacyPolicyError as exc:
+        raise PolicyError(str(exc)) from None
 
 
 def _strings(data: Mapping[str, Any], name: str) -> list[str]:
