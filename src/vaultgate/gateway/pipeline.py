@@ -238,7 +238,7 @@ class DataPlane:
         price = self._prices.find(ex.model)
         if price is None:
             return None
-        return price.micro_usd(ex.prompt_tokens or 0, ex.completion_tokens or 0) / 1_000_000
+        return price.usd(ex.prompt_tokens or 0, ex.completion_tokens or 0)
 
 
 def _privacy_policy(ex: Exchange) -> PrivacyPolicy:

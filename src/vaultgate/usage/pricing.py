@@ -29,6 +29,10 @@ class ModelPrice:
     output: float
     max_output_tokens: int
 
+    def usd(self, prompt_tokens: int, completion_tokens: int) -> float:
+        """The exact list-price cost of a request in USD (what usage records show)."""
+        return (prompt_tokens * self.input + completion_tokens * self.output) / 1_000_000
+
     def micro_usd(self, prompt_tokens: int, completion_tokens: int) -> int:
         """The cost of a request in micro-USD (1 USD per 1M tokens is 1 micro-USD per token)."""
         return math.ceil(prompt_tokens * self.input + completion_tokens * self.output)
