@@ -90,7 +90,10 @@ def build_admin_app(cp: ControlPlane) -> FastAPI:
             "ip_allow": body.ip_allow,
             "allow_store": body.allow_store,
         }
-        created = keys.create(cp, actor, body.member, policy=policy, expires_in=body.expires_in, name=body.name)
+        limits = body.model_dump(include={"rpm", "tpm", "concurrency", "budget_usd", "budget_period"}, exclude_none=True)
+        created = keys.create(
+            cp, actor, body.member, policy=policy, expires_in=body.expires_in, name=body.name, limits=limits
+        )
         return {**asdict(created.info), "key": created.token}
 
     @app.get("/admin/keys", response_model=list[KeyOut], tags=["keys"])

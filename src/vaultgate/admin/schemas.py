@@ -39,6 +39,11 @@ class KeyCreate(Strict):
     ip_allow: list[str] = Field(default_factory=list, description="IPv4/IPv6 addresses or CIDRs")
     allow_store: bool = False
     expires_in: str | None = Field(default=None, description="Lifetime such as 90d, 12h, 30m")
+    rpm: int | None = Field(default=None, ge=1, description="Requests per minute")
+    tpm: int | None = Field(default=None, ge=1, description="Tokens per minute (prompt + completion)")
+    concurrency: int | None = Field(default=None, ge=1, description="Requests in flight at once")
+    budget_usd: float | None = Field(default=None, gt=0, description="Spend cap in USD per budget_period (UTC)")
+    budget_period: Literal["day", "month"] = "month"
 
 
 class KeyOut(BaseModel):

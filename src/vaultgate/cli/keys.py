@@ -40,6 +40,11 @@ def create(
     allow_store: Annotated[
         bool, typer.Option("--allow-store", help="Let requests ask the provider to store them")
     ] = False,
+    rpm: Annotated[int | None, typer.Option("--rpm", help="Requests per minute")] = None,
+    tpm: Annotated[int | None, typer.Option("--tpm", help="Tokens per minute (prompt + completion)")] = None,
+    concurrency: Annotated[int | None, typer.Option("--concurrency", help="Requests in flight at once")] = None,
+    budget: Annotated[float | None, typer.Option("--budget", help="Spend cap in USD per budget period")] = None,
+    budget_period: Annotated[str, typer.Option("--budget-period", help="day|month (UTC)")] = "month",
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document")] = False,
 ) -> None:
     """Create a key for a member and print it once."""
@@ -49,7 +54,15 @@ def create(
         "ip_allow": ip or [],
         "allow_store": allow_store,
     }
-    created = keys.create(control_plane(ctx), LOCAL_OPERATOR, member, policy=policy, expires_in=expires, name=name)
+    created = keys.create(
+        control_plane(ctx),
+        LOCAL_OPERATOR,
+        member,
+        policy=policy,
+        expires_in=expires,
+        name=name,
+        limits=limit_options(rpm, tpm, concurrency, budget, budget_period),
+    )
     if as_json:
         from dataclasses import asdict
 
@@ -57,6 +70,14 @@ def create(
         return
     say(f"Created key {created.info.id} for {created.info.member}. It is shown once; store it now:")
     typer.echo(created.token)
+
+
+def limit_options(
+    rpm: int | None, tpm: int | None, concurrency: int | None, budget: float | None, period: str
+) -> dict[str, object]:
+    """The ``limits`` document from CLI options (validated by the service layer)."""
+    values = {"rpm": rpm, "tpm": tpm, "concurrency": concurrency, "budget_usd": budget}
+    return {**{k: v for k, v in values.items() if v is not None}, "budget_period": period}
 
 
 @app.command("list")

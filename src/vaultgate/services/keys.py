@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -10,13 +11,17 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from vaultgate import config
 from vaultgate.keys import tokens
 from vaultgate.keys.hashing import fingerprint
+from vaultgate.limits.interface import LimitsError
+from vaultgate.limits.rules import Limits, check_priced
 from vaultgate.policy.grants import KeyPolicy, PolicyError
 from vaultgate.services import members
 from vaultgate.services.context import Actor, ControlPlane, Role, new_id
 from vaultgate.services.errors import Conflict, InvalidInput, NotAuthorised, NotFound
 from vaultgate.store.models import Member, MemberKey
+from vaultgate.usage import pricing
 
 _DURATION = re.compile(r"^(\d+)([mhdw])$")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -83,6 +88,16 @@ def _require_owner_or_manager(actor: Actor, member: Member, what: str) -> None:
     raise NotAuthorised(f"the {actor.role.value} role may not {what} another member's keys")
 
 
+def parse_limits(data: dict[str, Any] | None, models: Iterable[str] = ()) -> Limits:
+    """Validated limits (rpm, tpm, concurrency, budget_usd, budget_period); InvalidInput naming the bad value."""
+    try:
+        parsed = Limits.from_json(data)
+        check_priced(parsed, models, pricing.load(config.load().prices_file))
+    except (LimitsError, pricing.PriceTableError) as exc:
+        raise InvalidInput(str(exc)) from None
+    return parsed
+
+
 def create(
     cp: ControlPlane,
     actor: Actor,
@@ -91,12 +106,14 @@ def create(
     policy: dict[str, Any] | None = None,
     expires_in: str | None = None,
     name: str | None = None,
+    limits: dict[str, Any] | None = None,
 ) -> CreatedKey:
     """Mint a key for a member; the plaintext is returned once and never stored."""
     try:
         parsed = KeyPolicy.from_json(policy or {})
     except PolicyError as exc:
         raise InvalidInput(str(exc)) from None
+    parsed_limits = parse_limits(limits, parsed.models)
     now = cp.clock()
     expires_at = None
     if expires_in is not None:
@@ -116,6 +133,7 @@ def create(
             fingerprint=fingerprint(token),
             display=tokens.display(token),
             policy=parsed.to_json(),
+            limits=parsed_limits.to_json(),
             created_at=now,
             expires_at=expires_at,
             revoked_at=None,

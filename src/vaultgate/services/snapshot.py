@@ -11,13 +11,28 @@ import psycopg
 from sqlalchemy import select
 
 from vaultgate.gateway.snapshot import Snapshot
+from vaultgate.limits.interface import LimitsError
+from vaultgate.limits.rules import Limits, ScopedLimits
 from vaultgate.policy.grants import KeyGrant, KeyPolicy, PolicyError
 from vaultgate.services.context import ControlPlane
-from vaultgate.store.models import Member, MemberKey, Provider, ProviderCredential, Revision
+from vaultgate.store.models import Member, MemberKey, Provider, ProviderCredential, Revision, Team
 from vaultgate.upstream.config import ProviderConfig, ProviderKind
 from vaultgate.vault import SealError
 
 log = logging.getLogger("vaultgate.snapshot")
+
+
+def _limits(key: MemberKey, member: Member, team: Team | None) -> ScopedLimits | None:
+    """The key's, member's and team's limits; None (the key is refused) if any stored value is unreadable."""
+    try:
+        return ScopedLimits(
+            key=Limits.from_json(key.limits),
+            member=Limits.from_json(member.limits),
+            team=Limits.from_json(team.limits) if team is not None else Limits(),
+        )
+    except LimitsError:
+        log.error("key %s, its member or its team has unreadable limits; it is refused until fixed", key.id)
+        return None
 
 
 def load(cp: ControlPlane) -> Snapshot:
@@ -27,17 +42,21 @@ def load(cp: ControlPlane) -> Snapshot:
         revision = session.scalar(select(Revision.value).where(Revision.id == 1)) or 0
         grants: dict[str, KeyGrant] = {}
         rows = session.execute(
-            select(MemberKey, Member)
+            select(MemberKey, Member, Team)
             .join(Member, MemberKey.member_id == Member.id)
+            .outerjoin(Team, Member.team_id == Team.id)
             .where(MemberKey.revoked_at.is_(None))
         ).all()
-        for key, member in rows:
+        for key, member, team in rows:
             if key.expires_at is not None and key.expires_at <= now:
                 continue
             try:
                 policy = KeyPolicy.from_json(key.policy)
             except PolicyError:
                 log.error("key %s has an unreadable policy; it is refused until fixed", key.id)
+                continue
+            limits = _limits(key, member, team)
+            if limits is None:
                 continue
             grants[key.key_hash] = KeyGrant(
                 key_id=key.id,
@@ -48,6 +67,7 @@ def load(cp: ControlPlane) -> Snapshot:
                 expires_at=key.expires_at,
                 member_active=member.status == "active",
                 pseudonym=cp.hasher.pseudonym("safety_identifier", member.id),
+                limits=limits,
             )
         providers: dict[str, ProviderConfig] = {}
         default = None
