@@ -71,6 +71,26 @@ cpu_ticks() {
     awk -v c="cpu$1" '$1 == c { busy = $2 + $3 + $4 + $7 + $8; total = busy + $5 + $6; print busy, total }' /proc/stat
 }
 
+# On a shared machine, wait (at most BENCH_QUIET_WAIT seconds, default 60) until neither
+# core is more than BENCH_QUIET_PCT (25) % busy over one second, so that a measurement does
+# not start in the middle of someone else's test run. Prints how long it waited.
+wait_quiet() {
+    local limit=${BENCH_QUIET_WAIT:-60} pct=${BENCH_QUIET_PCT:-25} start=$SECONDS a0 a1 b0 b1
+    while :; do
+        read -r -a a0 <<<"$(cpu_ticks 0)"
+        read -r -a a1 <<<"$(cpu_ticks 1)"
+        sleep 1
+        read -r -a b0 <<<"$(cpu_ticks 0)"
+        read -r -a b1 <<<"$(cpu_ticks 1)"
+        if [ $((100 * (b0[0] - a0[0]) / (b0[1] - a0[1] + 1))) -le "$pct" ] &&
+            [ $((100 * (b1[0] - a1[0]) / (b1[1] - a1[1] + 1))) -le "$pct" ]; then
+            break
+        fi
+        [ $((SECONDS - start)) -lt "$limit" ] || break
+    done
+    echo $((SECONDS - start))
+}
+
 # CPU time (clock ticks, user + system) used so far by a process and all its descendants.
 # Requests per CPU-second of the process under test is the figure that other load on the
 # shared machine disturbs least (req/s drops when a neighbour takes the core; this not much).
@@ -90,14 +110,16 @@ tree_cpu_ticks() {
 
 # Run wrk against http://127.0.0.1:PORT and print one JSON line: wrk's figures, the label
 # fields given as extra JSON (second argument, e.g. '"target":"direct"'), and how busy each
-# core was during the run. Environment BENCH_TOKEN / BENCH_STREAM / BENCH_PATH go to the
+# core was during the run. It first waits for a quiet machine (wait_quiet; BENCH_WAIT_QUIET=0
+# skips that, as warm-ups do). Environment BENCH_TOKEN / BENCH_STREAM / BENCH_PATH go to the
 # Lua script.
 # With PID, the line also has the CPU seconds that process tree used and requests per
 # CPU-second.
 # Usage: run_wrk PORT EXTRA_JSON [DURATION] [PID]
 run_wrk() {
     local port=$1 extra=$2 duration=${3:-$BENCH_DURATION} pid=${4:-}
-    local c0a c0b c1a c1b out pa=0 pb=0
+    local c0a c0b c1a c1b out pa=0 pb=0 waited=0
+    [ "${BENCH_WAIT_QUIET:-1}" = 0 ] || waited=$(wait_quiet)
     [ -z "$pid" ] || pa=$(tree_cpu_ticks "$pid")
     read -r -a c0a <<<"$(cpu_ticks 0)"
     read -r -a c1a <<<"$(cpu_ticks 1)"
@@ -120,5 +142,5 @@ run_wrk() {
         proc=$(awk -v r="$requests" -v c="$cpu_s" \
             'BEGIN { printf "\"server_cpu_s\":%s,\"req_per_cpu_s\":%.1f,", c, (c > 0 ? r / c : 0) }')
     fi
-    echo "{${extra},\"connections\":$BENCH_CONNECTIONS,\"cpu0_busy_pct\":$busy0,\"cpu1_busy_pct\":$busy1,${proc}${out#\{}"
+    echo "{${extra},\"quiet_wait_s\":$waited,\"connections\":$BENCH_CONNECTIONS,\"cpu0_busy_pct\":$busy0,\"cpu1_busy_pct\":$busy1,${proc}${out#\{}"
 }

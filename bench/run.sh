@@ -115,7 +115,7 @@ for rep in $(seq "$REPS"); do
         BENCH_STREAM=$stream BENCH_TOKEN=$STUB_KEY run_wrk "$STUB_PORT" \
             "\"target\":\"direct\",\"mode\":\"$mode\",\"rep\":$rep" "$BENCH_DURATION" "$STUB_PID" |
             tee -a "$OUT"
-        BENCH_STREAM=$stream BENCH_TOKEN=$MEMBER_KEY run_wrk "$GATEWAY_PORT" \
+        BENCH_WAIT_QUIET=0 BENCH_STREAM=$stream BENCH_TOKEN=$MEMBER_KEY run_wrk "$GATEWAY_PORT" \
             '"target":"warmup","variant":"warmup"' "$BENCH_WARMUP" >/dev/null
         BENCH_STREAM=$stream BENCH_TOKEN=$MEMBER_KEY run_wrk "$GATEWAY_PORT" \
             "\"target\":\"gateway\",\"mode\":\"$mode\",\"rep\":$rep" "$BENCH_DURATION" \

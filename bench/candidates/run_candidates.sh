@@ -98,7 +98,7 @@ for rep in $(seq "$REPS"); do
         for mode in $MODES; do
             stream=0
             [ "$mode" = sse ] && stream=1
-            BENCH_STREAM=$stream run_wrk "$PROXY_PORT" '"variant":"warmup"' "$BENCH_WARMUP" \
+            BENCH_WAIT_QUIET=0 BENCH_STREAM=$stream run_wrk "$PROXY_PORT" '"variant":"warmup"' "$BENCH_WARMUP" \
                 >/dev/null
             BENCH_STREAM=$stream run_wrk "$PROXY_PORT" \
                 "\"variant\":\"$variant\",\"mode\":\"$mode\",\"rep\":$rep" "$BENCH_DURATION" \
