@@ -41,6 +41,10 @@ class Settings:
     usage_flush_interval: float = 0.5
     upstream_timeout: float = 600.0
     log_level: str = "info"
+    webhook_url: str | None = None
+    # Proxies whose X-Forwarded-For is believed (comma-separated addresses or CIDRs).
+    trusted_proxies: str = ""
+    rotation_check_interval: float = 600.0
 
     @property
     def resolved_database_url(self) -> str:
@@ -69,6 +73,7 @@ _CASTS: dict[str, Any] = {
     "refresh_interval": float,
     "usage_flush_interval": float,
     "upstream_timeout": float,
+    "rotation_check_interval": float,
 }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import orjson
@@ -11,11 +12,14 @@ from vaultgate.admin.api import build_admin_app
 from vaultgate.gateway.asgi import ASGIApp, Receive, Scope, Send, send_response
 from vaultgate.gateway.errors import GatewayError
 from vaultgate.gateway.pipeline import DataPlane
+from vaultgate.gateway.read import Networks
 from vaultgate.gateway.snapshot import Refresher
+from vaultgate.hooks import DataPlaneHooks
 from vaultgate.limits.admission import Limiter
 from vaultgate.limits.interface import LimiterBackend
 from vaultgate.limits.memory import MemoryBackend
 from vaultgate.limits.shared import RedisBackend
+from vaultgate.policy.grants import PolicyError, parse_network
 from vaultgate.privacy.guard import PrivacyGuard
 from vaultgate.services import snapshot, usage
 from vaultgate.services.bootstrap import open_control_plane
@@ -42,7 +46,10 @@ class Gateway:
         client: UpstreamClient,
         recorder: UsageRecorder,
         limiter: Limiter | None = None,
+        hooks: DataPlaneHooks | None = None,
     ) -> None:
+        self.hooks = hooks
+        self._background: list[asyncio.Task[None]] = []
         self.data_plane = data_plane
         self.admin = admin
         self.refresher = refresher
@@ -74,6 +81,8 @@ class Gateway:
         await self.recorder.start()
         if self.limiter is not None:
             await self.limiter.start()
+        if self.hooks is not None:
+            self._background.append(asyncio.create_task(self.hooks.rotation_loop(), name="vaultgate-rotation"))
         current = self.refresher.current
         log.info(
             "vaultgate ready: %d active keys, providers: %s (default: %s)",
@@ -84,6 +93,8 @@ class Gateway:
 
     async def stop(self) -> None:
         """Flush every usage event, stop refreshing, close the pool."""
+        for task in self._background:
+            task.cancel()
         await self.refresher.stop()
         await self.recorder.stop()
         if self.limiter is not None:
@@ -127,6 +138,7 @@ def build(settings: config.Settings) -> Gateway:
     limiter = build_limiter(settings)
     privacy = PrivacyGuard.with_installed_recognisers()
     log.info("%s", privacy.describe())  # which recognisers are active, said once at start-up
+    hooks = DataPlaneHooks(cp, refresher, settings.rotation_check_interval)
     data_plane = DataPlane(
         snapshot=lambda: refresher.current,
         hasher=cp.hasher,
@@ -135,8 +147,19 @@ def build(settings: config.Settings) -> Gateway:
         max_body_bytes=settings.max_body_bytes,
         limiter=limiter,
         privacy=privacy,
+        on_canary=hooks.canary_used,
+        issue_token=hooks.issue_token,
+        trusted_proxies=trusted_proxies(settings.trusted_proxies),
     )
-    return Gateway(data_plane, build_admin_app(cp), refresher, client, recorder, limiter)
+    return Gateway(data_plane, build_admin_app(cp), refresher, client, recorder, limiter, hooks)
+
+
+def trusted_proxies(text: str) -> Networks:
+    """The configured proxy networks (``VAULTGATE_TRUSTED_PROXIES``: comma-separated addresses or CIDRs)."""
+    try:
+        return tuple(parse_network(part) for part in text.split(",") if part.strip())
+    except PolicyError as exc:
+        raise config.ConfigError(f"VAULTGATE_TRUSTED_PROXIES: {exc}") from None
 
 
 def build_limiter(settings: config.Settings) -> Limiter:

@@ -9,6 +9,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import select
 
 from vaultgate.keys import tokens
+from vaultgate.services.access import rank
 from vaultgate.services.context import Actor, ControlPlane, Role
 from vaultgate.store.models import AdminToken, Member
 
@@ -51,7 +52,11 @@ def current_actor(
         raise AdminAuthError
     if member.status != "active":
         raise AdminAuthError
-    return Actor(name=member.name, role=Role(member.role), member_id=member.id)
+    # A token acts with its own role, never more than the member's current role.
+    role = Role(member.role)
+    if admin_token.role is not None and rank(Role(admin_token.role)) < rank(role):
+        role = Role(admin_token.role)
+    return Actor(name=member.name, role=role, member_id=member.id, team_id=member.team_id)
 
 
 CurrentActor = Annotated[Actor, Depends(current_actor)]

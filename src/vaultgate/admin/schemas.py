@@ -38,7 +38,9 @@ class KeyCreate(Strict):
     scopes: dict[str, Literal["none", "read", "write"]] = Field(default_factory=dict)
     ip_allow: list[str] = Field(default_factory=list, description="IPv4/IPv6 addresses or CIDRs")
     allow_store: bool = False
-    expires_in: str | None = Field(default=None, description="Lifetime such as 90d, 12h, 30m")
+    expires_in: str | None = Field(default=None, description="Lifetime such as 90d, 12h, 30m, or an ISO 8601 time")
+    not_before: str | None = Field(default=None, description="Start of validity: a delay (1h) or an ISO 8601 time")
+    canary: bool = Field(default=False, description="A decoy: any use is refused and raises an alert")
     rpm: int | None = Field(default=None, ge=1, description="Requests per minute")
     tpm: int | None = Field(default=None, ge=1, description="Tokens per minute (prompt + completion)")
     concurrency: int | None = Field(default=None, ge=1, description="Requests in flight at once")
@@ -56,6 +58,12 @@ class KeyOut(BaseModel):
     expires_at: datetime | None
     revoked_at: datetime | None
     status: str
+    not_before: datetime | None
+    rotated_at: datetime | None
+    previous_expires_at: datetime | None
+    rotation_due: bool
+    age_days: int
+    canary: bool
 
 
 class KeyCreated(KeyOut):
@@ -113,3 +121,64 @@ class Me(BaseModel):
     name: str
     role: str
     member_id: str | None
+
+
+class KeyRotate(Strict):
+    grace: str = Field(default="24h", description="How long the old secret keeps working: 24h, 0s, 7d")
+
+
+class TeamCreate(Strict):
+    name: str = Field(min_length=1, max_length=100)
+
+
+class TeamPolicy(Strict):
+    models: list[str] | None = None
+    scopes: dict[str, Literal["none", "read", "write"]] | None = None
+    ip_allow: list[str] | None = None
+    max_key_age_days: int | None = None
+    expire_overdue_keys: bool | None = None
+
+
+class TeamOut(BaseModel):
+    id: str
+    name: str
+    suspended: bool
+    policy: dict[str, Any]
+    max_key_age_days: int
+    expire_overdue_keys: bool
+    created_at: datetime
+
+
+class Lockdown(Strict):
+    on: bool
+
+
+class AdminTokenCreate(Strict):
+    member: str
+    role: Literal["member", "admin", "auditor", "owner"] | None = None
+    expires_in: str = "90d"
+
+
+class AdminTokenOut(BaseModel):
+    id: str
+    member: str
+    role: str
+    display: str
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+
+
+class AdminTokenCreated(AdminTokenOut):
+    token: str = Field(description="The admin token. Shown once: store it now.")
+
+
+class CredentialCreate(Strict):
+    api_key: str = Field(repr=False, min_length=1)
+
+
+class CredentialOut(BaseModel):
+    id: str
+    provider: str
+    state: str
+    created_at: datetime

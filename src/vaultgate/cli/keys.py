@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Annotated
 
 import typer
 
 from vaultgate.cli.context import control_plane
 from vaultgate.cli.output import emit_json, emit_table, say
-from vaultgate.services import keys
+from vaultgate.services import keys, rotation_sweep
 from vaultgate.services.context import LOCAL_OPERATOR
 from vaultgate.services.errors import InvalidInput
 
 app = typer.Typer(help="Member keys: create (shown once), list, revoke.", no_args_is_help=True)
 
-KEY_COLUMNS = ("id", "member", "name", "display", "status", "created_at", "expires_at")
+KEY_COLUMNS = ("id", "member", "name", "display", "status", "age_days", "rotation_due", "expires_at")
 
 
 def parse_scopes(pairs: list[str]) -> dict[str, str]:
@@ -35,8 +36,10 @@ def create(
     models: Annotated[str | None, typer.Option("--models", help="Comma-separated allowlist, wildcards allowed")] = None,
     scope: Annotated[list[str] | None, typer.Option("--scope", help="GROUP=none|read|write (repeatable)")] = None,
     ip: Annotated[list[str] | None, typer.Option("--ip", help="Allowed IP or CIDR (repeatable)")] = None,
-    expires: Annotated[str | None, typer.Option("--expires", help="Lifetime such as 90d, 12h")] = None,
+    expires: Annotated[str | None, typer.Option("--expires", help="Lifetime such as 90d, 12h, or an ISO time")] = None,
+    not_before: Annotated[str | None, typer.Option("--not-before", help="Valid from: a delay (1h) or ISO time")] = None,
     name: Annotated[str | None, typer.Option("--name", help="A label for the key")] = None,
+    canary: Annotated[bool, typer.Option("--canary", help="A decoy: any use is refused and alerts")] = False,
     allow_store: Annotated[
         bool, typer.Option("--allow-store", help="Let requests ask the provider to store them")
     ] = False,
@@ -60,16 +63,12 @@ def create(
         member,
         policy=policy,
         expires_in=expires,
+        not_before=not_before,
         name=name,
+        canary=canary,
         limits=limit_options(rpm, tpm, concurrency, budget, budget_period),
     )
-    if as_json:
-        from dataclasses import asdict
-
-        emit_json({**asdict(created.info), "key": created.token})
-        return
-    say(f"Created key {created.info.id} for {created.info.member}. It is shown once; store it now:")
-    typer.echo(created.token)
+    _print_created(created, as_json, "Created canary key" if canary else "Created key")
 
 
 def limit_options(
@@ -78,6 +77,14 @@ def limit_options(
     """The ``limits`` document from CLI options (validated by the service layer)."""
     values = {"rpm": rpm, "tpm": tpm, "concurrency": concurrency, "budget_usd": budget}
     return {**{k: v for k, v in values.items() if v is not None}, "budget_period": period}
+
+
+def _print_created(created: keys.CreatedKey, as_json: bool, verb: str) -> None:
+    if as_json:
+        emit_json({**asdict(created.info), "key": created.token})
+        return
+    say(f"{verb} {created.info.id} for {created.info.member}. It is shown once; store it now:")
+    typer.echo(created.token)
 
 
 @app.command("list")
@@ -106,3 +113,28 @@ def revoke(
         emit_json(info)
     else:
         say(f"Revoked {info.id} ({info.display}) of {info.member}.")
+
+
+@app.command("rotate")
+def rotate(
+    ctx: typer.Context,
+    key_id: Annotated[str, typer.Argument(help="The key's id (from 'key list')")],
+    grace: Annotated[str, typer.Option("--grace", help="How long the old secret keeps working (0s allowed)")] = "24h",
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document")] = False,
+) -> None:
+    """Issue a new secret under the same key id; the old one stops after the grace period."""
+    created = keys.rotate(control_plane(ctx), LOCAL_OPERATOR, key_id, grace=grace)
+    _print_created(created, as_json, "Rotated key")
+
+
+@app.command("check-rotation")
+def check_rotation(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document")] = False,
+) -> None:
+    """Warn (audit + webhook) about keys past their team's max age; list them."""
+    due = rotation_sweep.sweep(control_plane(ctx))
+    if as_json:
+        emit_json(due)
+    else:
+        emit_table(due, KEY_COLUMNS)

@@ -42,3 +42,17 @@ def list_(
         emit_json(rows)
     else:
         emit_table(rows, ("id", "name", "email", "team", "role", "status"))
+
+
+@app.command("suspend")
+def suspend(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Member name")]) -> None:
+    """Kill switch: refuse every key of the member on every replica within a second."""
+    info = members.suspend(control_plane(ctx), LOCAL_OPERATOR, name)
+    say(f"Suspended {info.name}: their keys are refused with 403 until 'vaultgate member resume {info.name}'.")
+
+
+@app.command("resume")
+def resume(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Member name")]) -> None:
+    """Lift a member's suspension."""
+    info = members.resume(control_plane(ctx), LOCAL_OPERATOR, name)
+    say(f"Resumed {info.name}.")

@@ -10,7 +10,7 @@ import typer
 
 from vaultgate.cli.context import control_plane
 from vaultgate.cli.output import emit_json, emit_table, say
-from vaultgate.services import providers
+from vaultgate.services import credentials, providers
 from vaultgate.services.context import LOCAL_OPERATOR
 from vaultgate.services.errors import InvalidInput
 
@@ -87,3 +87,58 @@ def list_(
         emit_json(rows)
     else:
         emit_table(rows, ("name", "kind", "base_url", "is_default", "has_key"))
+
+
+key_app = typer.Typer(help="A provider's credentials: add the new key, drain the old, remove it.", no_args_is_help=True)
+app.add_typer(key_app, name="key")
+
+
+@key_app.command("add")
+def key_add(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Provider name")],
+    api_key_env: Annotated[str | None, typer.Option("--api-key-env", help="Read the key from this variable")] = None,
+    api_key_stdin: Annotated[bool, typer.Option("--api-key-stdin", help="Read the key from stdin")] = False,
+) -> None:
+    """Add a new credential; new requests use it from the next refresh on."""
+    api_key = read_api_key(api_key_env, api_key_stdin)
+    if api_key is None:
+        raise InvalidInput("give the new key with --api-key-env VAR or --api-key-stdin")
+    info = credentials.add(control_plane(ctx), LOCAL_OPERATOR, name, api_key)
+    say(f"Added credential {info.id} to {info.provider}; drain the old one when ready.")
+
+
+@key_app.command("drain")
+def key_drain(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Provider name")],
+    cred_id: Annotated[str, typer.Argument(help="Credential id (from 'provider key list')")],
+) -> None:
+    """Stop using a credential for new requests (requests in flight finish)."""
+    info = credentials.drain(control_plane(ctx), LOCAL_OPERATOR, name, cred_id)
+    say(f"Credential {info.id} of {info.provider} is draining; remove it when in-flight requests are done.")
+
+
+@key_app.command("remove")
+def key_remove(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Provider name")],
+    cred_id: Annotated[str, typer.Argument(help="Credential id")],
+) -> None:
+    """Delete a drained credential for good."""
+    info = credentials.remove(control_plane(ctx), LOCAL_OPERATOR, name, cred_id)
+    say(f"Removed credential {info.id} of {info.provider}.")
+
+
+@key_app.command("list")
+def key_list(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Provider name")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document")] = False,
+) -> None:
+    """A provider's credentials, newest first (never the keys)."""
+    rows = credentials.list_credentials(control_plane(ctx), LOCAL_OPERATOR, name)
+    if as_json:
+        emit_json(rows)
+    else:
+        emit_table(rows, ("id", "state", "created_at"))

@@ -8,14 +8,13 @@ of a pass is paid once, not once per string.
 from __future__ import annotations
 
 import bisect
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from vaultgate.detect.pii_rules import RULES, Entity, PiiRule
+from vaultgate.detect.pii_rules import NUMERIC_RUN, RULES, Entity, PiiRule
 
-_DIGIT = re.compile(r"\d")
+_NO_DIGITS = str.maketrans("", "", "0123456789")
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,33 +62,52 @@ class PiiDetector:
 
     def find(self, text: str) -> list[PiiMatch]:
         """Every non-overlapping match in ``text``, in order; earlier rules win overlaps."""
-        has_digit: bool | None = None
+        runs: list[tuple[int, int, int, str]] | None = None
         taken: list[tuple[int, int]] = []
         found: list[PiiMatch] = []
         wanted = self.entities
+        length = len(text)
         for rule in self.rules:
-            need = rule.needs
-            if need == "0":
-                if has_digit is None:
-                    has_digit = _DIGIT.search(text) is not None
-                if not has_digit:
-                    continue
-            elif need not in text:
+            if rule.hint is not None and rule.hint.search(text) is None:
                 continue
+            if rule.min_digits:
+                if runs is None:
+                    runs = _numeric_runs(text)
+                # Two characters past the run, so the rule's look-ahead still sees what follows.
+                least, test = rule.min_digits, rule.run_test
+                windows = [
+                    (s, min(length, e + 2)) for s, e, digits, run in runs if digits >= least and (test is None or test(run))
+                ]
+            else:
+                windows = [(0, length)]
             check = rule.check
-            for match in rule.pattern.finditer(text):
-                span = check(match, text)
-                if span is None:
-                    continue
-                entity, start, end = span
-                if entity in wanted and _claim(taken, start, end):
-                    found.append(PiiMatch(entity, start, end, text[start:end]))
+            pattern = rule.pattern
+            for position, window_end in windows:
+                # search() in a loop: cheaper than finditer() for the few hits in a small window.
+                match = pattern.search(text, position, window_end)
+                while match is not None:
+                    span = check(match, text)
+                    if span is not None:
+                        entity, start, end = span
+                        if entity in wanted and _claim(taken, start, end):
+                            found.append(PiiMatch(entity, start, end, text[start:end]))
+                    position = match.end() if match.end() > match.start() else match.start() + 1
+                    match = pattern.search(text, position, window_end)
         if self.names is not None:
             for start, end in self.names.find(text):
                 if _claim(taken, start, end):
                     found.append(PiiMatch(Entity.PERSON, start, end, text[start:end]))
         found.sort(key=lambda m: m.start)
         return found
+
+
+def _numeric_runs(text: str) -> list[tuple[int, int, int, str]]:
+    """(start, end, digit count, text) of each run of digits and separators long enough to hold a value."""
+    runs = []
+    for match in NUMERIC_RUN.finditer(text):
+        run = match.group()
+        runs.append((match.start(), match.end(), len(run) - len(run.translate(_NO_DIGITS)), run))
+    return runs
 
 
 def _claim(taken: list[tuple[int, int]], start: int, end: int) -> bool:

@@ -38,15 +38,18 @@ Check = Callable[[re.Match[str], str], Span | None]
 class PiiRule:
     """One recogniser: ``pattern`` finds candidates, ``check`` accepts (and may trim) or rejects them.
 
-    ``needs`` is a prefilter: the rule only runs on text that contains one of its characters
-    (``"0"`` stands for any digit).
+    A rule with ``min_digits`` is numeric: it runs only inside the text's runs of digits and
+    separators (found once per text by the engine) that hold at least that many digits.
+    Otherwise ``hint``, when given, is a cheap expression the text must contain first.
     """
 
     name: str
     entities: tuple[Entity, ...]
     pattern: re.Pattern[str]
     check: Check
-    needs: str
+    min_digits: int = 0
+    hint: re.Pattern[str] | None = None
+    run_test: Callable[[str], bool] | None = None
 
 
 def _before(text: str, start: int, width: int = 48) -> str:
@@ -68,11 +71,21 @@ _FILE_TLDS = frozenset(
 )
 
 
+_LOCAL_PART = re.compile(r"[A-Za-z0-9][A-Za-z0-9._%+-]*$")
+_DOMAIN = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+([A-Za-z]{2,24})(?![\w-])")
+_LOCAL_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._%+-")
+
+
 def _email(match: re.Match[str], text: str) -> Span | None:
-    value = match.group()
-    if value.rsplit(".", 1)[-1].lower() in _FILE_TLDS:
-        return None  # icon@2x.png, a Retina asset name
-    return Entity.EMAIL, match.start(), match.end()
+    # Found from its "@" (a fast literal search), then grown to the left and to the right.
+    at = match.start()
+    local = _LOCAL_PART.search(text, max(0, at - 64), at)
+    if local is None or (local.start() > 0 and text[local.start() - 1] in _LOCAL_CHARS):
+        return None
+    domain = _DOMAIN.match(text, at + 1)
+    if domain is None or domain.group(1).lower() in _FILE_TLDS:
+        return None  # no domain, or icon@2x.png (a Retina asset name)
+    return Entity.EMAIL, local.start(), domain.end()
 
 
 def _iban(match: re.Match[str], text: str) -> Span | None:
@@ -148,31 +161,25 @@ def _ipv6(match: re.Match[str], text: str) -> Span | None:
 _OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
 _END = r"(?![\w\-]|[.,]\d)"
 
+# Where numeric values can be: runs of digits and separators, seven characters or more.
+NUMERIC_RUN = re.compile(r"[\d(+][\d \-.()/+]{6,}")
+
 RULES: tuple[PiiRule, ...] = (
-    PiiRule(
-        "email",
-        (Entity.EMAIL,),
-        re.compile(
-            r"(?<![\w.+%-])[A-Za-z0-9][A-Za-z0-9._%+-]{0,63}@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+"
-            r"[A-Za-z]{2,24}(?![\w-])"
-        ),
-        _email,
-        "@",
-    ),
+    PiiRule("email", (Entity.EMAIL,), re.compile("@"), _email),
     PiiRule(
         "iban",
         (Entity.IBAN,),
         re.compile(r"(?<![\w-])[A-Z]{2}\d{2}(?:[ ]?[A-Z0-9]{4}){2,7}(?:[ ]?[A-Z0-9]{1,3})?(?!\w)"),
         _iban,
-        "0",
+        hint=re.compile(r"[A-Z]{2}\d\d"),
     ),
-    PiiRule("card", (Entity.CARD,), re.compile(r"(?<![\w\-.+/])\d(?:[ -]?\d){11,18}" + _END), _card, "0"),
+    PiiRule("card", (Entity.CARD,), re.compile(r"(?<![\w\-.+/])\d(?:[ -]?\d){11,18}" + _END), _card, 12),
     PiiRule(
         "ssn-itin",
         (Entity.SSN, Entity.ITIN),
         re.compile(r"(?<![\w\-.+/$])(?P<a>\d{3})(?P<sep>[- ]?)(?P<g>\d{2})(?P=sep)(?P<s>\d{4})" + _END),
         _ssn,
-        "0",
+        9,
     ),
     PiiRule(
         "ipv6",
@@ -182,34 +189,37 @@ RULES: tuple[PiiRule, ...] = (
             r"(?:" + _OCTET + r"(?:\." + _OCTET + r"){3}|[0-9A-Fa-f]{1,4})?(?![\w:])"
         ),
         _ipv6,
-        ":",
+        hint=re.compile(r"::|(?:[0-9A-Fa-f]{1,4}:){3}"),
     ),
     PiiRule(
         "ipv4",
         (Entity.IP_ADDRESS,),
         re.compile(r"(?<![\w.])" + _OCTET + r"(?:\." + _OCTET + r"){3}(?!\w|\.\d)"),
         _ipv4,
-        ".",
+        4,
+        run_test=lambda run: run.count(".") >= 3,
     ),
     PiiRule(
         "phone-international",
         (Entity.PHONE,),
         re.compile(r"(?<![\w+])(?:\+|00)[1-9]\d{0,3}(?:[ .\-]?\(?\d{1,5}\)?){1,6}(?!\w|[.,]\d)"),
         _phone_international,
-        "0",
+        8,
+        run_test=lambda run: "+" in run or "00" in run,
     ),
     PiiRule(
         "phone-nanp",
         (Entity.PHONE,),
         re.compile(r"(?<![\w\-.+/])(?:1[ .\-]?)?(?:\(\d{3}\)[ .\-]?|\d{3}[ .\-])\d{3}[ .\-]\d{4}" + _END),
         _phone_nanp,
-        "0",
+        10,
     ),
     PiiRule(
         "phone-labelled",
         (Entity.PHONE,),
         re.compile(r"(?<![\w\-.+/])\(?\d{2,5}\)?(?:[ \-]?\d{2,4}){1,4}" + _END),
         _phone_labelled,
-        "0",
+        7,
+        hint=_PHONE_LABEL,
     ),
 )

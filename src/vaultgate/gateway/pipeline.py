@@ -8,22 +8,26 @@ No stage touches the database: keys and providers come from the in-memory snapsh
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
+from typing import Any
 
 import orjson
 
 from vaultgate.gateway import authn, read
 from vaultgate.gateway.asgi import Receive, Scope, Send, send_response
+from vaultgate.gateway.authn import CanaryAlarm
 from vaultgate.gateway.errors import GatewayError
 from vaultgate.gateway.exchange import Exchange
+from vaultgate.gateway.read import Networks
 from vaultgate.gateway.relay import relay_stream, relay_whole
 from vaultgate.gateway.routing import choose
 from vaultgate.gateway.snapshot import Snapshot
 from vaultgate.keys.hashing import TokenHasher
 from vaultgate.limits.admission import Limiter, LimitRefused, ModelNotPriced, rate_limit_headers, retry_headers
 from vaultgate.limits.interface import LimitsUnavailable
-from vaultgate.policy.decide import RequestFacts, decide
+from vaultgate.policy.decide import Denial, RequestFacts, decide, holder_denial
+from vaultgate.policy.grants import KeyGrant
 from vaultgate.privacy import hygiene
 from vaultgate.privacy.errors import PrivacyRefusal
 from vaultgate.privacy.guard import PrivacyGuard
@@ -33,6 +37,9 @@ from vaultgate.upstream.interface import ProviderAdapter, ProxyRequest, Upstream
 from vaultgate.usage.events import UsageRecord
 from vaultgate.usage.pricing import PriceTable
 from vaultgate.usage.recorder import UsageRecorder
+
+# Stores a short-lived token for a grant and returns the JSON answer (raises GatewayError on bad input).
+TokenIssuer = Callable[[KeyGrant, dict[str, Any]], Awaitable[bytes]]
 
 
 def _utcnow() -> datetime:
@@ -54,7 +61,13 @@ class DataPlane:
         limiter: Limiter | None = None,
         prices: PriceTable | None = None,
         privacy: PrivacyGuard | None = None,
+        on_canary: CanaryAlarm = lambda key_id, ex: None,
+        issue_token: TokenIssuer | None = None,
+        trusted_proxies: Networks = (),
     ) -> None:
+        self._on_canary = on_canary
+        self._issue_token = issue_token
+        self._proxies = trusted_proxies
         self._snapshot = snapshot
         self._hasher = hasher
         self._adapters = adapters
@@ -66,7 +79,7 @@ class DataPlane:
         self._prices = prices if prices is not None else (limiter.prices if limiter is not None else None)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        ex = read.start(scope)
+        ex = read.start(scope, self._proxies)
         try:
             await self.handle(ex, receive, send)
         except GatewayError as err:
@@ -83,20 +96,39 @@ class DataPlane:
         await read.read(ex, receive, self._max_body)
         read.model_of_path(ex)
         snapshot = self._snapshot()
-        ex.grant = authn.authenticate(ex, snapshot, self._hasher)  # 2 authn
-        self.authorize(ex)  # 3 authz
+        ex.grant = authn.authenticate(ex, snapshot, self._hasher, self._on_canary)  # 2 authn
+        if ex.path == read.TOKENS_PATH:  # a credential exchange, not an API call
+            await self.exchange_token(ex, snapshot, send)
+            return
+        self.authorize(ex, snapshot)  # 3 authz
         await self.admit(ex)  # 4 admit: rate limits, concurrency, budget reservation
         self.protect(ex)  # 5 protect
         ex.provider = choose(snapshot, ex.model)
         response = await self.forward(ex)  # 6 forward
         await self.relay(ex, response, send)  # 7 restore (+ usage noted for 8 account)
 
-    def authorize(self, ex: Exchange) -> None:
-        """Stage 3: the policy decision (kill switch, expiry, IP, scope, model)."""
+    def authorize(self, ex: Exchange, snapshot: Snapshot) -> None:
+        """Stage 3: the policy decision (kill switches, expiry, IP, scope, model, team ceiling)."""
         assert ex.grant is not None
-        denial = decide(ex.grant, RequestFacts(ex.method, ex.path, ex.model, ex.client_ip), self._clock())
+        facts = RequestFacts(ex.method, ex.path, ex.model, ex.client_ip)
+        denial = decide(ex.grant, facts, self._clock(), lockdown=snapshot.lockdown)
         if denial is not None:
             raise GatewayError(denial.status, denial.code, denial.message, param=denial.param)
+
+    async def exchange_token(self, ex: Exchange, snapshot: Snapshot, send: Send) -> None:
+        """``POST /v1/vaultgate/tokens``: a member key buys a short-lived ``vgt_`` token with a subset of its rights."""
+        grant = ex.grant
+        assert grant is not None and ex.payload is not None
+        denial = holder_denial(grant, self._clock(), lockdown=snapshot.lockdown)
+        if denial is None and not grant.policy.allows_ip(ex.client_ip):
+            denial = Denial(403, "ip_not_allowed", "Requests from this IP address are not allowed for this key.")
+        if denial is not None:
+            raise GatewayError(denial.status, denial.code, denial.message)
+        if self._issue_token is None:
+            raise GatewayError(404, "unknown_url", f"Unknown request URL: POST {ex.path}.")
+        body = await self._issue_token(grant, ex.payload)
+        ex.status = 200
+        await send_response(send, 200, body, [(b"x-request-id", ex.request_id.encode())])
 
     async def admit(self, ex: Exchange) -> None:
         """Stage 4: charge the key, member and team limits (429 over a limit, 503 if they cannot be checked)."""

@@ -11,34 +11,56 @@ from vaultgate.gateway.asgi import Receive, Scope, read_body
 from vaultgate.gateway.errors import GatewayError
 from vaultgate.gateway.exchange import Exchange
 
+# Exchanging a member key for a short-lived token (vaultgate's own endpoint under /v1).
+TOKENS_PATH = "/v1/vaultgate/tokens"
 # Paths served in this version, with the methods each accepts.
 JSON_ENDPOINTS = frozenset(
-    {"/v1/chat/completions", "/v1/responses", "/v1/completions", "/v1/embeddings", "/v1/moderations"}
+    {"/v1/chat/completions", "/v1/responses", "/v1/completions", "/v1/embeddings", "/v1/moderations", TOKENS_PATH}
 )
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+Networks = tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
 STREAMING_ENDPOINTS = frozenset({"/v1/chat/completions", "/v1/responses", "/v1/completions"})
 
 
-def _client_ip(scope: Scope) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    client = scope.get("client")
-    if not client:
-        return None
+def _address(text: str) -> Address | None:
     try:
-        return ipaddress.ip_address(client[0])
+        return ipaddress.ip_address(text.strip())
     except ValueError:
         return None
 
 
-def start(scope: Scope) -> Exchange:
+def _trusted(address: Address, proxies: Networks) -> bool:
+    return any(address.version == net.version and address in net for net in proxies)
+
+
+def client_ip(peer: Address | None, forwarded_for: bytes | None, proxies: Networks) -> Address | None:
+    """The client's address: the peer, or — only when the peer is a trusted proxy — the nearest
+    untrusted address in X-Forwarded-For (read right to left, so a client cannot forge it)."""
+    if peer is None or forwarded_for is None or not proxies or not _trusted(peer, proxies):
+        return peer
+    hops = forwarded_for.decode("latin-1").split(",")
+    for hop in reversed(hops):
+        address = _address(hop)
+        if address is None:
+            return None  # a malformed hop: trust nothing beyond it
+        if not _trusted(address, proxies):
+            return address
+    return _address(hops[0])
+
+
+def start(scope: Scope, proxies: Networks = ()) -> Exchange:
     """An exchange for the request line and headers (no body yet)."""
     headers: dict[bytes, bytes] = {}
     for name, value in scope["headers"]:
         headers[name.lower()] = value
+    client = scope.get("client")
+    peer = _address(client[0]) if client else None
     return Exchange(
         method=scope["method"],
         path=scope["path"],
         query=scope.get("query_string", b""),
         headers=headers,
-        client_ip=_client_ip(scope),
+        client_ip=client_ip(peer, headers.get(b"x-forwarded-for"), proxies),
     )
 
 

@@ -29,6 +29,9 @@ class Snapshot:
     providers: Mapping[str, ProviderConfig] = field(default_factory=lambda: MappingProxyType({}))
     default_provider: str | None = None
     revision: int = -1
+    lockdown: bool = False
+    # Keyed hashes of canary keys → key id: any use is refused like an unknown key, and raises an alert.
+    canaries: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
 
 class Refresher:

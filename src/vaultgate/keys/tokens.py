@@ -30,7 +30,8 @@ class TokenKind(enum.Enum):
 
 
 # A token anywhere in text: used by the scanner and the prompt secret check.
-TOKEN_PATTERN = re.compile(r"\bvg[kat]_[0-9A-Za-z]{38}\b")
+# Bounded by anything but base62, so ``KEY_vgk_...`` and ``"vgk_..."`` are found alike.
+TOKEN_PATTERN = re.compile(r"(?<![0-9A-Za-z])vg[kat]_[0-9A-Za-z]{38}(?![0-9A-Za-z])")
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,7 @@ import ipaddress
 from dataclasses import dataclass
 from datetime import datetime
 
-from vaultgate.policy.grants import KeyGrant
+from vaultgate.policy.grants import KeyGrant, KeyPolicy
 from vaultgate.policy.scopes import group_of, required_level
 
 
@@ -40,16 +40,47 @@ EXPIRED = Denial(
 )
 
 
-def decide(grant: KeyGrant, facts: RequestFacts, now: datetime) -> Denial | None:
-    """None when the request is allowed, else the Denial to answer with."""
+LOCKDOWN = Denial(
+    403, "permission_denied", "vaultgate is in lockdown: all API access is suspended by an administrator."
+)
+
+
+def decide(grant: KeyGrant, facts: RequestFacts, now: datetime, *, lockdown: bool = False) -> Denial | None:
+    """None when the request is allowed, else the Denial to answer with.
+
+    The kill switches come first (lockdown, team, member), then the key's lifetime, then
+    the key's policy and its team's ceiling: a request must pass both.
+    """
+    denial = holder_denial(grant, now, lockdown=lockdown)
+    if denial is not None:
+        return denial
+    denial = _check_policy(grant.policy, facts, "key")
+    for ceiling in grant.ceilings:
+        if denial is not None:
+            break
+        denial = _check_policy(ceiling, facts, "key's team or parent key")
+    return denial
+
+
+def holder_denial(grant: KeyGrant, now: datetime, *, lockdown: bool = False) -> Denial | None:
+    """The checks that do not depend on the request: lifetime and the kill switches."""
     if grant.expires_at is not None and now >= grant.expires_at:
         # Expired keys get the same answer as unknown ones: no oracle.
         return EXPIRED
+    if grant.not_before is not None and now < grant.not_before:
+        return EXPIRED
+    if lockdown:
+        return LOCKDOWN
+    if not grant.team_active:
+        return Denial(403, "permission_denied", "This member's team is suspended by an administrator.")
     if not grant.member_active:
-        return Denial(403, "permission_denied", "This member's access is suspended.")
-    policy = grant.policy
+        return Denial(403, "permission_denied", "This member's access is suspended by an administrator.")
+    return None
+
+
+def _check_policy(policy: KeyPolicy, facts: RequestFacts, holder: str) -> Denial | None:
     if not policy.allows_ip(facts.client_ip):
-        return Denial(403, "ip_not_allowed", "Requests from this IP address are not allowed for this key.")
+        return Denial(403, "ip_not_allowed", f"Requests from this IP address are not allowed for this {holder}.")
     group = group_of(facts.path)
     if group is None:
         return Denial(404, "unknown_url", f"vaultgate does not serve {facts.method} {facts.path}.")
@@ -57,8 +88,8 @@ def decide(grant: KeyGrant, facts: RequestFacts, now: datetime) -> Denial | None
         return Denial(
             403,
             "permission_denied",
-            f"This key does not have the '{group}' scope needed for {facts.method} {facts.path}.",
+            f"This {holder} does not have the '{group}' scope needed for {facts.method} {facts.path}.",
         )
     if facts.model is not None and not policy.allows_model(facts.model):
-        return Denial(403, "model_not_allowed", f"This key may not use the model '{facts.model}'.", "model")
+        return Denial(403, "model_not_allowed", f"This {holder} may not use the model '{facts.model}'.", "model")
     return None

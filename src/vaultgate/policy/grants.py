@@ -133,5 +133,11 @@ class KeyGrant:
     expires_at: datetime | None
     member_active: bool = True
     pseudonym: str = ""
+    # Policies a request must pass as well as its own: the team's ceiling and, for a
+    # short-lived token, the policy of the key it was exchanged for.
+    ceilings: tuple[KeyPolicy, ...] = ()
+    team_active: bool = True
+    not_before: datetime | None = None
+    short_lived: bool = False
     # Rate limits and budgets of the key, its member and its team (issue 4: limits/).
     limits: ScopedLimits = NO_LIMITS

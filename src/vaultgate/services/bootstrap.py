@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlalchemy import inspect, select
 from sqlalchemy.exc import ArgumentError, OperationalError
@@ -13,7 +14,8 @@ from vaultgate.config import Settings
 from vaultgate.keys import tokens
 from vaultgate.keys.hashing import TokenHasher
 from vaultgate.services.context import LOCAL_OPERATOR, ControlPlane, Role, new_id
-from vaultgate.services.errors import NotInitialised
+from vaultgate.services.errors import InvalidInput, NotInitialised
+from vaultgate.services.notify import Notifier
 from vaultgate.store import migrate
 from vaultgate.store.db import Store
 from vaultgate.store.errors import StoreError
@@ -23,6 +25,8 @@ from vaultgate.vault.masterkey import MasterKeySource, write_key_file
 
 TOKEN_HASH_KEY = "token_hash_key"  # noqa: S105 - the name of a sealed secret
 FIRST_OWNER = "admin"
+# Admin tokens always expire; the local operator issues a new one with 'vaultgate admin-token create'.
+FIRST_TOKEN_LIFETIME = timedelta(days=90)
 
 
 def master_key_source(settings: Settings) -> MasterKeySource:
@@ -70,7 +74,9 @@ def init(settings: Settings) -> InitResult:
         token = tokens.mint(tokens.TokenKind.ADMIN_TOKEN)
         with store.session() as session:
             now = cp.clock()
-            owner = Member(id=new_id("mem"), name=FIRST_OWNER, role=Role.OWNER.value, status="active", created_at=now)
+            owner = Member(
+                id=new_id("mem"), name=FIRST_OWNER, role=Role.OWNER.value, status="active", created_at=now, limits={}
+            )
             session.add(owner)
             session.flush()
             session.add(
@@ -80,8 +86,9 @@ def init(settings: Settings) -> InitResult:
                     token_hash=cp.hasher.token_hash(token),
                     display=tokens.display(token),
                     created_at=now,
-                    expires_at=None,
+                    expires_at=now + FIRST_TOKEN_LIFETIME,
                     revoked_at=None,
+                    role=Role.OWNER.value,
                 )
             )
             cp.audit(session, LOCAL_OPERATOR, "vaultgate.init", FIRST_OWNER)
@@ -111,4 +118,8 @@ def open_control_plane(settings: Settings, *, store: Store | None = None, vault:
         sealed = session.get(VaultSecret, TOKEN_HASH_KEY)
         assert sealed is not None
         hash_key = vault.open(TOKEN_HASH_KEY, sealed.sealed)
-    return ControlPlane(store=store, vault=vault, hasher=TokenHasher(hash_key))
+    try:
+        notifier = Notifier(settings.webhook_url)
+    except ValueError as exc:
+        raise InvalidInput(str(exc)) from None
+    return ControlPlane(store=store, vault=vault, hasher=TokenHasher(hash_key), notifier=notifier)

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from vaultgate.audit import log as audit_log
 from vaultgate.keys.hashing import TokenHasher
 from vaultgate.services.errors import NotAuthorised
+from vaultgate.services.notify import Notifier
 from vaultgate.store.db import Store
 from vaultgate.vault import Vault
 
@@ -52,6 +53,7 @@ class Actor:
     name: str
     role: Role
     member_id: str | None = None
+    team_id: str | None = None
 
     @property
     def manages_org(self) -> bool:
@@ -75,6 +77,7 @@ class ControlPlane:
     vault: Vault
     hasher: TokenHasher
     clock: Callable[[], datetime] = field(default=utcnow)
+    notifier: Notifier = field(default_factory=lambda: Notifier(None))
 
     def audit(
         self,

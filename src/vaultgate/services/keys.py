@@ -1,4 +1,4 @@
-"""Member keys: create (shown once), list, revoke, and revoke on a reported leak."""
+"""Member keys: create (shown once), list, revoke, rotate with a grace period, canaries."""
 
 from __future__ import annotations
 
@@ -17,21 +17,24 @@ from vaultgate.keys.hashing import fingerprint
 from vaultgate.limits.interface import LimitsError
 from vaultgate.limits.rules import Limits, check_priced
 from vaultgate.policy.grants import KeyPolicy, PolicyError
-from vaultgate.services import members
-from vaultgate.services.context import Actor, ControlPlane, Role, new_id
+from vaultgate.services import access, members
+from vaultgate.services.auditing import refusals_audited
+from vaultgate.services.context import Actor, ControlPlane, new_id
 from vaultgate.services.errors import Conflict, InvalidInput, NotAuthorised, NotFound
-from vaultgate.store.models import Member, MemberKey
+from vaultgate.services.rotation import rotation_status
+from vaultgate.store.models import Member, MemberKey, Team
 from vaultgate.usage import pricing
 
-_DURATION = re.compile(r"^(\d+)([mhdw])$")
-_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+_DURATION = re.compile(r"^(\d+)([smhdw])$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+DEFAULT_GRACE = "24h"
 
 
 def parse_duration(text: str) -> timedelta:
-    """``90d``, ``12h``, ``30m``, ``2w`` → timedelta; InvalidInput otherwise."""
+    """``90d``, ``12h``, ``30m``, ``2w``, ``0s`` → timedelta; InvalidInput otherwise."""
     match = _DURATION.match(text.strip())
     if not match:
-        raise InvalidInput(f"invalid duration {text!r}: use a number and m, h, d or w (for example 90d)")
+        raise InvalidInput(f"invalid duration {text!r}: use a number and s, m, h, d or w (for example 90d)")
     return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
 
 
@@ -48,11 +51,17 @@ class KeyInfo:
     expires_at: datetime | None
     revoked_at: datetime | None
     status: str
+    not_before: datetime | None = None
+    rotated_at: datetime | None = None
+    previous_expires_at: datetime | None = None
+    rotation_due: bool = False
+    age_days: int = 0
+    canary: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class CreatedKey:
-    """A freshly minted key: ``token`` exists only in this value, shown once."""
+    """A freshly minted (or rotated) key: ``token`` exists only in this value, shown once."""
 
     info: KeyInfo
     token: str
@@ -63,13 +72,17 @@ def _status(row: MemberKey, now: datetime) -> str:
         return "revoked"
     if row.expires_at is not None and row.expires_at <= now:
         return "expired"
+    if row.not_before is not None and now < row.not_before:
+        return "pending"
     return "active"
 
 
-def _info(row: MemberKey, member_name: str, now: datetime) -> KeyInfo:
+def info(row: MemberKey, member: Member, team: Team | None, now: datetime) -> KeyInfo:
+    """The shown form of a key row."""
+    due, age = rotation_status(row, team, now)
     return KeyInfo(
         id=row.id,
-        member=member_name,
+        member=member.name,
         name=row.name,
         display=row.display,
         policy=row.policy,
@@ -77,15 +90,31 @@ def _info(row: MemberKey, member_name: str, now: datetime) -> KeyInfo:
         expires_at=row.expires_at,
         revoked_at=row.revoked_at,
         status=_status(row, now),
+        not_before=row.not_before,
+        rotated_at=row.rotated_at,
+        previous_expires_at=row.previous_expires_at,
+        rotation_due=due and row.revoked_at is None and not row.canary,
+        age_days=age,
+        canary=row.canary,
     )
 
 
-def _require_owner_or_manager(actor: Actor, member: Member, what: str) -> None:
-    if actor.manages_org:
-        return
-    if actor.role is Role.MEMBER and actor.member_id == member.id:
-        return
-    raise NotAuthorised(f"the {actor.role.value} role may not {what} another member's keys")
+def _team(session: Session, member: Member) -> Team | None:
+    return session.get(Team, member.team_id) if member.team_id else None
+
+
+def _instant(text: str | None, now: datetime, what: str) -> datetime | None:
+    if text is None:
+        return None
+    if _DURATION.match(text.strip()):
+        return now + parse_duration(text)
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise InvalidInput(f"invalid {what} {text!r}: use a duration (90d) or an ISO 8601 time with offset") from None
+    if value.tzinfo is None:
+        raise InvalidInput(f"invalid {what} {text!r}: give a UTC offset (for example 2027-01-01T00:00:00+00:00)")
+    return value
 
 
 def parse_limits(data: dict[str, Any] | None, models: Iterable[str] = ()) -> Limits:
@@ -98,6 +127,7 @@ def parse_limits(data: dict[str, Any] | None, models: Iterable[str] = ()) -> Lim
     return parsed
 
 
+@refusals_audited("key.create")
 def create(
     cp: ControlPlane,
     actor: Actor,
@@ -105,7 +135,9 @@ def create(
     *,
     policy: dict[str, Any] | None = None,
     expires_in: str | None = None,
+    not_before: str | None = None,
     name: str | None = None,
+    canary: bool = False,
     limits: dict[str, Any] | None = None,
 ) -> CreatedKey:
     """Mint a key for a member; the plaintext is returned once and never stored."""
@@ -115,16 +147,21 @@ def create(
         raise InvalidInput(str(exc)) from None
     parsed_limits = parse_limits(limits, parsed.models)
     now = cp.clock()
-    expires_at = None
-    if expires_in is not None:
-        delta = parse_duration(expires_in)
-        if delta <= timedelta(0):
-            raise InvalidInput("expiry must be in the future")
-        expires_at = now + delta
+    expires_at = _instant(expires_in, now, "expiry")
+    if expires_at is not None and expires_at <= now:
+        raise InvalidInput("expiry must be in the future")
+    starts_at = _instant(not_before, now, "not-before time")
+    if starts_at is not None and expires_at is not None and starts_at >= expires_at:
+        raise InvalidInput("not-before time must be earlier than the expiry")
+    if canary and not access.is_org_manager(actor):
+        raise NotAuthorised("only an owner or an organisation admin may mint canary keys")
     token = tokens.mint(tokens.TokenKind.MEMBER_KEY)
     with cp.store.session() as session:
         member = members.find(session, member_name)
-        _require_owner_or_manager(actor, member, "create")
+        if not access.can_view(actor, member):
+            raise NotFound(f"no member named {member_name!r}")
+        if not access.can_manage(actor, member):
+            raise NotAuthorised(f"the {actor.role.value} role may not create keys for {member.name}")
         row = MemberKey(
             id=new_id("key"),
             member_id=member.id,
@@ -135,85 +172,93 @@ def create(
             policy=parsed.to_json(),
             limits=parsed_limits.to_json(),
             created_at=now,
+            not_before=starts_at,
             expires_at=expires_at,
             revoked_at=None,
+            canary=canary,
         )
         session.add(row)
         session.flush()
-        cp.audit(session, actor, "key.create", row.id, member=member.name, display=row.display)
+        cp.audit(
+            session, actor, "canary.create" if canary else "key.create", row.id, member=member.name, display=row.display
+        )
         cp.store.notify_change(session)
-        return CreatedKey(info=_info(row, member.name, now), token=token)
+        return CreatedKey(info=info(row, member, _team(session, member), now), token=token)
 
 
 def list_keys(cp: ControlPlane, actor: Actor, member_name: str | None = None) -> list[KeyInfo]:
-    """Keys visible to the actor: all for managers and auditors, one's own for members."""
+    """Keys whose member the actor may see (members: only their own)."""
     now = cp.clock()
     with cp.store.session() as session:
-        query = select(MemberKey, Member.name).join(Member, MemberKey.member_id == Member.id)
+        query = (
+            select(MemberKey, Member, Team)
+            .join(Member, MemberKey.member_id == Member.id)
+            .outerjoin(Team, Member.team_id == Team.id)
+        )
         if member_name is not None:
             member = members.find(session, member_name)
-            if actor.role is Role.MEMBER and member.id != actor.member_id:
+            if not access.can_view(actor, member):
                 raise NotFound(f"no member named {member_name!r}")
             query = query.where(MemberKey.member_id == member.id)
-        if actor.role is Role.MEMBER:
-            query = query.where(MemberKey.member_id == actor.member_id)
         rows = session.execute(query.order_by(MemberKey.created_at, MemberKey.id)).all()
-        return [_info(row, name, now) for row, name in rows]
+        return [info(row, member, team, now) for row, member, team in rows if access.can_view(actor, member)]
 
 
-def _find_key(session: Session, actor: Actor, key_id: str) -> tuple[MemberKey, Member]:
+def find_key(session: Session, actor: Actor, key_id: str) -> tuple[MemberKey, Member]:
+    """The key and its member; NotFound also when the actor may not see it (no oracle)."""
     found = session.execute(
         select(MemberKey, Member).join(Member, MemberKey.member_id == Member.id).where(MemberKey.id == key_id)
     ).first()
-    # A member asking about someone else's key learns nothing: same answer as a missing key.
-    if found is None or (actor.role is Role.MEMBER and found[1].id != actor.member_id):
+    if found is None or not access.can_view(actor, found[1]):
         raise NotFound(f"no key with id {key_id!r}")
     return found[0], found[1]
 
 
+def _require_manage(actor: Actor, member: Member, what: str) -> None:
+    if not access.can_manage(actor, member):
+        raise NotAuthorised(f"the {actor.role.value} role may not {what} {member.name}'s keys")
+
+
+@refusals_audited("key.revoke")
 def revoke(cp: ControlPlane, actor: Actor, key_id: str, reason: str = "revoked") -> KeyInfo:
-    """Revoke a key on every replica within a second; Conflict if it is already revoked."""
+    """Revoke a key (and any short-lived tokens from it) on every replica within a second."""
     now = cp.clock()
     with cp.store.session() as session:
-        row, member = _find_key(session, actor, key_id)
-        _require_owner_or_manager(actor, member, "revoke")
+        row, member = find_key(session, actor, key_id)
+        _require_manage(actor, member, "revoke")
         if row.revoked_at is not None:
             raise Conflict(f"key {key_id} is already revoked")
         row.revoked_at = now
         row.revoked_reason = reason
         cp.audit(session, actor, "key.revoke", row.id, member=member.name, reason=reason)
         cp.store.notify_change(session)
-        return _info(row, member.name, now)
+        return info(row, member, _team(session, member), now)
 
 
-_HEX64 = re.compile(r"^[0-9a-f]{64}$")
-
-
-def revoke_leaked(cp: ControlPlane, actor: Actor, fingerprints: list[str], source: str) -> tuple[list[KeyInfo], int]:
-    """Revoke every live key whose SHA-256 fingerprint was reported leaked; (revoked, unknown count)."""
-    actor.require_manager("revoke leaked keys")
-    bad = [f for f in fingerprints if not _HEX64.match(f)]
-    if bad:
-        raise InvalidInput("fingerprints must be 64 lower-case hex characters (SHA-256 of the token)")
+@refusals_audited("key.rotate")
+def rotate(cp: ControlPlane, actor: Actor, key_id: str, grace: str = DEFAULT_GRACE) -> CreatedKey:
+    """A new secret under the same key id; the old one keeps working for ``grace`` (0 allowed)."""
+    grace_period = parse_duration(grace)
     now = cp.clock()
-    revoked: list[KeyInfo] = []
-    unknown = 0
+    token = tokens.mint(tokens.TokenKind.MEMBER_KEY)
     with cp.store.session() as session:
-        for fp in dict.fromkeys(fingerprints):
-            found = session.execute(
-                select(MemberKey, Member)
-                .join(Member, MemberKey.member_id == Member.id)
-                .where(MemberKey.fingerprint == fp)
-            ).first()
-            if found is None:
-                unknown += 1
-                continue
-            row, member = found
-            if row.revoked_at is None:
-                row.revoked_at = now
-                row.revoked_reason = "leaked"
-                revoked.append(_info(row, member.name, now))
-            cp.audit(session, actor, "key.leaked", row.id, member=member.name, source=source[:60])
-        if revoked:
-            cp.store.notify_change(session)
-    return revoked, unknown
+        row, member = find_key(session, actor, key_id)
+        _require_manage(actor, member, "rotate")
+        if row.revoked_at is not None:
+            raise Conflict(f"key {key_id} is revoked; create a new key instead of rotating it")
+        if row.canary:
+            raise Conflict(f"key {key_id} is a canary; canaries are not rotated")
+        if grace_period > timedelta(0):
+            row.previous_key_hash, row.previous_fingerprint = row.key_hash, row.fingerprint
+            row.previous_expires_at = now + grace_period
+        else:
+            row.previous_key_hash = row.previous_fingerprint = row.previous_expires_at = None
+        row.key_hash = cp.hasher.token_hash(token)
+        row.fingerprint = fingerprint(token)
+        row.display = tokens.display(token)
+        row.rotated_at = now
+        cp.audit(
+            session, actor, "key.rotate", row.id, member=member.name, grace_seconds=int(grace_period.total_seconds())
+        )
+        cp.store.notify_change(session)
+        return CreatedKey(info=info(row, member, _team(session, member), now), token=token)

@@ -9,8 +9,10 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from vaultgate.services import access
+from vaultgate.services.auditing import refusals_audited
 from vaultgate.services.context import Actor, ControlPlane, Role, new_id
-from vaultgate.services.errors import Conflict, InvalidInput, NotFound
+from vaultgate.services.errors import Conflict, InvalidInput, NotAuthorised, NotFound
 from vaultgate.store.models import Member, Team
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,99}$")
@@ -60,16 +62,27 @@ def find(session: Session, name: str) -> Member:
     return member
 
 
-def _team(session: Session, cp: ControlPlane, name: str, actor: Actor) -> Team:
+def team_for(session: Session, cp: ControlPlane, name: str, actor: Actor) -> Team:
+    """The team called ``name``, created on first use by an organisation manager."""
     team = session.scalar(select(Team).where(Team.name == name))
     if team is None:
-        team = Team(id=new_id("team"), name=check_name("team", name), suspended=False, created_at=cp.clock())
+        access.require_org_manager(actor, "create teams")
+        team = Team(
+            id=new_id("team"),
+            name=check_name("team", name),
+            suspended=False,
+            created_at=cp.clock(),
+            policy={},
+            limits={},
+            expire_overdue_keys=False,
+        )
         session.add(team)
         session.flush()
         cp.audit(session, actor, "team.create", name)
     return team
 
 
+@refusals_audited("member.create")
 def add(
     cp: ControlPlane,
     actor: Actor,
@@ -86,14 +99,21 @@ def add(
         parsed_role = Role.parse(role)
     except ValueError as exc:
         raise InvalidInput(str(exc)) from None
-    if parsed_role is Role.OWNER and actor.role is not Role.OWNER:
-        raise InvalidInput("only an owner may create another owner")
+    if parsed_role is not Role.MEMBER and actor.role is not Role.OWNER:
+        raise NotAuthorised(f"only an owner may create a member with the {parsed_role.value} role")
+    if actor.team_id is not None:
+        # A team admin adds members to their own team only.
+        with cp.store.session() as session:
+            own = session.get(Team, actor.team_id)
+        if team is not None and (own is None or team != own.name):
+            raise NotAuthorised("a team admin may add members to their own team only")
+        team = own.name if own else None
     if email is not None and not _EMAIL.match(email):
         raise InvalidInput(f"invalid email address {email!r}")
     with cp.store.session() as session:
         if session.scalar(select(Member.id).where(Member.name == name)) is not None:
             raise Conflict(f"a member named {name!r} already exists")
-        team_row = _team(session, cp, team, actor) if team else None
+        team_row = team_for(session, cp, team, actor) if team else None
         member = Member(
             id=new_id("mem"),
             name=name,
@@ -102,6 +122,7 @@ def add(
             role=parsed_role.value,
             status="active",
             created_at=cp.clock(),
+            limits={},
         )
         session.add(member)
         session.flush()
@@ -110,9 +131,35 @@ def add(
 
 
 def list_members(cp: ControlPlane, actor: Actor) -> list[MemberInfo]:
-    """Every member (managers and auditors) or just oneself (members)."""
+    """The members the actor may see (members: only themselves; team admins: their team)."""
     with cp.store.session() as session:
         query = select(Member, Team).outerjoin(Team, Member.team_id == Team.id).order_by(Member.name)
-        if actor.role is Role.MEMBER:
-            query = query.where(Member.id == actor.member_id)
-        return [_info(m, t) for m, t in session.execute(query).all()]
+        return [_info(m, t) for m, t in session.execute(query).all() if access.can_view(actor, m)]
+
+
+def _set_status(cp: ControlPlane, actor: Actor, name: str, status: str) -> MemberInfo:
+    with cp.store.session() as session:
+        member = find(session, name)
+        if not access.can_view(actor, member):
+            raise NotFound(f"no member named {name!r}")
+        if not access.can_manage(actor, member) or member.id == actor.member_id:
+            raise NotAuthorised(f"the {actor.role.value} role may not change {member.name}'s access")
+        if member.status == status:
+            raise Conflict(f"member {member.name} is already {status}")
+        member.status = status
+        cp.audit(session, actor, "member.suspend" if status == "suspended" else "member.resume", member.name)
+        cp.store.notify_change(session)
+        team = session.get(Team, member.team_id) if member.team_id else None
+        return _info(member, team)
+
+
+@refusals_audited("member.suspend")
+def suspend(cp: ControlPlane, actor: Actor, name: str) -> MemberInfo:
+    """Kill switch for one member: every key refused with 403 on every replica within a second."""
+    return _set_status(cp, actor, name, "suspended")
+
+
+@refusals_audited("member.resume")
+def resume(cp: ControlPlane, actor: Actor, name: str) -> MemberInfo:
+    """Lift a member's suspension."""
+    return _set_status(cp, actor, name, "active")

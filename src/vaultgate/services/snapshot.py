@@ -5,21 +5,34 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime
 from types import MappingProxyType
 
 import psycopg
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from vaultgate.gateway.snapshot import Snapshot
 from vaultgate.limits.interface import LimitsError
 from vaultgate.limits.rules import Limits, ScopedLimits
 from vaultgate.policy.grants import KeyGrant, KeyPolicy, PolicyError
 from vaultgate.services.context import ControlPlane
-from vaultgate.store.models import Member, MemberKey, Provider, ProviderCredential, Revision, Team
+from vaultgate.services.org import lockdown_active
+from vaultgate.services.rotation import overdue_and_expiring
+from vaultgate.store.models import Member, MemberKey, Provider, ProviderCredential, Revision, ShortLivedToken, Team
 from vaultgate.upstream.config import ProviderConfig, ProviderKind
 from vaultgate.vault import SealError
 
 log = logging.getLogger("vaultgate.snapshot")
+
+
+def _policy(data: dict[str, object], what: str) -> KeyPolicy | None:
+    try:
+        return KeyPolicy.from_json(data)
+    except PolicyError:
+        log.error("%s has an unreadable policy; it is refused until fixed", what)
+        return None
 
 
 def _limits(key: MemberKey, member: Member, team: Team | None) -> ScopedLimits | None:
@@ -35,77 +48,114 @@ def _limits(key: MemberKey, member: Member, team: Team | None) -> ScopedLimits |
         return None
 
 
+def _key_grants(cp: ControlPlane, session: Session, now: datetime) -> tuple[dict[str, KeyGrant], dict[str, str]]:
+    """Grants by keyed hash (current secrets, secrets in their rotation grace, short-lived tokens) and canaries."""
+    grants: dict[str, KeyGrant] = {}
+    canaries: dict[str, str] = {}
+    rows = session.execute(
+        select(MemberKey, Member, Team)
+        .join(Member, MemberKey.member_id == Member.id)
+        .outerjoin(Team, Member.team_id == Team.id)
+        .where(MemberKey.revoked_at.is_(None))
+    ).all()
+    live: dict[str, KeyGrant] = {}
+    for key, member, team in rows:
+        if key.canary:
+            canaries[key.key_hash] = key.id
+            continue
+        if (key.expires_at is not None and key.expires_at <= now) or overdue_and_expiring(key, team, now):
+            continue
+        policy = _policy(key.policy, f"key {key.id}")
+        ceiling = _policy(team.policy, f"team {team.name}") if team is not None and team.policy else None
+        if policy is None or (team is not None and team.policy and ceiling is None):
+            continue
+        limits = _limits(key, member, team)
+        if limits is None:
+            continue
+        grant = KeyGrant(
+            key_id=key.id,
+            member_id=member.id,
+            member_name=member.name,
+            team_id=member.team_id,
+            policy=policy,
+            expires_at=key.expires_at,
+            member_active=member.status == "active",
+            pseudonym=cp.hasher.pseudonym("safety_identifier", member.id),
+            ceilings=(ceiling,) if ceiling is not None else (),
+            team_active=team is None or not team.suspended,
+            not_before=key.not_before,
+            limits=limits,
+        )
+        grants[key.key_hash] = live[key.id] = grant
+        if key.previous_key_hash and key.previous_expires_at and key.previous_expires_at > now:
+            ends = key.previous_expires_at if key.expires_at is None else min(key.expires_at, key.previous_expires_at)
+            grants[key.previous_key_hash] = replace(grant, expires_at=ends)
+    tokens = session.scalars(select(ShortLivedToken).where(ShortLivedToken.expires_at > now)).all()
+    for token in tokens:
+        parent = live.get(token.key_id)
+        narrowed = _policy(token.policy, f"short-lived token {token.id}")
+        if parent is None or narrowed is None:
+            continue  # the key was revoked or expired: its tokens die with it
+        grants[token.token_hash] = replace(
+            parent,
+            policy=narrowed,
+            ceilings=(parent.policy, *parent.ceilings),
+            expires_at=token.expires_at,
+            short_lived=True,
+        )
+    return grants, canaries
+
+
+def _providers(cp: ControlPlane, session: Session) -> tuple[dict[str, ProviderConfig], str | None]:
+    """Every provider with its newest active credential opened by the vault."""
+    providers: dict[str, ProviderConfig] = {}
+    default = None
+    credentials = {
+        c.provider_id: c
+        for c in session.scalars(
+            select(ProviderCredential)
+            .where(ProviderCredential.state == "active")
+            .order_by(ProviderCredential.created_at, ProviderCredential.id)
+        ).all()
+    }
+    for provider in session.scalars(select(Provider)).all():
+        api_key = None
+        cred = credentials.get(provider.id)
+        if cred is not None:
+            try:
+                api_key = cp.vault.open(cred.id, cred.sealed).decode()
+            except SealError:
+                log.error("credential %s of provider %s does not open; check the master key", cred.id, provider.name)
+                continue
+        providers[provider.name] = ProviderConfig(
+            name=provider.name,
+            kind=ProviderKind(provider.kind),
+            base_url=provider.base_url,
+            api_key=api_key,
+            api_version=provider.api_version,
+            deployments=MappingProxyType(dict(provider.deployments)),
+            is_default=provider.is_default,
+        )
+        if provider.is_default:
+            default = provider.name
+    return providers, default
+
+
 def load(cp: ControlPlane) -> Snapshot:
-    """Every live key and every provider (keys opened by the vault), at one revision."""
+    """Every usable credential, the kill switches and every provider, at one revision."""
     now = cp.clock()
     with cp.store.session() as session:
         revision = session.scalar(select(Revision.value).where(Revision.id == 1)) or 0
-        grants: dict[str, KeyGrant] = {}
-        rows = session.execute(
-            select(MemberKey, Member, Team)
-            .join(Member, MemberKey.member_id == Member.id)
-            .outerjoin(Team, Member.team_id == Team.id)
-            .where(MemberKey.revoked_at.is_(None))
-        ).all()
-        for key, member, team in rows:
-            if key.expires_at is not None and key.expires_at <= now:
-                continue
-            try:
-                policy = KeyPolicy.from_json(key.policy)
-            except PolicyError:
-                log.error("key %s has an unreadable policy; it is refused until fixed", key.id)
-                continue
-            limits = _limits(key, member, team)
-            if limits is None:
-                continue
-            grants[key.key_hash] = KeyGrant(
-                key_id=key.id,
-                member_id=member.id,
-                member_name=member.name,
-                team_id=member.team_id,
-                policy=policy,
-                expires_at=key.expires_at,
-                member_active=member.status == "active",
-                pseudonym=cp.hasher.pseudonym("safety_identifier", member.id),
-                limits=limits,
-            )
-        providers: dict[str, ProviderConfig] = {}
-        default = None
-        credentials = {
-            c.provider_id: c
-            for c in session.scalars(
-                select(ProviderCredential)
-                .where(ProviderCredential.state == "active")
-                .order_by(ProviderCredential.created_at)
-            ).all()
-        }
-        for provider in session.scalars(select(Provider)).all():
-            api_key = None
-            cred = credentials.get(provider.id)
-            if cred is not None:
-                try:
-                    api_key = cp.vault.open(cred.id, cred.sealed).decode()
-                except SealError:
-                    log.error(
-                        "credential %s of provider %s does not open; check the master key", cred.id, provider.name
-                    )
-                    continue
-            providers[provider.name] = ProviderConfig(
-                name=provider.name,
-                kind=ProviderKind(provider.kind),
-                base_url=provider.base_url,
-                api_key=api_key,
-                api_version=provider.api_version,
-                deployments=MappingProxyType(dict(provider.deployments)),
-                is_default=provider.is_default,
-            )
-            if provider.is_default:
-                default = provider.name
+        grants, canaries = _key_grants(cp, session, now)
+        providers, default = _providers(cp, session)
+        lockdown = lockdown_active(session)
     return Snapshot(
         grants=MappingProxyType(grants),
         providers=MappingProxyType(providers),
         default_provider=default,
         revision=int(revision),
+        lockdown=lockdown,
+        canaries=MappingProxyType(canaries),
     )
 
 

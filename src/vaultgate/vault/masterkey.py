@@ -45,7 +45,9 @@ class MasterKey:
     def decode(cls, text: str) -> MasterKey:
         """Parse one encoded key; raises MasterKeyError without echoing the input."""
         try:
-            material = base64.urlsafe_b64decode(text.strip().encode("ascii"))
+            raw = text.strip()
+            # Accept unpadded keys too (``secrets.token_urlsafe(32)`` prints 43 characters, no '=').
+            material = base64.urlsafe_b64decode((raw + "=" * (-len(raw) % 4)).encode("ascii"))
         except (binascii.Error, UnicodeEncodeError, ValueError) as exc:
             raise MasterKeyError("master key is not valid base64url") from exc
         if len(material) != KEY_BYTES:

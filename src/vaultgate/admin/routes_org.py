@@ -1,0 +1,134 @@
+"""``/admin/members``, ``/admin/teams``, ``/admin/lockdown``, ``/admin/tokens``, ``/admin/usage``, ``/admin/audit``."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from fastapi import APIRouter
+
+from vaultgate.admin.auth import CurrentActor, CurrentControlPlane
+from vaultgate.admin.schemas import (
+    AdminTokenCreate,
+    AdminTokenCreated,
+    AdminTokenOut,
+    Lockdown,
+    Me,
+    MemberCreate,
+    MemberOut,
+    TeamCreate,
+    TeamOut,
+    TeamPolicy,
+    UsageLineOut,
+)
+from vaultgate.services import admin_tokens, audit, members, org, teams, usage
+
+router = APIRouter(prefix="/admin")
+
+
+@router.get("/me", response_model=Me, tags=["identity"])
+def me(actor: CurrentActor) -> dict[str, Any]:
+    """Who the admin token belongs to, and the role it acts with."""
+    return {"name": actor.name, "role": actor.role.value, "member_id": actor.member_id}
+
+
+@router.post("/members", response_model=MemberOut, status_code=201, tags=["members"])
+def create_member(body: MemberCreate, actor: CurrentActor, cp: CurrentControlPlane) -> dict[str, Any]:
+    """Add a member (a person or a service)."""
+    return asdict(members.add(cp, actor, body.name, email=body.email, team=body.team, role=body.role))
+
+
+@router.get("/members", response_model=list[MemberOut], tags=["members"])
+def list_members(actor: CurrentActor, cp: CurrentControlPlane) -> list[dict[str, Any]]:
+    """Members visible to the caller."""
+    return [asdict(m) for m in members.list_members(cp, actor)]
+
+
+@router.post("/members/{name}/suspend", response_model=MemberOut, tags=["kill switch"])
+def suspend_member(name: str, actor: CurrentActor, cp: CurrentControlPlane) -> dict[str, Any]:
+    """Refuse every key of the member (403) on every replica within a second."""
+    return asdict(members.suspend(cp, actor, name))
+
+
+@router.post("/members/{name}/resume", response_model=MemberOut, tags=["kill switch"])
+def resume_member(name: str, actor: CurrentActor, cp: CurrentControlPlane) -> dict[str, Any]:
+    """Lift a member's suspension."""
+    return asdict(members.resume(cp, actor, name))
+
+
+@router.post("/teams", response_model=TeamOut, status_code=201, tags=["teams"])
+def create_team(body: TeamCreate, actor: CurrentActor, cp: CurrentControlPlane) -> dict[str, Any]:
+    """Create a team."""
+    return asdict(teams.create(cp, actor, body.name))
+
+
+@router.get("/teams", response_model=list[TeamOut], tags=["teams"])
+def list_teams(actor: CurrentActor, cp: CurrentControlPlane) -> list[dict[str, Any]]:
+    """Teams visible to the caller."""
+    return [asdict(t) for t in teams.list_teams(cp, actor)]
+
+
+@router.put("/teams/{name}/policy", response_model=TeamOut, tags=["teams"])
+def set_team_policy(name: str, body: TeamPolicy, actor: CurrentActor, cp: CurrentControlPlane) -> dict[str, Any]:
+    """Set the team's ceiling (keys can only narrow it) and its key-age rules."""
+    fields = {"models": body.models, "scopes": body.scopes, "ip_allow": body.ip_allow}
+    policy = {k: v for k, v in fields.items() if v is not None} if any(v is not None for v in fields.values()) else None
+    info = teams.set_policy(
+        cp,
+        actor,
+        name,
+        policy=policy,
+        max_key_age_days=body.max_key_age_days,
+        expire_overdue_keys=body.expire_overdue_keys,
+    )
+    return asdict(info)
+
+
+@router.post("/teams/{name}/suspend", response_model=TeamOut, tags=["kill switch"])
+def suspend_team(name: str, actor: CurrentActor, cp: CurrentControlPlane) -> dict[str, Any]:
+    """Refuse every key of every member of the team (403) within a second."""
+    return asdict(teams.suspend(cp, actor, name))
+
+
+@router.post("/teams/{name}/resume", response_model=TeamOut, tags=["kill switch"])
+def resume_team(name: str, actor: CurrentActor, cp: CurrentControlPlane) -> dict[str, Any]:
+    """Lift a team's suspension."""
+    return asdict(teams.resume(cp, actor, name))
+
+
+@router.put("/lockdown", response_model=Lockdown, tags=["kill switch"])
+def set_lockdown(body: Lockdown, actor: CurrentActor, cp: CurrentControlPlane) -> dict[str, Any]:
+    """Stop (or restart) all API access for the whole organisation, on every replica within a second."""
+    return {"on": org.set_lockdown(cp, actor, body.on)}
+
+
+@router.post("/tokens", response_model=AdminTokenCreated, status_code=201, tags=["admin tokens"])
+def create_admin_token(body: AdminTokenCreate, actor: CurrentActor, cp: CurrentControlPlane) -> dict[str, Any]:
+    """Issue an admin token (for oneself; owners for anyone), with at most the member's role."""
+    info, token = admin_tokens.create(cp, actor, body.member, role=body.role, expires_in=body.expires_in)
+    return {**asdict(info), "token": token}
+
+
+@router.get("/tokens", response_model=list[AdminTokenOut], tags=["admin tokens"])
+def list_admin_tokens(actor: CurrentActor, cp: CurrentControlPlane) -> list[dict[str, Any]]:
+    """Admin tokens (all for owners and auditors, one's own otherwise)."""
+    return [asdict(t) for t in admin_tokens.list_tokens(cp, actor)]
+
+
+@router.post("/tokens/{token_id}/revoke", response_model=AdminTokenOut, tags=["admin tokens"])
+def revoke_admin_token(token_id: str, actor: CurrentActor, cp: CurrentControlPlane) -> dict[str, Any]:
+    """Revoke an admin token."""
+    return asdict(admin_tokens.revoke(cp, actor, token_id))
+
+
+@router.get("/usage", response_model=list[UsageLineOut], tags=["usage"])
+def usage_report(actor: CurrentActor, cp: CurrentControlPlane) -> list[dict[str, Any]]:
+    """Requests and tokens per member and model (metadata only)."""
+    return [asdict(line) for line in usage.report(cp, actor)]
+
+
+@router.get("/audit/verify", tags=["audit"])
+def audit_verify(actor: CurrentActor, cp: CurrentControlPlane) -> dict[str, Any]:
+    """Verify the audit hash chain (owners, admins, auditors)."""
+    count, broken = audit.verify(cp, actor)
+    return {"records": count, "ok": broken is None, "break": asdict(broken) if broken else None}

@@ -1,0 +1,141 @@
+"""``vaultgate team ...``, ``vaultgate lockdown on|off``, ``vaultgate admin-token ...``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from vaultgate.cli.context import control_plane
+from vaultgate.cli.keys import parse_scopes
+from vaultgate.cli.output import emit_json, emit_table, say
+from vaultgate.services import admin_tokens, org, teams
+from vaultgate.services.context import LOCAL_OPERATOR
+from vaultgate.services.errors import InvalidInput
+
+team_app = typer.Typer(help="Teams: the ceiling every member's keys are held under.", no_args_is_help=True)
+token_app = typer.Typer(help="Admin API tokens (vga_): per person, role-scoped, expiring.", no_args_is_help=True)
+TEAM_COLUMNS = ("name", "suspended", "policy", "max_key_age_days", "expire_overdue_keys")
+
+
+@team_app.command("create")
+def team_create(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Team name")]) -> None:
+    """Create a team."""
+    info = teams.create(control_plane(ctx), LOCAL_OPERATOR, name)
+    say(f"Created team {info.name}.")
+
+
+@team_app.command("list")
+def team_list(
+    ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document")] = False
+) -> None:
+    """List teams with their ceilings."""
+    rows = teams.list_teams(control_plane(ctx), LOCAL_OPERATOR)
+    if as_json:
+        emit_json(rows)
+    else:
+        emit_table(rows, TEAM_COLUMNS)
+
+
+@team_app.command("policy")
+def team_policy(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Team name")],
+    models: Annotated[str | None, typer.Option("--models", help="Comma-separated model allowlist (ceiling)")] = None,
+    scope: Annotated[list[str] | None, typer.Option("--scope", help="GROUP=none|read|write (repeatable)")] = None,
+    ip: Annotated[list[str] | None, typer.Option("--ip", help="Allowed IP or CIDR (repeatable)")] = None,
+    max_key_age: Annotated[int | None, typer.Option("--max-key-age", help="Days before a key is due")] = None,
+    expire_overdue: Annotated[
+        bool | None, typer.Option("--expire-overdue/--warn-overdue", help="Expire keys past the max age")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document")] = False,
+) -> None:
+    """Set the team's ceiling (keys can only narrow it) and key-age rules."""
+    policy = None
+    if models is not None or scope or ip:
+        policy = {
+            "models": [m for m in (models or "").split(",") if m.strip()],
+            "scopes": parse_scopes(scope or []),
+            "ip_allow": ip or [],
+        }
+    if policy is None and max_key_age is None and expire_overdue is None:
+        raise InvalidInput("nothing to set: give --models, --scope, --ip, --max-key-age or --expire-overdue")
+    info = teams.set_policy(
+        control_plane(ctx),
+        LOCAL_OPERATOR,
+        name,
+        policy=policy,
+        max_key_age_days=max_key_age,
+        expire_overdue_keys=expire_overdue,
+    )
+    if as_json:
+        emit_json(info)
+    else:
+        say(f"Team {info.name}: ceiling {info.policy}, max key age {info.max_key_age_days} days.")
+
+
+@team_app.command("suspend")
+def team_suspend(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Team name")]) -> None:
+    """Kill switch: refuse every key of every member of the team within a second."""
+    teams.suspend(control_plane(ctx), LOCAL_OPERATOR, name)
+    say(f"Suspended team {name}.")
+
+
+@team_app.command("resume")
+def team_resume(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Team name")]) -> None:
+    """Lift a team's suspension."""
+    teams.resume(control_plane(ctx), LOCAL_OPERATOR, name)
+    say(f"Resumed team {name}.")
+
+
+def lockdown(ctx: typer.Context, state: Annotated[str, typer.Argument(help="on or off")]) -> None:
+    """Stop (on) or restart (off) all API access for everyone, on every replica within a second."""
+    if state not in ("on", "off"):
+        raise InvalidInput(f"lockdown takes on or off, not {state!r}")
+    org.set_lockdown(control_plane(ctx), LOCAL_OPERATOR, state == "on")
+    say("Lockdown ON: every API request is refused with 403." if state == "on" else "Lockdown off.")
+
+
+@token_app.command("create")
+def token_create(
+    ctx: typer.Context,
+    member: Annotated[str, typer.Option("--member", help="Whose token")],
+    role: Annotated[str | None, typer.Option("--role", help="At most the member's role")] = None,
+    expires: Annotated[str, typer.Option("--expires", help="Lifetime, at most 366d")] = "90d",
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document")] = False,
+) -> None:
+    """Issue an admin API token (shown once)."""
+    info, token = admin_tokens.create(control_plane(ctx), LOCAL_OPERATOR, member, role=role, expires_in=expires)
+    if as_json:
+        from dataclasses import asdict
+
+        emit_json({**asdict(info), "token": token})
+        return
+    say(f"Admin token {info.id} for {info.member} ({info.role}), expires {info.expires_at}. Shown once:")
+    typer.echo(token)
+
+
+@token_app.command("list")
+def token_list(
+    ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document")] = False
+) -> None:
+    """List admin tokens (metadata only)."""
+    rows = admin_tokens.list_tokens(control_plane(ctx), LOCAL_OPERATOR)
+    if as_json:
+        emit_json(rows)
+    else:
+        emit_table(rows, ("id", "member", "role", "display", "expires_at", "revoked_at"))
+
+
+@token_app.command("revoke")
+def token_revoke(ctx: typer.Context, token_id: Annotated[str, typer.Argument(help="Admin token id")]) -> None:
+    """Revoke an admin token."""
+    admin_tokens.revoke(control_plane(ctx), LOCAL_OPERATOR, token_id)
+    say(f"Revoked admin token {token_id}.")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the organisation commands to the root app."""
+    app.add_typer(team_app, name="team")
+    app.add_typer(token_app, name="admin-token")
+    app.command("lockdown")(lockdown)

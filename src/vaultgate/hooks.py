@@ -1,0 +1,75 @@
+"""The few control-plane writes the data plane triggers, run off the event loop.
+
+- a canary key was used: audit ``canary.used`` (source IP, user agent) and send the webhook;
+- a member key is exchanged for a short-lived token: store it, then refresh this replica's
+  snapshot so the token works here at once (other replicas see it within a second);
+- the periodic max-age sweep that warns about keys due for rotation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import orjson
+
+from vaultgate.gateway.errors import GatewayError
+from vaultgate.gateway.exchange import Exchange
+from vaultgate.gateway.snapshot import Refresher
+from vaultgate.policy.grants import KeyGrant
+from vaultgate.services import rotation_sweep, short_lived
+from vaultgate.services.context import Actor, ControlPlane, Role
+from vaultgate.services.errors import InvalidInput
+
+log = logging.getLogger("vaultgate.hooks")
+SYSTEM = Actor(name="gateway", role=Role.OWNER)
+
+
+class DataPlaneHooks:
+    """Bound to one control plane and this replica's refresher."""
+
+    def __init__(self, cp: ControlPlane, refresher: Refresher, rotation_interval: float) -> None:
+        self._cp = cp
+        self._refresher = refresher
+        self._rotation_interval = rotation_interval
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def canary_used(self, key_id: str, ex: Exchange) -> None:
+        """Raise the alarm without delaying the (401) answer."""
+        source = str(ex.client_ip) if ex.client_ip else None
+        agent = ex.headers.get(b"user-agent", b"").decode("latin-1")[:200]
+        task = asyncio.create_task(asyncio.to_thread(self._record_canary, key_id, source, agent))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _record_canary(self, key_id: str, source: str | None, agent: str) -> None:
+        with self._cp.store.session() as session:
+            self._cp.audit(session, SYSTEM, "canary.used", key_id, outcome="alert", source_ip=source, user_agent=agent)
+        self._cp.notifier.send({"event": "canary.used", "key_id": key_id, "source_ip": source, "user_agent": agent})
+        log.warning("canary key %s was used from %s", key_id, source)
+
+    async def issue_token(self, grant: KeyGrant, body: dict[str, Any]) -> bytes:
+        """Store a short-lived token and answer with it (shown once)."""
+        try:
+            issued = await asyncio.to_thread(short_lived.issue, self._cp, grant, body)
+        except InvalidInput as exc:
+            raise GatewayError(400, "invalid_request", str(exc)) from None
+        await self._refresher.refresh()
+        return orjson.dumps(
+            {
+                "object": "vaultgate.token",
+                "token": issued.token,
+                "expires_at": int(issued.expires_at.timestamp()),
+                "policy": issued.policy,
+            }
+        )
+
+    async def rotation_loop(self) -> None:
+        """Announce keys due for rotation every ``rotation_interval`` seconds."""
+        while True:
+            await asyncio.sleep(self._rotation_interval)
+            try:
+                await asyncio.to_thread(rotation_sweep.sweep, self._cp)
+            except Exception:  # a failed sweep is retried at the next interval; serving goes on
+                log.exception("the key rotation sweep failed")

@@ -1,0 +1,55 @@
+"""Webhook notifications (key leaked, rotation due, canary used), sent in the background.
+
+The payload is metadata only: ids, member names, display forms, addresses. A webhook
+that fails is logged (without its payload) and not retried: the audit log is the record.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import urllib.request
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from vaultgate.upstream.config import ProviderKind, UnsafeURLError, check_base_url
+
+log = logging.getLogger("vaultgate.notify")
+
+
+class Notifier:
+    """Posts JSON events to the configured webhook URL (https, or http to loopback)."""
+
+    def __init__(self, url: str | None, *, timeout: float = 5.0) -> None:
+        if url:
+            try:
+                check_base_url(ProviderKind.COMPATIBLE, url, allow_insecure_http=True)
+            except UnsafeURLError as exc:
+                raise ValueError(f"VAULTGATE_WEBHOOK_URL: {exc}") from None
+        self._url = url
+        self._timeout = timeout
+
+    @property
+    def enabled(self) -> bool:
+        """Whether a webhook is configured."""
+        return bool(self._url)
+
+    def send(self, event: dict[str, Any]) -> None:
+        """Queue one event for delivery (non-blocking)."""
+        if not self._url:
+            return
+        body = orjson.dumps({"at": datetime.now(UTC).isoformat(), **event})
+        threading.Thread(target=self._post, args=(body, str(event.get("event"))), daemon=True).start()
+
+    def _post(self, body: bytes, name: str) -> None:
+        assert self._url is not None
+        request = urllib.request.Request(  # noqa: S310 - the scheme was checked in __init__
+            self._url, data=body, headers={"content-type": "application/json", "user-agent": "vaultgate"}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=self._timeout) as response:  # noqa: S310
+                response.read()
+        except OSError as exc:
+            log.warning("webhook for %s failed: %s", name, type(exc).__name__)

@@ -1,0 +1,137 @@
+"""Teams: the ceiling policy every key of the team is held under, max key age, suspension."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from vaultgate.policy.grants import KeyPolicy, PolicyError
+from vaultgate.services import access
+from vaultgate.services.auditing import refusals_audited
+from vaultgate.services.context import Actor, ControlPlane
+from vaultgate.services.errors import Conflict, InvalidInput, NotFound
+from vaultgate.services.members import team_for
+from vaultgate.services.rotation import max_age_days
+from vaultgate.store.models import Team
+
+
+@dataclass(frozen=True, slots=True)
+class TeamInfo:
+    """A team as shown to admins."""
+
+    id: str
+    name: str
+    suspended: bool
+    policy: dict[str, Any]
+    max_key_age_days: int
+    expire_overdue_keys: bool
+    created_at: datetime
+
+
+def _info(team: Team) -> TeamInfo:
+    return TeamInfo(
+        team.id, team.name, team.suspended, team.policy, max_age_days(team), team.expire_overdue_keys, team.created_at
+    )
+
+
+def _find(session: Session, name: str) -> Team:
+    team = session.scalar(select(Team).where(Team.name == name))
+    if team is None:
+        raise NotFound(f"no team named {name!r}")
+    return team
+
+
+def _require_team_manager(actor: Actor, team: Team) -> None:
+    if access.is_org_manager(actor):
+        return
+    if actor.role.value == "admin" and actor.team_id == team.id:
+        return
+    access.require_org_manager(actor, f"change team {team.name}")
+
+
+@refusals_audited("team.create")
+def create(cp: ControlPlane, actor: Actor, name: str) -> TeamInfo:
+    """Create a team; Conflict if it exists."""
+    access.require_org_manager(actor, "create teams")
+    with cp.store.session() as session:
+        if session.scalar(select(Team.id).where(Team.name == name)) is not None:
+            raise Conflict(f"a team named {name!r} already exists")
+        return _info(team_for(session, cp, name, actor))
+
+
+def list_teams(cp: ControlPlane, actor: Actor) -> list[TeamInfo]:
+    """Teams the actor may see (team admins and members: their own)."""
+    with cp.store.session() as session:
+        teams = session.scalars(select(Team).order_by(Team.name)).all()
+        if actor.role.value in ("owner", "auditor") or access.is_org_manager(actor):
+            return [_info(t) for t in teams]
+        return [_info(t) for t in teams if t.id == actor.team_id]
+
+
+@refusals_audited("team.policy")
+def set_policy(
+    cp: ControlPlane,
+    actor: Actor,
+    name: str,
+    *,
+    policy: dict[str, Any] | None = None,
+    max_key_age_days: int | None = None,
+    expire_overdue_keys: bool | None = None,
+) -> TeamInfo:
+    """Set the team's ceiling (models, scopes, IPs) and key-age rules; keys can only narrow it."""
+    if max_key_age_days is not None and not 1 <= max_key_age_days <= 3650:
+        raise InvalidInput("max key age must be between 1 and 3650 days")
+    parsed = None
+    if policy is not None:
+        try:
+            parsed = KeyPolicy.from_json(policy)
+        except PolicyError as exc:
+            raise InvalidInput(str(exc)) from None
+    with cp.store.session() as session:
+        team = _find(session, name)
+        _require_team_manager(actor, team)
+        if parsed is not None:
+            team.policy = parsed.to_json()
+        if max_key_age_days is not None:
+            team.max_key_age_days = max_key_age_days
+        if expire_overdue_keys is not None:
+            team.expire_overdue_keys = expire_overdue_keys
+        cp.audit(
+            session,
+            actor,
+            "team.policy",
+            team.name,
+            policy=team.policy,
+            max_key_age_days=team.max_key_age_days,
+            expire_overdue_keys=team.expire_overdue_keys,
+        )
+        cp.store.notify_change(session)
+        return _info(team)
+
+
+def _set_suspended(cp: ControlPlane, actor: Actor, name: str, suspended: bool) -> TeamInfo:
+    access.require_org_manager(actor, "suspend or resume teams")
+    with cp.store.session() as session:
+        team = _find(session, name)
+        if team.suspended == suspended:
+            raise Conflict(f"team {team.name} is already {'suspended' if suspended else 'active'}")
+        team.suspended = suspended
+        cp.audit(session, actor, "team.suspend" if suspended else "team.resume", team.name)
+        cp.store.notify_change(session)
+        return _info(team)
+
+
+@refusals_audited("team.suspend")
+def suspend(cp: ControlPlane, actor: Actor, name: str) -> TeamInfo:
+    """Kill switch for a team: every member's keys refused with 403 within a second."""
+    return _set_suspended(cp, actor, name, True)
+
+
+@refusals_audited("team.resume")
+def resume(cp: ControlPlane, actor: Actor, name: str) -> TeamInfo:
+    """Lift a team's suspension."""
+    return _set_suspended(cp, actor, name, False)
