@@ -124,7 +124,11 @@ def test_overshoot_is_bounded_by_what_was_admitted_before_the_cap(backend: Limit
     async def run() -> tuple[int, int, bool]:
         limits = Limits(budget_usd=0.001)
         batch = [demand(f"o{i}", limits, cost=100) for i in range(20)]
-        admitted = [(d, a) for d, a in zip(batch, await asyncio.gather(*(backend.admit(d) for d in batch))) if a.admitted]
+        admitted = [
+            (d, a)
+            for d, a in zip(batch, await asyncio.gather(*(backend.admit(d) for d in batch)), strict=True)
+            if a.admitted
+        ]
         for d, a in admitted:
             await backend.settle(d, a, 0, 150)  # each cost 50% more than its reservation
         pid = admitted[0][1].periods[0]
