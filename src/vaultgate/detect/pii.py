@@ -8,6 +8,7 @@ of a pass is paid once, not once per string.
 from __future__ import annotations
 
 import bisect
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -63,20 +64,31 @@ class PiiDetector:
     def find(self, text: str) -> list[PiiMatch]:
         """Every non-overlapping match in ``text``, in order; earlier rules win overlaps."""
         runs: list[tuple[int, int, int, str]] | None = None
+        lowered: str | None = None
         taken: list[tuple[int, int]] = []
         found: list[PiiMatch] = []
         wanted = self.entities
         length = len(text)
         for rule in self.rules:
-            if rule.hint is not None and rule.hint.search(text) is None:
+            hint = rule.hint
+            if hint is not None and hint.search(text) is None:
                 continue
-            if rule.min_digits:
+            if rule.words:
+                if lowered is None:
+                    lowered = text.lower()
+                if not any(word in lowered for word in rule.words):
+                    continue
+            if rule.near_hint and hint is not None:
+                windows = _near(hint, text, rule.near_hint)
+            elif rule.min_digits:
                 if runs is None:
                     runs = _numeric_runs(text)
                 # Two characters past the run, so the rule's look-ahead still sees what follows.
                 least, test = rule.min_digits, rule.run_test
                 windows = [
-                    (s, min(length, e + 2)) for s, e, digits, run in runs if digits >= least and (test is None or test(run))
+                    (s, min(length, e + 2))
+                    for s, e, digits, run in runs
+                    if digits >= least and (test is None or test(run))
                 ]
             else:
                 windows = [(0, length)]
@@ -99,6 +111,19 @@ class PiiDetector:
                     found.append(PiiMatch(Entity.PERSON, start, end, text[start:end]))
         found.sort(key=lambda m: m.start)
         return found
+
+
+def _near(hint: re.Pattern[str], text: str, reach: int) -> list[tuple[int, int]]:
+    """Windows of ``reach`` characters around each match of ``hint``, merged where they overlap."""
+    windows: list[tuple[int, int]] = []
+    length = len(text)
+    for match in hint.finditer(text):
+        start, end = max(0, match.start() - reach), min(length, match.end() + reach)
+        if windows and start <= windows[-1][1]:
+            windows[-1] = (windows[-1][0], end)
+        else:
+            windows.append((start, end))
+    return windows
 
 
 def _numeric_runs(text: str) -> list[tuple[int, int, int, str]]:

@@ -38,9 +38,12 @@ Check = Callable[[re.Match[str], str], Span | None]
 class PiiRule:
     """One recogniser: ``pattern`` finds candidates, ``check`` accepts (and may trim) or rejects them.
 
+    ``hint``, when given, is a cheap expression the text must contain for the rule to run;
+    with ``near_hint`` the rule only runs within that many characters of each hint match.
+    ``words``, when given, are lowercase literals of which the lowercased text must hold one.
     A rule with ``min_digits`` is numeric: it runs only inside the text's runs of digits and
-    separators (found once per text by the engine) that hold at least that many digits.
-    Otherwise ``hint``, when given, is a cheap expression the text must contain first.
+    separators (found once per text by the engine) that hold at least that many digits and
+    pass ``run_test``, when given.
     """
 
     name: str
@@ -49,6 +52,8 @@ class PiiRule:
     check: Check
     min_digits: int = 0
     hint: re.Pattern[str] | None = None
+    near_hint: int = 0
+    words: tuple[str, ...] = ()
     run_test: Callable[[str], bool] | None = None
 
 
@@ -172,6 +177,7 @@ RULES: tuple[PiiRule, ...] = (
         re.compile(r"(?<![\w-])[A-Z]{2}\d{2}(?:[ ]?[A-Z0-9]{4}){2,7}(?:[ ]?[A-Z0-9]{1,3})?(?!\w)"),
         _iban,
         hint=re.compile(r"[A-Z]{2}\d\d"),
+        near_hint=48,
     ),
     PiiRule("card", (Entity.CARD,), re.compile(r"(?<![\w\-.+/])\d(?:[ -]?\d){11,18}" + _END), _card, 12),
     PiiRule(
@@ -189,7 +195,8 @@ RULES: tuple[PiiRule, ...] = (
             r"(?:" + _OCTET + r"(?:\." + _OCTET + r"){3}|[0-9A-Fa-f]{1,4})?(?![\w:])"
         ),
         _ipv6,
-        hint=re.compile(r"::|(?:[0-9A-Fa-f]{1,4}:){3}"),
+        hint=re.compile(r":[0-9A-Fa-f]{0,4}:"),
+        near_hint=48,
     ),
     PiiRule(
         "ipv4",
@@ -220,6 +227,6 @@ RULES: tuple[PiiRule, ...] = (
         re.compile(r"(?<![\w\-.+/])\(?\d{2,5}\)?(?:[ \-]?\d{2,4}){1,4}" + _END),
         _phone_labelled,
         7,
-        hint=_PHONE_LABEL,
+        words=("phone", "tel", "call", "mobile", "cell", "fax", "whatsapp", "sms", "text me", "ring", "reach me"),
     ),
 )
