@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -16,6 +17,14 @@ from vaultgate.services.errors import InvalidInput
 app = typer.Typer(help="Member keys: create (shown once), list, revoke.", no_args_is_help=True)
 
 KEY_COLUMNS = ("id", "member", "name", "display", "status", "age_days", "rotation_due", "expires_at")
+
+
+def parse_privacy(text: str) -> Any:
+    """The ``--privacy`` JSON (validated later with the rest of the policy); InvalidInput if not JSON."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        raise InvalidInput("invalid --privacy: not JSON (see docs/PRIVACY.md for the policy format)") from None
 
 
 def parse_scopes(pairs: list[str]) -> dict[str, str]:
@@ -49,14 +58,20 @@ def create(
     budget: Annotated[float | None, typer.Option("--budget", help="Spend cap in USD per budget period")] = None,
     budget_period: Annotated[str, typer.Option("--budget-period", help="day|month (UTC)")] = "month",
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document")] = False,
+    privacy: Annotated[
+        str | None,
+        typer.Option("--privacy", help='Privacy policy as JSON: {"pii": {"email": "mask"}, "secrets": "redact"}'),
+    ] = None,
 ) -> None:
     """Create a key for a member and print it once."""
-    policy = {
+    policy: dict[str, Any] = {
         "models": [m for m in (models or "").split(",") if m.strip()],
         "scopes": parse_scopes(scope or []),
         "ip_allow": ip or [],
         "allow_store": allow_store,
     }
+    if privacy is not None:
+        policy["privacy"] = parse_privacy(privacy)
     created = keys.create(
         control_plane(ctx),
         LOCAL_OPERATOR,
