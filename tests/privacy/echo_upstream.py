@@ -49,7 +49,14 @@ class EchoUpstream:
         payload = json.loads(body) if body else {}
         text = "upstream says: " + _last_text(payload) if body else scope["path"]
         if self.mode == "error":
-            error = {"error": {"message": f"Invalid prompt: {text}", "type": "invalid_request_error", "param": None, "code": None}}
+            error = {
+                "error": {
+                    "message": f"Invalid prompt: {text}",
+                    "type": "invalid_request_error",
+                    "param": None,
+                    "code": None,
+                }
+            }
             await self._json(send, 400, error)
         elif payload.get("stream"):
             await self._stream(send, text)
@@ -67,7 +74,11 @@ class EchoUpstream:
                             "role": "assistant",
                             "content": text,
                             "tool_calls": [
-                                {"id": "c1", "type": "function", "function": {"name": "f", "arguments": json.dumps({"echo": text})}}
+                                {
+                                    "id": "c1",
+                                    "type": "function",
+                                    "function": {"name": "f", "arguments": json.dumps({"echo": text})},
+                                }
                             ],
                         },
                     }
@@ -78,7 +89,9 @@ class EchoUpstream:
             await self._json(send, 200, reply)
 
     async def _json(self, send: Any, status: int, document: Any) -> None:
-        await send({"type": "http.response.start", "status": status, "headers": [(b"content-type", b"application/json")]})
+        await send(
+            {"type": "http.response.start", "status": status, "headers": [(b"content-type", b"application/json")]}
+        )
         await send({"type": "http.response.body", "body": json.dumps(document).encode()})
 
     async def _stream(self, send: Any, text: str) -> None:

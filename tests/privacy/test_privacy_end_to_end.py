@@ -126,7 +126,9 @@ def test_policy_on_the_key_blocks_and_redacts_secrets(stack: Stack) -> None:
     client = _client(stack, stack.key("alice", privacy={"pii": {"card": "block"}, "secrets": "redact"}))
     with pytest.raises(openai.BadRequestError) as raised:
         client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": f"card {CARD}"}])
-    assert raised.value.code == "pii_blocked" and "card" in str(raised.value.body) and CARD not in str(raised.value.body)
+    assert (
+        raised.value.code == "pii_blocked" and "card" in str(raised.value.body) and CARD not in str(raised.value.body)
+    )
     secret = expand("ghp_{b62:36}", random.Random(4))
     reply = client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": f"t {secret}"}])
     assert secret not in stack.upstream.last.everything().decode()
