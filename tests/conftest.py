@@ -9,7 +9,7 @@ import os
 import secrets
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ from sqlalchemy import select
 
 from tests.support.servers import ThreadedServer
 from tests.support.upstream import CaptureUpstream
+from tests.support.webhook import WebhookSink
 from vaultgate.config import Settings
 from vaultgate.server import build
 from vaultgate.services import bootstrap, keys, members, providers
@@ -78,6 +79,7 @@ class Stack:
     gateway: ThreadedServer
     upstream: CaptureUpstream
     upstream_key: str
+    webhooks: WebhookSink
 
     @property
     def base_url(self) -> str:
@@ -133,7 +135,8 @@ def stack(
     tmp_path: Path, database_url: str, capture_upstream: tuple[CaptureUpstream, ThreadedServer]
 ) -> Iterator[Stack]:
     upstream, upstream_server = capture_upstream
-    settings = make_settings(tmp_path, database_url)
+    webhooks = WebhookSink()
+    settings = replace(make_settings(tmp_path, database_url), webhook_url=webhooks.url)
     result = bootstrap.init(settings)
     assert result.admin_token is not None
     cp = bootstrap.open_control_plane(settings)
@@ -148,6 +151,7 @@ def stack(
         allow_insecure_http=True,
     )
     gateway = ThreadedServer(build(settings)).start()
-    yield Stack(settings, cp, result.admin_token, gateway, upstream, upstream_key)
+    yield Stack(settings, cp, result.admin_token, gateway, upstream, upstream_key, webhooks)
     gateway.stop()
+    webhooks.close()
     cp.store.dispose()

@@ -7,8 +7,8 @@ import hashlib
 import httpx
 import openai
 import pytest
-
 from tests.conftest import Stack
+
 from vaultgate.keys import tokens
 from vaultgate.services import keys as key_service
 from vaultgate.services.context import LOCAL_OPERATOR
@@ -29,8 +29,13 @@ def member_admin_token(stack: Stack, name: str) -> str:
         assert member is not None
         session.add(
             AdminToken(
-                id="adm_" + name, member_id=member.id, token_hash=stack.cp.hasher.token_hash(token),
-                display=tokens.display(token), created_at=stack.cp.clock(), expires_at=None, revoked_at=None,
+                id="adm_" + name,
+                member_id=member.id,
+                token_hash=stack.cp.hasher.token_hash(token),
+                display=tokens.display(token),
+                created_at=stack.cp.clock(),
+                expires_at=None,
+                revoked_at=None,
             )
         )
     return token
@@ -58,16 +63,29 @@ def test_member_key_is_not_an_admin_token(stack: Stack) -> None:
 
 def test_create_list_revoke_key(stack: Stack) -> None:
     a = admin(stack)
-    assert a.get("/admin/me").json() == {"name": "admin", "role": "owner", "member_id": a.get("/admin/me").json()["member_id"]}
-    assert a.post("/admin/members", json={"name": "alice", "email": "alice@example.com", "team": "research"}).status_code == 201
-    created = a.post("/admin/keys", json={"member": "alice", "models": ["gpt-4o*"], "scopes": {"embeddings": "none"}, "expires_in": "90d"})
+    assert a.get("/admin/me").json() == {
+        "name": "admin",
+        "role": "owner",
+        "member_id": a.get("/admin/me").json()["member_id"],
+    }
+    assert (
+        a.post("/admin/members", json={"name": "alice", "email": "alice@example.com", "team": "research"}).status_code
+        == 201
+    )
+    created = a.post(
+        "/admin/keys",
+        json={"member": "alice", "models": ["gpt-4o*"], "scopes": {"embeddings": "none"}, "expires_in": "90d"},
+    )
     assert created.status_code == 201
     body = created.json()
     assert tokens.parse(body["key"]) is not None
     assert body["display"] == tokens.display(body["key"])
     listed = a.get("/admin/keys").json()
     assert [k["id"] for k in listed] == [body["id"]]
-    assert "key" not in listed[0] and body["key"] not in httpx.get(stack.gateway.url + "/admin/keys", headers=a.headers).text
+    assert (
+        "key" not in listed[0]
+        and body["key"] not in httpx.get(stack.gateway.url + "/admin/keys", headers=a.headers).text
+    )
     assert listed[0]["policy"]["models"] == ["gpt-4o*"]
     assert a.post(f"/admin/keys/{body['id']}/revoke").json()["status"] == "revoked"
     again = a.post(f"/admin/keys/{body['id']}/revoke")
@@ -87,7 +105,9 @@ def test_create_list_revoke_key(stack: Stack) -> None:
         ({"member": "nobody"}, "no member named"),
     ],
 )
-def test_bad_key_requests_are_precise_and_store_nothing(stack: Stack, payload: dict[str, object], fragment: str) -> None:
+def test_bad_key_requests_are_precise_and_store_nothing(
+    stack: Stack, payload: dict[str, object], fragment: str
+) -> None:
     a = admin(stack)
     a.post("/admin/members", json={"name": "alice"})
     resp = a.post("/admin/keys", json=payload)
@@ -128,9 +148,21 @@ def test_provider_keys_are_never_returned_and_http_is_refused(stack: Stack) -> N
     a = admin(stack)
     listed = a.get("/admin/providers").json()
     assert listed[0]["has_key"] is True and stack.upstream_key not in a.get("/admin/providers").text
-    resp = a.post("/admin/providers", json={"name": "plain", "kind": "compatible", "base_url": "http://api.example.com/v1", "api_key": "x"})
+    resp = a.post(
+        "/admin/providers",
+        json={"name": "plain", "kind": "compatible", "base_url": "http://api.example.com/v1", "api_key": "x"},
+    )
     assert resp.status_code == 400 and "http://" in resp.json()["error"]["message"]
-    resp = a.post("/admin/providers", json={"name": "lan", "kind": "compatible", "base_url": "http://192.168.1.10/v1", "api_key": "x", "allow_insecure_http": True})
+    resp = a.post(
+        "/admin/providers",
+        json={
+            "name": "lan",
+            "kind": "compatible",
+            "base_url": "http://192.168.1.10/v1",
+            "api_key": "x",
+            "allow_insecure_http": True,
+        },
+    )
     assert resp.status_code == 400 and "loopback" in resp.json()["error"]["message"]
     assert [p["name"] for p in a.get("/admin/providers").json()] == ["capture"]
 

@@ -7,6 +7,8 @@ from datetime import datetime
 
 from sqlalchemy import select, update
 
+from vaultgate.services import access
+from vaultgate.services.auditing import refusals_audited
 from vaultgate.services.context import Actor, ControlPlane, new_id
 from vaultgate.services.errors import Conflict, InvalidInput
 from vaultgate.services.members import check_name
@@ -40,6 +42,7 @@ def parse_deployments(pairs: list[str]) -> dict[str, str]:
     return result
 
 
+@refusals_audited("provider.create")
 def add(
     cp: ControlPlane,
     actor: Actor,
@@ -54,7 +57,7 @@ def add(
     make_default: bool | None = None,
 ) -> ProviderInfo:
     """Register a provider; its key is sealed by the vault before it touches the database."""
-    actor.require_manager("add providers")
+    access.require_org_manager(actor, "add providers")
     check_name("provider", name)
     try:
         parsed_kind = ProviderKind(kind)
@@ -127,7 +130,7 @@ def add(
 
 def list_providers(cp: ControlPlane, actor: Actor) -> list[ProviderInfo]:
     """Every provider, without secrets."""
-    actor.require_manager("list providers")
+    access.require_org_manager(actor, "list providers")
     with cp.store.session() as session:
         rows = session.scalars(select(Provider).order_by(Provider.name)).all()
         with_key = set(

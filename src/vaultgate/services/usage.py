@@ -59,5 +59,5 @@ def report(cp: ControlPlane, actor: Actor, since: datetime | None = None) -> lis
             query = query.where(UsageEvent.member_id == actor.member_id)
         return [
             UsageLine(row[0], row[1], int(row[2]), int(row[3] or 0), int(row[4]), int(row[5]))
-            for row in session.execute(query).tuples()
+            for row in session.execute(query)
         ]

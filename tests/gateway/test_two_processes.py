@@ -1,0 +1,127 @@
+"""Two gateway processes share one PostgreSQL: revocation, suspension and lockdown reach both within a second."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from tests.conftest import make_settings
+from tests.support.servers import ThreadedServer, free_port
+from tests.support.upstream import CaptureUpstream
+
+from vaultgate.services import bootstrap, keys, members, org, providers
+from vaultgate.services.context import LOCAL_OPERATOR, ControlPlane
+
+pytestmark = pytest.mark.postgres
+BODY = {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}
+
+
+class Replica:
+    def __init__(self, data_dir: Path, database_url: str, log: Path) -> None:
+        self.port = free_port()
+        env = {**os.environ, "VAULTGATE_DATABASE_URL": database_url}
+        with log.open("wb") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "vaultgate", "serve", "--data-dir", str(data_dir), "--port", str(self.port)],
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        self.url = f"http://127.0.0.1:{self.port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(self.url + "/healthz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline or self.proc.poll() is not None:
+                raise RuntimeError(log.read_text())
+            time.sleep(0.1)
+
+    def status(self, key: str) -> int:
+        return httpx.post(
+            self.url + "/v1/chat/completions", json=BODY, headers={"authorization": f"Bearer {key}"}
+        ).status_code
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
+
+
+@pytest.fixture
+def cluster(tmp_path: Path, postgres_url: str) -> Iterator[tuple[ControlPlane, list[Replica]]]:
+    upstream_server = ThreadedServer(CaptureUpstream()).start()
+    settings = make_settings(tmp_path, postgres_url)
+    bootstrap.init(settings)
+    cp = bootstrap.open_control_plane(settings)
+    providers.add(
+        cp,
+        LOCAL_OPERATOR,
+        "capture",
+        kind="compatible",
+        base_url=upstream_server.url + "/v1",
+        api_key="sk-upstream-test",
+        allow_insecure_http=True,
+    )
+    replicas = [Replica(settings.data_dir, postgres_url, tmp_path / f"replica{i}.log") for i in range(2)]
+    yield cp, replicas
+    for replica in replicas:
+        replica.stop()
+    upstream_server.stop()
+    cp.store.dispose()
+
+
+def seconds_until_refused(
+    replicas: list[Replica], key: str, expected: int, change: Callable[[], object]
+) -> list[float]:
+    """Make the change, then poll both replicas; the time each took to refuse the key."""
+    start = time.monotonic()
+    change()
+    took: list[float | None] = [None, None]
+    while None in took and time.monotonic() - start < 3:
+        for i, replica in enumerate(replicas):
+            if took[i] is None and replica.status(key) == expected:
+                took[i] = time.monotonic() - start
+        time.sleep(0.01)
+    assert None not in took, f"not refused everywhere within 3 s: {took}"
+    return [t for t in took if t is not None]
+
+
+def wait_accepted(replicas: list[Replica], key: str) -> None:
+    deadline = time.monotonic() + 3
+    while not all(r.status(key) == 200 for r in replicas):
+        assert time.monotonic() < deadline, "the key never became usable on both replicas"
+        time.sleep(0.02)
+
+
+def test_revocation_suspension_and_lockdown_reach_the_other_process(
+    cluster: tuple[ControlPlane, list[Replica]],
+) -> None:
+    cp, replicas = cluster
+    members.add(cp, LOCAL_OPERATOR, "alice")
+    members.add(cp, LOCAL_OPERATOR, "bob")
+    created = keys.create(cp, LOCAL_OPERATOR, "alice")
+    wait_accepted(replicas, created.token)
+    revoked = seconds_until_refused(
+        replicas, created.token, 401, lambda: keys.revoke(cp, LOCAL_OPERATOR, created.info.id)
+    )
+    assert max(revoked) < 1.0, revoked
+
+    bob = keys.create(cp, LOCAL_OPERATOR, "bob").token
+    wait_accepted(replicas, bob)
+    suspended = seconds_until_refused(replicas, bob, 403, lambda: members.suspend(cp, LOCAL_OPERATOR, "bob"))
+    assert max(suspended) < 1.0, suspended
+    members.resume(cp, LOCAL_OPERATOR, "bob")
+    wait_accepted(replicas, bob)
+
+    locked = seconds_until_refused(replicas, bob, 403, lambda: org.set_lockdown(cp, LOCAL_OPERATOR, True))
+    assert max(locked) < 1.0, locked
+    org.set_lockdown(cp, LOCAL_OPERATOR, False)
+    wait_accepted(replicas, bob)
