@@ -18,15 +18,24 @@ from vaultgate.services import bootstrap
 from vaultgate.services.snapshot import load
 
 
-def vg(data_dir: Path, *args: str, database_url: str | None = None, stdin: str | None = None,
-       env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def vg(
+    data_dir: Path,
+    *args: str,
+    database_url: str | None = None,
+    stdin: str | None = None,
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess[str]:
     full_env = {**os.environ, **(env or {})}
     full_env.pop("VAULTGATE_MASTER_KEY", None)
     if database_url:
         full_env["VAULTGATE_DATABASE_URL"] = database_url
     return subprocess.run(
         [sys.executable, "-m", "vaultgate", "--data-dir", str(data_dir), *args],
-        capture_output=True, text=True, input=stdin, env=full_env, timeout=60,
+        capture_output=True,
+        text=True,
+        input=stdin,
+        env=full_env,
+        timeout=60,
     )
 
 
@@ -46,8 +55,13 @@ def test_init_creates_private_files_and_prints_the_admin_token_once(tmp_path: Pa
 def test_usage_errors_exit_2_with_one_line(tmp_path: Path) -> None:
     vg(tmp_path, "init")
     vg(tmp_path, "member", "add", "x")
-    for args in (["frobnicate"], ["key", "create"], ["key", "create", "--member", "x", "--scope", "chat"],
-                 ["member", "add", "bob", "--role", "emperor"], ["serve", "--workers", "0"]):
+    for args in (
+        ["frobnicate"],
+        ["key", "create"],
+        ["key", "create", "--member", "x", "--scope", "chat"],
+        ["member", "add", "bob", "--role", "emperor"],
+        ["serve", "--workers", "0"],
+    ):
         result = vg(tmp_path, *args)
         assert result.returncode == 2, (args, result.stderr)
         assert len(result.stderr.strip().splitlines()) == 1, result.stderr
@@ -68,16 +82,65 @@ def test_step_by_step_cli_and_json_listing(tmp_path: Path, database_url: str) ->
     data = tmp_path / "data"
     assert vg(data, "init", database_url=database_url).returncode == 0
     secret = "sk-test-" + os.urandom(16).hex()
-    added = vg(data, "provider", "add", "openai", "--kind", "openai", "--api-key-env", "UPSTREAM_KEY",
-               database_url=database_url, env={"UPSTREAM_KEY": secret})
+    added = vg(
+        data,
+        "provider",
+        "add",
+        "openai",
+        "--kind",
+        "openai",
+        "--api-key-env",
+        "UPSTREAM_KEY",
+        database_url=database_url,
+        env={"UPSTREAM_KEY": secret},
+    )
     assert added.returncode == 0, added.stderr
-    stdin_added = vg(data, "provider", "add", "local", "--kind", "compatible", "--base-url", "http://127.0.0.1:9/v1",
-                     "--allow-insecure-http", "--api-key-stdin", database_url=database_url, stdin=secret + "\n")
+    stdin_added = vg(
+        data,
+        "provider",
+        "add",
+        "local",
+        "--kind",
+        "compatible",
+        "--base-url",
+        "http://127.0.0.1:9/v1",
+        "--allow-insecure-http",
+        "--api-key-stdin",
+        database_url=database_url,
+        stdin=secret + "\n",
+    )
     assert stdin_added.returncode == 0, stdin_added.stderr
-    assert vg(data, "member", "add", "alice", "--email", "alice@example.com", "--team", "research",
-              database_url=database_url).returncode == 0
-    created = vg(data, "key", "create", "--member", "alice", "--models", "gpt-4o,gpt-4o-mini", "--scope", "embeddings=none",
-                 "--ip", "127.0.0.1/32", "--expires", "90d", "--json", database_url=database_url)
+    assert (
+        vg(
+            data,
+            "member",
+            "add",
+            "alice",
+            "--email",
+            "alice@example.com",
+            "--team",
+            "research",
+            database_url=database_url,
+        ).returncode
+        == 0
+    )
+    created = vg(
+        data,
+        "key",
+        "create",
+        "--member",
+        "alice",
+        "--models",
+        "gpt-4o,gpt-4o-mini",
+        "--scope",
+        "embeddings=none",
+        "--ip",
+        "127.0.0.1/32",
+        "--expires",
+        "90d",
+        "--json",
+        database_url=database_url,
+    )
     assert created.returncode == 0, created.stderr
     key = json.loads(created.stdout)
     assert tokens.parse(key["key"]) is not None
@@ -108,9 +171,22 @@ def test_rotate_master_rewraps_without_losing_anything(tmp_path: Path, database_
     data = tmp_path / "data"
     vg(data, "init", database_url=database_url)
     secret = "sk-test-" + os.urandom(16).hex()
-    vg(data, "provider", "add", "openai", "--kind", "openai", "--api-key-env", "K", database_url=database_url, env={"K": secret})
+    vg(
+        data,
+        "provider",
+        "add",
+        "openai",
+        "--kind",
+        "openai",
+        "--api-key-env",
+        "K",
+        database_url=database_url,
+        env={"K": secret},
+    )
     vg(data, "member", "add", "alice", database_url=database_url)
-    member_key = json.loads(vg(data, "key", "create", "--member", "alice", "--json", database_url=database_url).stdout)["key"]
+    member_key = json.loads(vg(data, "key", "create", "--member", "alice", "--json", database_url=database_url).stdout)[
+        "key"
+    ]
     old_file = (data / "master.key").read_text()
 
     rotated = vg(data, "vault", "rotate-master", "--json", database_url=database_url)
@@ -144,7 +220,10 @@ def test_audit_verify_detects_tampering(tmp_path: Path) -> None:
     result = vg(tmp_path, "audit", "verify")
     assert result.returncode == 1 and "BROKEN" in result.stderr
     exported = vg(tmp_path, "audit", "export")
-    assert [json.loads(line)["action"] for line in exported.stdout.splitlines()][:2] == ["vaultgate.init", "member.create"]
+    assert [json.loads(line)["action"] for line in exported.stdout.splitlines()][:2] == [
+        "vaultgate.init",
+        "member.create",
+    ]
 
 
 def test_quickstart_twice_reuses_the_data_dir(tmp_path: Path) -> None:
@@ -170,3 +249,61 @@ def test_unsupported_database_url_is_a_clear_error(tmp_path: Path, url: str) -> 
     assert result.returncode == 1
     assert len(result.stderr.strip().splitlines()) == 1
     assert "VAULTGATE_DATABASE_URL" in result.stderr or "unsupported database" in result.stderr
+
+
+def test_lifecycle_commands(tmp_path: Path) -> None:
+    assert vg(tmp_path, "init").returncode == 0
+    assert vg(tmp_path, "team", "create", "research").returncode == 0
+    policy = vg(
+        tmp_path,
+        "team",
+        "policy",
+        "research",
+        "--models",
+        "gpt-4o*",
+        "--scope",
+        "embeddings=none",
+        "--max-key-age",
+        "30",
+        "--json",
+    )
+    assert policy.returncode == 0, policy.stderr
+    assert json.loads(policy.stdout)["policy"]["models"] == ["gpt-4o*"]
+    assert vg(tmp_path, "team", "policy", "research", "--ip", "300.0.0.0/8").returncode == 2
+    assert vg(tmp_path, "member", "add", "alice", "--team", "research").returncode == 0
+    key = json.loads(vg(tmp_path, "key", "create", "--member", "alice", "--json").stdout)
+    rotated = vg(tmp_path, "key", "rotate", key["id"], "--grace", "1h", "--json")
+    assert rotated.returncode == 0, rotated.stderr
+    assert json.loads(rotated.stdout)["id"] == key["id"] and json.loads(rotated.stdout)["key"] != key["key"]
+    assert vg(tmp_path, "key", "rotate", key["id"], "--grace", "soon").returncode == 2
+    assert vg(tmp_path, "member", "suspend", "alice").returncode == 0
+    again = vg(tmp_path, "member", "suspend", "alice")
+    assert again.returncode == 1 and "already suspended" in again.stderr
+    assert vg(tmp_path, "member", "resume", "alice").returncode == 0
+    assert vg(tmp_path, "lockdown", "on").returncode == 0
+    assert vg(tmp_path, "lockdown", "maybe").returncode == 2
+    assert vg(tmp_path, "lockdown", "off").returncode == 0
+    token = vg(tmp_path, "admin-token", "create", "--member", "alice", "--expires", "7d", "--json")
+    assert token.returncode == 0, token.stderr
+    assert json.loads(token.stdout)["role"] == "member"
+    assert json.loads(token.stdout)["token"].startswith("vga_")
+    canary = vg(tmp_path, "key", "create", "--member", "alice", "--canary", "--json")
+    assert json.loads(canary.stdout)["canary"] is True
+    verify = vg(tmp_path, "audit", "verify", "--json")
+    assert json.loads(verify.stdout)["ok"] is True
+
+
+def test_provider_credential_commands(tmp_path: Path) -> None:
+    vg(tmp_path, "init")
+    env = {"OLD": "sk-old-" + os.urandom(8).hex(), "NEW": "sk-new-" + os.urandom(8).hex()}
+    assert (
+        vg(tmp_path, "provider", "add", "openai", "--kind", "openai", "--api-key-env", "OLD", env=env).returncode == 0
+    )
+    old = json.loads(vg(tmp_path, "provider", "key", "list", "openai", "--json").stdout)[0]["id"]
+    refused = vg(tmp_path, "provider", "key", "drain", "openai", old)
+    assert refused.returncode == 1 and "only active one" in refused.stderr
+    assert vg(tmp_path, "provider", "key", "add", "openai", "--api-key-env", "NEW", env=env).returncode == 0
+    assert vg(tmp_path, "provider", "key", "drain", "openai", old).returncode == 0
+    assert vg(tmp_path, "provider", "key", "remove", "openai", old).returncode == 0
+    states = [c["state"] for c in json.loads(vg(tmp_path, "provider", "key", "list", "openai", "--json").stdout)]
+    assert states == ["active"]
