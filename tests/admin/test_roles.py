@@ -137,3 +137,8 @@ def test_refused_actions_are_audited_and_change_nothing(org: Stack) -> None:
             select(AuditEvent.actor, AuditEvent.action).where(AuditEvent.outcome == "refused")
         ).all()
     assert ("alice", "key.create") in refused and ("alice", "member.create") in refused
+    # A body the schema rejects is a refused action too.
+    assert alice.post("/admin/keys", json={"member": "alice", "scopes": {"chat": "all"}}).status_code == 400
+    with org.cp.store.session() as session:
+        actions = session.scalars(select(AuditEvent.action).where(AuditEvent.outcome == "refused")).all()
+    assert "POST /admin/keys" in actions

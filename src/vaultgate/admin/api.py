@@ -5,9 +5,10 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
 from vaultgate.admin import routes_keys, routes_org, routes_providers
-from vaultgate.admin.auth import AdminAuthError
+from vaultgate.admin.auth import AdminAuthError, actor_or_none
 from vaultgate.services.context import ControlPlane
 from vaultgate.services.errors import Conflict, InvalidInput, NotAuthorised, NotFound, ServiceError
 
@@ -46,10 +47,15 @@ def build_admin_app(cp: ControlPlane) -> FastAPI:
         return error(status, type(exc).__name__.lower(), str(exc))
 
     @app.exception_handler(RequestValidationError)
-    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         first = exc.errors()[0] if exc.errors() else {}
         where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
-        return error(400, "invalid_input", f"{where or 'body'}: {first.get('msg', 'invalid value')}")
+        message = f"{where or 'body'}: {first.get('msg', 'invalid value')}"
+        actor = await run_in_threadpool(actor_or_none, request)
+        if actor is not None:  # unauthenticated noise is not audited (it would let anyone fill the log)
+            action = f"{request.method} {request.url.path}"
+            await run_in_threadpool(cp.audit_refusal, actor, action, None, message[:300])
+        return error(400, "invalid_input", message)
 
     for module in (routes_keys, routes_org, routes_providers):
         app.include_router(module.router)

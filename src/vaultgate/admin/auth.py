@@ -61,3 +61,14 @@ def current_actor(
 
 CurrentActor = Annotated[Actor, Depends(current_actor)]
 CurrentControlPlane = Annotated[ControlPlane, Depends(control_plane)]
+
+
+def actor_or_none(request: Request) -> Actor | None:
+    """The authenticated actor of a request whose body failed validation (None if the token is bad)."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    try:
+        return current_actor(request, HTTPAuthorizationCredentials(scheme="Bearer", credentials=token.strip()))
+    except AdminAuthError:
+        return None
