@@ -80,6 +80,7 @@ class Stack:
     upstream: CaptureUpstream
     upstream_key: str
     webhooks: WebhookSink
+    upstream_server_url: str
 
     @property
     def base_url(self) -> str:
@@ -151,7 +152,7 @@ def stack(
         allow_insecure_http=True,
     )
     gateway = ThreadedServer(build(settings)).start()
-    yield Stack(settings, cp, result.admin_token, gateway, upstream, upstream_key, webhooks)
+    yield Stack(settings, cp, result.admin_token, gateway, upstream, upstream_key, webhooks, upstream_server.url)
     gateway.stop()
     webhooks.close()
     cp.store.dispose()
