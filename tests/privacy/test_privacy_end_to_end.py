@@ -7,6 +7,7 @@ in JSON, tool arguments, odd fields and errors, and in streams split at every of
 from __future__ import annotations
 
 import json
+import logging
 import random
 
 import httpx
@@ -77,7 +78,10 @@ def test_stream_restores_with_values_split_at_every_offset(stack: Stack) -> None
     _assert_nothing_raw_upstream(stack)
 
 
-def test_upstream_error_echoing_the_prompt_is_restored_for_the_client_only(stack: Stack) -> None:
+def test_upstream_error_echoing_the_prompt_is_restored_for_the_client_only(
+    stack: Stack, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
     stack.member("alice")
     stack.upstream.mode = "error"
     with pytest.raises(openai.BadRequestError) as raised:
@@ -89,6 +93,7 @@ def test_upstream_error_echoing_the_prompt_is_restored_for_the_client_only(stack
     rows = stack.usage(1)
     stored = " ".join(repr(vars(r)) for r in rows)
     assert all(v not in stored for v in VALUES) and "[EMAIL_1]" not in stored
+    assert all(v not in caplog.text for v in VALUES) and "[EMAIL_1]" not in caplog.text
 
 
 def test_stream_cut_inside_a_placeholder_ends_cleanly_without_a_fragment(stack: Stack) -> None:

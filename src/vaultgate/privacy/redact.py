@@ -30,8 +30,9 @@ TAG = {
     Entity.IP_ADDRESS: "IP_ADDRESS",
     Entity.PERSON: "PERSON",
 }
-# Top-level fields the gateway itself owns or routes on.
-_SKIPPED = frozenset({"model", "safety_identifier"})
+# Top-level fields the gateway itself owns or routes on (hygiene has already replaced `user`
+# and `safety_identifier` with the member's pseudonym).
+_SKIPPED = frozenset({"model", "safety_identifier", "user"})
 _VALUE, _KEY, _INT = 0, 1, 2
 
 
