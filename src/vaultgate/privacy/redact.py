@@ -182,8 +182,21 @@ class Redactor:
                 )
             edits.append((secret.start, secret.end, rmap.token_for("SECRET", secret.secret)))
         entities = policy.scanned()
-        if not entities:
-            return edits
+        if entities:
+            self._pii_edits(text, policy, rmap, entities, edits)
+        if edits:
+            _every_occurrence(text, edits)
+        edits.sort()
+        return edits
+
+    def _pii_edits(
+        self,
+        text: str,
+        policy: PrivacyPolicy,
+        rmap: RedactionMap,
+        entities: frozenset[Entity],
+        edits: list[tuple[int, int, str]],
+    ) -> None:
         taken = [(s, e) for s, e, _ in edits]
         for match in self.detector(entities).find(text):
             if any(s < match.end and match.start < e for s, e in taken):
@@ -199,5 +212,20 @@ class Redactor:
                 edits.append((match.start, match.end, rmap.token_for(TAG[match.entity], match.value)))
             elif mode is Mode.MASK:
                 edits.append((match.start, match.end, mask(match.entity, match.value)))
-        edits.sort()
-        return edits
+
+
+def _every_occurrence(text: str, edits: list[tuple[int, int, str]]) -> None:
+    """Replace every other verbatim occurrence of a value already found (one the recognisers
+    missed in a context such as ``a@b.org4111``): once a value is known, it never leaves raw."""
+    replacements = {text[s:e]: r for s, e, r in edits}
+    taken = sorted((s, e) for s, e, _ in edits)
+    for value, replacement in replacements.items():
+        position = text.find(value)
+        while position != -1:
+            end = position + len(value)
+            index = bisect.bisect_left(taken, (position, end))
+            clear = (index == 0 or taken[index - 1][1] <= position) and (index == len(taken) or taken[index][0] >= end)
+            if clear:
+                taken.insert(index, (position, end))
+                edits.append((position, end, replacement))
+            position = text.find(value, end)
