@@ -61,8 +61,11 @@ def _before(text: str, start: int, width: int = 48) -> str:
     return text[max(0, start - width) : start].lower()
 
 
-_SSN_LABEL = re.compile(r"\b(?:ssn|ss#|ss no|social security|social-security|soc\.? sec)")
-_ITIN_LABEL = re.compile(r"\b(?:itin|taxpayer|tax id|tax identification|tin)\b")
+# One search finds either label; the group says which.
+_TAX_LABEL = re.compile(
+    r"\b(?:(?P<itin>itin|taxpayer|tax id|tax identification|tin)\b"
+    r"|ssn|ss#|ss no|social security|social-security|soc\.? sec)"
+)
 _NOT_PERSONAL = re.compile(
     r"(?:\b(?:order|invoice|ticket|tracking|ref|reference|account|acct|po|sku|id|no\.|number|case|build|serial"
     r"|part|item|batch|lot|job|run|transaction|txn|confirmation|booking|shipment|zip|isbn)|#)(?:\s+(?:is|was|of))?\W{0,4}$"
@@ -112,19 +115,18 @@ def _card(match: re.Match[str], text: str) -> Span | None:
 def _ssn(match: re.Match[str], text: str) -> Span | None:
     area, group, serial = match.group("a"), match.group("g"), match.group("s")
     before = _before(text, match.start())
-    if _ITIN_LABEL.search(before) and area[0] == "9":
-        return Entity.ITIN, match.start(), match.end()
-    if _SSN_LABEL.search(before) or _ITIN_LABEL.search(before):
-        return Entity.SSN, match.start(), match.end()  # labelled: sensitive whatever its area
+    label = _TAX_LABEL.search(before)
+    if label is not None:  # labelled: sensitive whatever its area
+        itin = label.group("itin") is not None and area[0] == "9"
+        return (Entity.ITIN if itin else Entity.SSN), match.start(), match.end()
+    valid_itin, valid_ssn = v.itin_ok(area, group, serial), v.ssn_ok(area, group, serial)
+    if not (valid_itin or valid_ssn):
+        return None
     if not match.group("sep") and _NOT_PERSONAL.search(before):
         return None  # a bare nine-digit order, invoice or tracking number
     if _PHONE_LABEL.search(before):
         return None
-    if v.itin_ok(area, group, serial):
-        return Entity.ITIN, match.start(), match.end()
-    if v.ssn_ok(area, group, serial):
-        return Entity.SSN, match.start(), match.end()
-    return None
+    return (Entity.ITIN if valid_itin else Entity.SSN), match.start(), match.end()
 
 
 def _phone_international(match: re.Match[str], text: str) -> Span | None:
@@ -158,7 +160,8 @@ def _ipv4(match: re.Match[str], text: str) -> Span | None:
 
 def _ipv6(match: re.Match[str], text: str) -> Span | None:
     value = match.group()
-    if not v.ipv6_ok(value):
+    # Every IPv6 address has "::" or seven colons; times such as 14:22:01 have neither.
+    if ("::" not in value and value.count(":") != 7) or not v.ipv6_ok(value):
         return None
     return Entity.IP_ADDRESS, match.start(), match.end()
 
