@@ -31,6 +31,13 @@ class Entity(enum.Enum):
 
 
 Span = tuple[Entity, int, int]
+
+
+def _re(pattern: str) -> re.Pattern[str]:
+    # ASCII: the formats are ASCII, and ASCII classes are checked several times faster.
+    return re.compile(pattern, re.ASCII)
+
+
 Check = Callable[[re.Match[str], str], Span | None]
 
 
@@ -62,25 +69,23 @@ def _before(text: str, start: int, width: int = 48) -> str:
 
 
 # One search finds either label; the group says which.
-_TAX_LABEL = re.compile(
+_TAX_LABEL = _re(
     r"\b(?:(?P<itin>itin|taxpayer|tax id|tax identification|tin)\b"
     r"|ssn|ss#|ss no|social security|social-security|soc\.? sec)"
 )
-_NOT_PERSONAL = re.compile(
+_NOT_PERSONAL = _re(
     r"(?:\b(?:order|invoice|ticket|tracking|ref|reference|account|acct|po|sku|id|no\.|number|case|build|serial"
     r"|part|item|batch|lot|job|run|transaction|txn|confirmation|booking|shipment|zip|isbn)|#)(?:\s+(?:is|was|of))?\W{0,4}$"
 )
-_PHONE_LABEL = re.compile(
-    r"\b(?:phone|tel|telephone|call|calling|mobile|cell|fax|whatsapp|sms|text me|reach me|ring)\b"
-)
-_VERSION_LABEL = re.compile(r"\b(?:version|ver\.?|release|build|firmware|v|python|node|oid|snmp)\W{0,3}$")
+_PHONE_LABEL = _re(r"\b(?:phone|tel|telephone|call|calling|mobile|cell|fax|whatsapp|sms|text me|reach me|ring)\b")
+_VERSION_LABEL = _re(r"\b(?:version|ver\.?|release|build|firmware|v|python|node|oid|snmp)\W{0,3}$")
 _FILE_TLDS = frozenset(
     {"png", "jpg", "jpeg", "gif", "svg", "webp", "js", "ts", "css", "json", "py", "md", "txt", "html", "pdf", "zip"}
 )
 
 
-_LOCAL_PART = re.compile(r"[A-Za-z0-9][A-Za-z0-9._%+-]*$")
-_DOMAIN = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+([A-Za-z]{2,24})(?![\w-])")
+_LOCAL_PART = _re(r"[A-Za-z0-9][A-Za-z0-9._%+-]*$")
+_DOMAIN = _re(r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+([A-Za-z]{2,24})(?![\w-])")
 _LOCAL_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._%+-")
 
 
@@ -170,41 +175,41 @@ _OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
 _END = r"(?![\w\-]|[.,]\d)"
 
 # Where numeric values can be: runs of digits and separators, seven characters or more.
-NUMERIC_RUN = re.compile(r"[\d(+][\d \-.()/+]{6,}")
+NUMERIC_RUN = _re(r"[0-9(+][0-9 ().+/-]{6,}")
 
 RULES: tuple[PiiRule, ...] = (
-    PiiRule("email", (Entity.EMAIL,), re.compile("@"), _email),
+    PiiRule("email", (Entity.EMAIL,), _re("@"), _email),
     PiiRule(
         "iban",
         (Entity.IBAN,),
-        re.compile(r"(?<![\w-])[A-Z]{2}\d{2}(?:[ ]?[A-Z0-9]{4}){2,7}(?:[ ]?[A-Z0-9]{1,3})?(?!\w)"),
+        _re(r"(?<![\w-])[A-Z]{2}\d{2}(?:[ ]?[A-Z0-9]{4}){2,7}(?:[ ]?[A-Z0-9]{1,3})?(?!\w)"),
         _iban,
-        hint=re.compile(r"[A-Z]{2}\d\d"),
+        hint=_re(r"[A-Z]{2}\d\d"),
         near_hint=48,
     ),
-    PiiRule("card", (Entity.CARD,), re.compile(r"(?<![\w\-.+/])\d(?:[ -]?\d){11,18}" + _END), _card, 12),
+    PiiRule("card", (Entity.CARD,), _re(r"(?<![\w\-.+/])\d(?:[ -]?\d){11,18}" + _END), _card, 12),
     PiiRule(
         "ssn-itin",
         (Entity.SSN, Entity.ITIN),
-        re.compile(r"(?<![\w\-.+/$])(?P<a>\d{3})(?P<sep>[- ]?)(?P<g>\d{2})(?P=sep)(?P<s>\d{4})" + _END),
+        _re(r"(?<![\w\-.+/$])(?P<a>\d{3})(?P<sep>[- ]?)(?P<g>\d{2})(?P=sep)(?P<s>\d{4})" + _END),
         _ssn,
         9,
     ),
     PiiRule(
         "ipv6",
         (Entity.IP_ADDRESS,),
-        re.compile(
+        _re(
             r"(?<![\w:.])(?:[0-9A-Fa-f]{1,4}:|::?)(?:[0-9A-Fa-f]{0,4}:){1,7}"
             r"(?:" + _OCTET + r"(?:\." + _OCTET + r"){3}|[0-9A-Fa-f]{1,4})?(?![\w:])"
         ),
         _ipv6,
-        hint=re.compile(r":[0-9A-Fa-f]{0,4}:"),
+        hint=_re(r":[0-9A-Fa-f]{0,4}:"),
         near_hint=48,
     ),
     PiiRule(
         "ipv4",
         (Entity.IP_ADDRESS,),
-        re.compile(r"(?<![\w.])" + _OCTET + r"(?:\." + _OCTET + r"){3}(?!\w|\.\d)"),
+        _re(r"(?<![\w.])" + _OCTET + r"(?:\." + _OCTET + r"){3}(?!\w|\.\d)"),
         _ipv4,
         4,
         run_test=lambda run: run.count(".") >= 3,
@@ -212,7 +217,7 @@ RULES: tuple[PiiRule, ...] = (
     PiiRule(
         "phone-international",
         (Entity.PHONE,),
-        re.compile(r"(?<![\w+])(?:\+|00)[1-9]\d{0,3}(?:[ .\-]?\(?\d{1,5}\)?){1,6}(?!\w|[.,]\d)"),
+        _re(r"(?<![\w+])(?:\+|00)[1-9]\d{0,3}(?:[ .\-]?\(?\d{1,5}\)?){1,6}(?!\w|[.,]\d)"),
         _phone_international,
         8,
         run_test=lambda run: "+" in run or "00" in run,
@@ -220,14 +225,14 @@ RULES: tuple[PiiRule, ...] = (
     PiiRule(
         "phone-nanp",
         (Entity.PHONE,),
-        re.compile(r"(?<![\w\-.+/])(?:1[ .\-]?)?(?:\(\d{3}\)[ .\-]?|\d{3}[ .\-])\d{3}[ .\-]\d{4}" + _END),
+        _re(r"(?<![\w\-.+/])(?:1[ .\-]?)?(?:\(\d{3}\)[ .\-]?|\d{3}[ .\-])\d{3}[ .\-]\d{4}" + _END),
         _phone_nanp,
         10,
     ),
     PiiRule(
         "phone-labelled",
         (Entity.PHONE,),
-        re.compile(r"(?<![\w\-.+/])\(?\d{2,5}\)?(?:[ \-]?\d{2,4}){1,4}" + _END),
+        _re(r"(?<![\w\-.+/])\(?\d{2,5}\)?(?:[ \-]?\d{2,4}){1,4}" + _END),
         _phone_labelled,
         7,
         words=("phone", "tel", "call", "mobile", "cell", "fax", "whatsapp", "sms", "text me", "ring", "reach me"),
