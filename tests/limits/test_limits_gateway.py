@@ -8,6 +8,7 @@ import secrets
 import subprocess
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,35 +19,51 @@ import pytest
 from tests.conftest import Stack, make_settings
 from tests.support.servers import ThreadedServer, free_port
 from tests.support.upstream import CaptureUpstream
+from vaultgate.config import Settings
 from vaultgate.server import build
 from vaultgate.services import bootstrap, keys, providers
-from vaultgate.services.context import LOCAL_OPERATOR
+from vaultgate.services.context import LOCAL_OPERATOR, ControlPlane
 
 
-def _stack(tmp_path: Path, upstream: tuple[CaptureUpstream, ThreadedServer], **overrides: Any) -> Stack:
+@dataclass
+class Limited:
+    """A running gateway (the shared Stack's helpers) with settings of the test's choosing."""
+
+    settings: Settings
+    cp: ControlPlane
+    gateway: ThreadedServer
+    upstream: CaptureUpstream
+
+    base_url = Stack.base_url
+    member = Stack.member
+    key = Stack.key
+    usage = Stack.usage
+    gateway_revision = Stack.gateway_revision
+    sync = Stack.sync
+
+
+def _stack(tmp_path: Path, upstream: tuple[CaptureUpstream, ThreadedServer], **overrides: Any) -> Limited:
     capture, upstream_server = upstream
     settings = dataclasses.replace(make_settings(tmp_path, f"sqlite:///{tmp_path / 'vg.db'}"), **overrides)
-    result = bootstrap.init(settings)
-    assert result.admin_token is not None
+    bootstrap.init(settings)
     cp = bootstrap.open_control_plane(settings)
-    upstream_key = "sk-upstream-" + secrets.token_urlsafe(24)
     providers.add(
         cp,
         LOCAL_OPERATOR,
         "capture",
         kind="compatible",
         base_url=upstream_server.url + "/v1",
-        api_key=upstream_key,
+        api_key="sk-upstream-" + secrets.token_urlsafe(24),
         allow_insecure_http=True,
     )
     gateway = ThreadedServer(build(settings)).start()
-    return Stack(settings, cp, result.admin_token, gateway, capture, upstream_key)
+    return Limited(settings, cp, gateway, capture)
 
 
 @pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
 def limited(
     request: pytest.FixtureRequest, tmp_path: Path, capture_upstream: tuple[CaptureUpstream, ThreadedServer]
-) -> Iterator[Stack]:
+) -> Iterator[Limited]:
     overrides: dict[str, Any] = {}
     if request.param == "redis":
         overrides = {
@@ -59,20 +76,20 @@ def limited(
     stack.cp.store.dispose()
 
 
-def limited_key(stack: Stack, member: str = "alice", **limits: Any) -> str:
+def limited_key(stack: Limited, member: str = "alice", **limits: Any) -> str:
     token = keys.create(stack.cp, LOCAL_OPERATOR, member, limits=limits).token
     stack.sync()
     return token
 
 
-def client(stack: Stack, key: str, retries: int = 0) -> openai.OpenAI:
+def client(stack: Limited, key: str, retries: int = 0) -> openai.OpenAI:
     return openai.OpenAI(base_url=stack.base_url, api_key=key, max_retries=retries)
 
 
 CHAT = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hello there"}]}
 
 
-def test_rpm_headers_and_refusal_the_sdk_understands(limited: Stack) -> None:
+def test_rpm_headers_and_refusal_the_sdk_understands(limited: Limited) -> None:
     limited.member("alice")
     c = client(limited, limited_key(limited, rpm=2, tpm=10_000))
     first = c.chat.completions.with_raw_response.create(**CHAT)
@@ -94,7 +111,7 @@ def test_rpm_headers_and_refusal_the_sdk_understands(limited: Stack) -> None:
     assert [(r.status, r.error_code) for r in rows][-1] == (429, "rate_limit_exceeded")
 
 
-def test_concurrency_limit(limited: Stack) -> None:
+def test_concurrency_limit(limited: Limited) -> None:
     limited.member("alice")
     key = limited_key(limited, concurrency=1)
     answer = limited.upstream._answer
@@ -121,7 +138,7 @@ def test_concurrency_limit(limited: Stack) -> None:
     assert statuses[0] == 200 and 429 in statuses
 
 
-def test_budget_refusal_is_insufficient_quota_and_cost_is_recorded(limited: Stack) -> None:
+def test_budget_refusal_is_insufficient_quota_and_cost_is_recorded(limited: Limited) -> None:
     limited.member("alice")
     # gpt-4o: $2.50 / $10 per 1M tokens. Reserving 1000 output tokens costs ~$0.01; the budget holds two.
     key = limited_key(limited, budget_usd=0.021, budget_period="day")
@@ -144,7 +161,7 @@ def test_budget_refusal_is_insufficient_quota_and_cost_is_recorded(limited: Stac
     assert all(r.cost_usd is None for r in rows if r.status == 429)
 
 
-def test_budget_refuses_unpriced_model_at_request_time(limited: Stack) -> None:
+def test_budget_refuses_unpriced_model_at_request_time(limited: Limited) -> None:
     limited.member("alice")
     c = client(limited, limited_key(limited, budget_usd=5))
     with pytest.raises(openai.BadRequestError) as err:
@@ -153,7 +170,7 @@ def test_budget_refuses_unpriced_model_at_request_time(limited: Stack) -> None:
     assert limited.upstream.requests == []
 
 
-def test_streams_settle_with_their_usage(limited: Stack) -> None:
+def test_streams_settle_with_their_usage(limited: Limited) -> None:
     limited.member("alice")
     c = client(limited, limited_key(limited, tpm=100_000, budget_usd=1))
     chunks = list(c.chat.completions.create(**CHAT, stream=True, max_tokens=50))
@@ -163,7 +180,7 @@ def test_streams_settle_with_their_usage(limited: Stack) -> None:
     assert rows[-1].cost_usd == pytest.approx((11 * 0.15 + 7 * 0.60) / 1e6, abs=1e-6)
 
 
-def test_keys_without_limits_are_untouched(limited: Stack) -> None:
+def test_keys_without_limits_are_untouched(limited: Limited) -> None:
     limited.member("alice")
     reply = client(limited, limited.key("alice")).chat.completions.with_raw_response.create(**CHAT)
     assert "x-ratelimit-limit-requests" not in reply.headers
