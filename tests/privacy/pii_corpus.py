@@ -249,6 +249,31 @@ def _negatives(rng: random.Random) -> list[str]:
     ]
 
 
+def _variants(rng: random.Random) -> list[tuple[str, str, Callable[[], str]]]:
+    def plain_card() -> str:
+        return card(rng).replace(" ", "").replace("-", "")
+
+    def e164() -> str:
+        return f"+1{rng.randint(201, 989)}{rng.randint(201, 999)}{rng.randint(0, 9999):04d}"
+
+    return [
+        ("connect to {v}:8080 and retry", "ip_address", lambda: ipv4(rng)),
+        ("curl -g http://[{v}]:443/health", "ip_address", lambda: ipv6(rng)),
+        ("IP={v},port=22", "ip_address", lambda: ipv4(rng)),
+        ("From: Billing Team <{v}>", "email", lambda: email(rng)),
+        ("mailto:{v}?subject=invoice", "email", lambda: email(rng)),
+        ("EMAIL: {v}", "email", lambda: email(rng).upper()),
+        ("tel:{v}", "phone", e164),
+        ('{{"phone": "{v}", "ok": true}}', "phone", e164),
+        ('{{"card":"{v}","cvc":"***"}}', "card", plain_card),
+        ("card no. {v}.", "card", plain_card),
+        ("SSN:{v}", "ssn", lambda: ssn(rng).replace("-", "")),
+        ("ssn={v};", "ssn", lambda: ssn(rng)),
+        ("iban: {v}", "iban", lambda: iban(rng).lower()),
+        ("whatsapp {v}", "phone", lambda: f"+49 151 {rng.randint(10000000, 99999999)}"),
+    ]
+
+
 def build(seed: int = 5, per_entity: int = 60) -> list[Case]:
     """The evaluation set: ``per_entity`` positives per entity type, plus hard negatives."""
     rng = random.Random(seed)
@@ -260,6 +285,11 @@ def build(seed: int = 5, per_entity: int = 60) -> list[Case]:
             cases.append(Case(templates[i % len(templates)].format(v=value), ((entity, value),)))
     for _ in range(12):
         cases.extend(Case(text, ()) for text in _negatives(rng))
+    # The same values in the shapes they take in logs, headers, URLs and JSON.
+    for _ in range(4):
+        for template, entity, make in _variants(rng):
+            value = make()
+            cases.append(Case(template.format(v=value), ((entity, value),)))
     # Mixed prose: several entity types in one message.
     for _ in range(40):
         e, p, c = email(rng), phone(rng), card(rng)

@@ -187,6 +187,14 @@ RULES: tuple[PiiRule, ...] = (
         hint=_re(r"[A-Z]{2}\d\d"),
         near_hint=48,
     ),
+    PiiRule(
+        "iban-labelled",  # lower-case IBANs count only next to the word
+        (Entity.IBAN,),
+        re.compile(r"(?<![\w-])[a-z]{2}\d{2}(?:[ ]?[a-z0-9]{4}){2,7}(?:[ ]?[a-z0-9]{1,3})?(?!\w)", re.ASCII | re.I),
+        _iban,
+        hint=re.compile(r"\biban\b", re.ASCII | re.I),
+        near_hint=64,
+    ),
     PiiRule("card", (Entity.CARD,), _re(r"(?<![\w\-.+/])\d(?:[ -]?\d){11,18}" + _END), _card, 12),
     PiiRule(
         "ssn-itin",
