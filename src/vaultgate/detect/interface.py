@@ -62,8 +62,13 @@ class SecretRule:
     ASCII-lowercased text (the pattern is then written in lowercase), and the secret is
     read back from the original text at the same offsets. With ``anchored`` the pattern is
     tried only where an anchor occurs (``match`` at that offset), which keeps rules keyed on
-    common words (``key``, ``token``) fast. ``boundary`` requires that no identifier
-    character precede the match.
+    common words (``key``, ``token``) fast. Anchors use literals, escapes, ``[...]`` sets,
+    ``(?:...)`` groups, ``?`` and ``|`` only (the engine expands them into their strings).
+    ``guard`` (anchored lowercase rules) is a regular expression without groups that matches
+    right after an anchor wherever ``pattern`` can, typically a prefix of ``pattern``: the
+    engine tests it inside the scan that finds the anchors, so the thousands of ``key`` and
+    ``token`` words in ordinary code are dismissed without a Python call. ``boundary``
+    requires that no identifier character precede the match.
     """
 
     id: str
@@ -75,6 +80,7 @@ class SecretRule:
     lowercase: bool = False
     boundary: bool = True
     anchored: bool = False
+    guard: str = ""
     check_placeholders: bool = True
     validate: Callable[[Candidate], bool] | None = None
     mask: Callable[[str], str] | None = None
@@ -102,3 +108,49 @@ class SecretMatch:
     def sha256(self) -> str:
         """SHA-256 hex digest of the full secret (the fingerprint a leak report sends)."""
         return hashlib.sha256(self.secret.encode("utf-8")).hexdigest()
+
+
+def expand_anchor(source: str) -> tuple[str, ...]:
+    """Every string the anchor ``source`` matches (literals, ``\\.`` escapes, sets, ``(?:|)``, ``?``)."""
+    strings, end = _alternation(source, 0)
+    if end != len(source):
+        raise ValueError(f"unsupported anchor syntax: {source!r}")
+    return tuple(dict.fromkeys(strings))
+
+
+def _alternation(source: str, i: int) -> tuple[list[str], int]:
+    options: list[str] = []
+    while True:
+        strings, i = _sequence(source, i)
+        options.extend(strings)
+        if i < len(source) and source[i] == "|":
+            i += 1
+            continue
+        return options, i
+
+
+def _sequence(source: str, i: int) -> tuple[list[str], int]:
+    strings = [""]
+    while i < len(source) and source[i] not in "|)":
+        char = source[i]
+        if source.startswith("(?:", i):
+            atom, i = _alternation(source, i + 3)
+            if i >= len(source):
+                raise ValueError(f"unbalanced anchor: {source!r}")
+            i += 1
+        elif char == "[":
+            close = source.index("]", i)
+            atom = list(source[i + 1 : close])
+            if not atom or atom[0] == "^" or "-" in atom[1:-1] or "\\" in atom:
+                raise ValueError(f"unsupported set in anchor: {source!r}")
+            i = close + 1
+        elif char == "\\" and i + 1 < len(source) and not source[i + 1].isalnum():
+            atom, i = [source[i + 1]], i + 2
+        elif char in "\\.^$*+{}()?":
+            raise ValueError(f"unsupported anchor syntax: {source!r}")
+        else:
+            atom, i = [char], i + 1
+        if i < len(source) and source[i] == "?":
+            atom, i = [*atom, ""], i + 1
+        strings = [head + tail for head in strings for tail in atom]
+    return strings, i

@@ -25,13 +25,17 @@ _PEM = (
 # Anchored rules: the pattern continues right after one of the anchors (lowercase text).
 # Possessive quantifiers: nothing to backtrack into, so a miss fails fast.
 _ASSIGNED = r"[\\\"'\]]{0,3}+\)?[ \t]{0,8}+(?:=|:=|:|=>|\|\|=|\?\?=)[ \t]{0,8}+"
+_GENERIC_NAME = r"[a-z0-9_.-]{0,32}+" + _ASSIGNED + r"(?:(?:bearer|token|basic)[ \t]+)?"
 _GENERIC = (
-    r"[a-z0-9_.-]{0,32}+"
-    + _ASSIGNED
-    + r"(?:(?:bearer|token|basic)[ \t]+)?(?:[bru]?\\?(?P<q>[\"'`]))?"
+    _GENERIC_NAME + r"(?:[bru]?\\?(?P<q>[\"'`]))?"
     r"(?P<secret>[a-z0-9+/=_.~-]{16,256}+)"
     r"(?(q)\\?(?P=q)|(?=[\s,;)}\]#&<]|$))"
 )
+_AZURE_NAME = r"[a-z0-9_-]{0,12}+" + _ASSIGNED + r"[bru]?\\?[\"'`]?"
+# Guards (see SecretRule): each pattern below without its groups, cut after the value's
+# minimum length. Most ``key``/``token`` words in code fail here, inside the anchor scan.
+_GENERIC_GUARD = _GENERIC_NAME + r"(?:[bru]?\\?[\"'`])?[a-z0-9+/=_.~-]{16}"
+_AZURE_GUARD = _AZURE_NAME + r"[0-9a-f]{32}"
 
 RULES: tuple[SecretRule, ...] = (
     SecretRule(
@@ -67,9 +71,7 @@ RULES: tuple[SecretRule, ...] = (
             Example("sk-admin-{b64url:74}T3BlbkFJ{b64url:74}", True),
             Example("sk-proj-{b64url:156}", True),
             Example('OPENAI_API_KEY="sk-proj-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"', False),
-            Example(
-                "sk-proj-xxxxxxxxxxxxxxxxxxxxT3BlbkFJxxxxxxxxxxxxxxxxxxxx", False, placeholder=True
-            ),
+            Example("sk-proj-xxxxxxxxxxxxxxxxxxxxT3BlbkFJxxxxxxxxxxxxxxxxxxxx", False, placeholder=True),
             Example("api_key = sk-your-api-key-here", False),
             Example("task-proj-{b64url:60}", False),
             Example("sk-{b62:48}", False),
@@ -205,21 +207,18 @@ RULES: tuple[SecretRule, ...] = (
             Example("{pem:RSA}", True),
             Example("{pem:OPENSSH}\n", True),
             Example("{pem:-}", True),
-            Example(
-                "-" * 5 + "BEGIN PRIVATE" + " KEY" + "-" * 5 + "\n...\n" + "-" * 5 + "END", False
-            ),
+            Example("-" * 5 + "BEGIN PRIVATE" + " KEY" + "-" * 5 + "\n...\n" + "-" * 5 + "END", False),
         ),
     ),
     SecretRule(
         id="azure-api-key",
         description="32 hex characters assigned to an api-key-like name (Azure OpenAI and others)",
         severity=Severity.HIGH,
-        pattern=r"[a-z0-9_-]{0,12}+"
-        + _ASSIGNED
-        + r"[bru]?\\?[\"'`]?(?P<secret>[0-9a-f]{32})(?![0-9a-z])",
+        pattern=_AZURE_NAME + r"(?P<secret>[0-9a-f]{32})(?![0-9a-z])",
         anchors=("key",),
         lowercase=True,
         anchored=True,
+        guard=_AZURE_GUARD,
         boundary=False,
         validate=v.api_key_name,
         mask=v.mask_generic,
@@ -244,8 +243,7 @@ RULES: tuple[SecretRule, ...] = (
         examples=(
             Example("endpoint: https://acme.openai.azure.com/\nkey: {hex:32}", True),
             Example(
-                'AzureOpenAI(azure_endpoint="https://x.openai.azure.com", api_key=k)\n'
-                'k = "{HEX:32}"',
+                'AzureOpenAI(azure_endpoint="https://x.openai.azure.com", api_key=k)\nk = "{HEX:32}"',
                 True,
             ),
             Example("see https://acme.openai.azure.com/\n" + "\n" * 30 + "build {hex:32}", False),
@@ -260,6 +258,7 @@ RULES: tuple[SecretRule, ...] = (
         anchors=("key", "secret", "token", "p(?:assw(?:or)?d|wd|assphrase)", "auth(?:orization)?"),
         lowercase=True,
         anchored=True,
+        guard=_GENERIC_GUARD,
         boundary=False,
         validate=v.generic_secret,
         mask=v.mask_generic,

@@ -1,12 +1,18 @@
-"""Find secrets in text: the rules table compiled once, run with cheap literal prefilters.
+"""Find secrets in text: the rules table compiled once, gated by a few fast scans.
 
 Pure (no I/O), shared by the scanner (which feeds file bytes to :meth:`SecretDetector.find_bytes`)
 and the gateway's secret-in-prompt check (:func:`find_secrets` on a ``str``).
 
-Speed comes from the anchors: each distinct anchor is searched once per text (a literal or
-a regular expression with a literal prefix, which CPython scans at memory speed), and a
-rule's full expression only runs when one of its anchors is present. Rules keyed on common
-words (the generic rule) are tried only at the anchor offsets.
+How it stays fast. The rules' anchors are expanded into their literal strings, and all of
+them are found by a handful of regex scans of the lowercased text, one per *key*: a rare
+character (``k``, ``h``, ``w``...) that several literals share. CPython's regex engine runs
+to a pattern's leading literal character in a tight loop, and a lookbehind and lookahead
+around the key tell which literal is there without a Python call; an anchored rule's guard
+sits in the same lookahead, so the many ``key`` and ``token`` words of ordinary code cost
+nothing more. A literal of a case-sensitive rule is then confirmed on the original text.
+A rule's full expression runs only at its anchors' offsets (anchored rules), or over the
+text when one of its anchors is present (the rest). One combined alternation of all the
+anchors would be slower: the regex engine then tests every character against a set.
 """
 
 from __future__ import annotations
@@ -18,30 +24,108 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import AnyStr, Generic
 
-from vaultgate.detect.interface import Candidate, SecretMatch, SecretRule
+from vaultgate.detect.interface import Candidate, SecretMatch, SecretRule, expand_anchor
 from vaultgate.detect.placeholders import is_placeholder
 from vaultgate.detect.secret_rules import RULES
 
 _IDENT = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
 _IDENT_BYTES = frozenset(c.encode("ascii")[0] for c in _IDENT)
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
-_LITERAL = re.compile(r"(?:[A-Za-z0-9_ -]|\\\.)+")
+# Characters by rarity in source trees (byte frequencies of a site-packages, lowercased).
+# The first ones, each under 1.3 %, may key a scan that several literals share; a literal
+# without any gets a scan of its own, keyed on its rarest character.
+_RARITY = "jzq-kxwvbygh.umf_dpclioranste"
+_KEYS = _RARITY[:13]
 
 
 @dataclass(frozen=True, slots=True)
-class _Anchor(Generic[AnyStr]):
-    literal: AnyStr | None
+class _Literal:
+    """One string an anchor matches, lowercased, with the guard that must follow it."""
+
+    text: str
+    guard: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Alternative(Generic[AnyStr]):
+    """A literal inside a scan: where its key sits, who wants its offsets, what else to try.
+
+    ``targets`` pairs a slot (a rule's anchor) with the original-case literal to confirm
+    (None for lowercase rules). ``also`` lists the later alternatives of the same scan that
+    can occur at the same key position, which a regex alternation would not report.
+    """
+
+    offset: int
+    probe: re.Pattern[AnyStr]
+    targets: tuple[tuple[int, AnyStr | None], ...]
+    also: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _Scan(Generic[AnyStr]):
+    """One regex pass over the lowercased text (or over the text itself, for one literal
+    that only case-sensitive rules want: it is rarer there)."""
+
     regex: re.Pattern[AnyStr]
-    lowercase: bool
+    alternatives: tuple[_Alternative[AnyStr], ...]
+    original: bool
 
 
 @dataclass(frozen=True, slots=True)
 class _CompiledRule(Generic[AnyStr]):
     rule: SecretRule
     patterns: tuple[re.Pattern[AnyStr], ...]
-    anchors: tuple[int, ...]
+    slots: tuple[int, ...]
     has_secret_group: bool
     has_body_group: bool
+
+
+def _plan(literals: Sequence[str]) -> list[tuple[str, list[int]]]:
+    """Group literals by a shared rare key character (greedy cover); the rest scan alone."""
+    plan: list[tuple[str, list[int]]] = []
+    left = list(range(len(literals)))
+    while left:
+        # Most literals covered; then most literals that do not end with the key (see
+        # _alternative_source); then the rarest.
+        key = max(
+            _KEYS,
+            key=lambda c: (
+                sum(c in literals[i] for i in left),
+                sum(c in literals[i] and literals[i][-1] != c for i in left),
+                -_KEYS.index(c),
+            ),
+        )
+        members = [i for i in left if key in literals[i]]
+        if not members:
+            break
+        plan.append((key, members))
+        left = [i for i in left if i not in members]
+    plan.extend((_rarest(literals[i]), [i]) for i in left)
+    return plan
+
+
+def _rarest(literal: str) -> str:
+    return min(literal, key=lambda c: _RARITY.find(c) % (len(_RARITY) + 1))
+
+
+def _alternative_source(literal: _Literal, key: str) -> tuple[str, int]:
+    """The regex for ``literal`` that starts with ``key`` (one character), and its offset.
+
+    The key is the last occurrence of that character, so the tail after it holds no key
+    position and can be consumed; its first character then comes right after the key, and
+    the regex engine dismisses most key positions with one comparison before any lookbehind.
+    """
+    text = literal.text
+    offset = text.rindex(key)
+    behind = f"(?<={re.escape(text)})" if offset else ""
+    guard = f"(?=(?:{literal.guard}))" if literal.guard else ""
+    return f"{re.escape(text[offset:])}{behind}{guard}", offset
+
+
+def _compatible(a: str, offset_a: int, b: str, offset_b: int) -> bool:
+    """Whether ``a`` and ``b`` can both occur with their keys at the same position."""
+    shift = offset_a - offset_b  # b starts at a's index ``shift``
+    return all(a[i] == b[i - shift] for i in range(max(0, shift), min(len(a), shift + len(b))))
 
 
 class _Engine(Generic[AnyStr]):
@@ -58,80 +142,119 @@ class _Engine(Generic[AnyStr]):
         self._decode: Callable[[AnyStr], str] = decode
         self._is_ident: Callable[[AnyStr, int], bool] = is_ident
         self._lower: Callable[[AnyStr], AnyStr] = lower
-        keys: dict[tuple[str, bool], int] = {}
-        anchors: list[_Anchor[AnyStr]] = []
+        wanted: dict[_Literal, list[tuple[int, str | None]]] = {}
         compiled: list[_CompiledRule[AnyStr]] = []
+        slot = 0
         for rule in rules:
-            indices = []
+            guard = rule.guard if rule.anchored and rule.lowercase else ""
+            if guard and re.compile(guard).groups:
+                raise ValueError(f"the guard of {rule.id} has groups")
+            slots = []
             for source in rule.anchors:
-                key = (source, rule.lowercase)
-                if key not in keys:
-                    keys[key] = len(anchors)
-                    plain = source.replace("\\.", ".") if _LITERAL.fullmatch(source) else None
-                    literal = encode(plain) if plain is not None else None
-                    anchors.append(_Anchor(literal, re.compile(encode(source)), rule.lowercase))
-                indices.append(keys[key])
+                for string in expand_anchor(source):
+                    literal = _Literal(string.translate(_ASCII_LOWER), guard)
+                    wanted.setdefault(literal, []).append((slot, None if rule.lowercase else string))
+                slots.append(slot)
+                slot += rule.anchored
+            slot += not rule.anchored
             if rule.anchored:
-                # One expression per anchor, each starting with its literal, so the regex
-                # engine itself skips to the anchors (no Python call per occurrence).
-                patterns = tuple(
-                    re.compile(encode(f"(?:{source})(?:{rule.pattern})")) for source in rule.anchors
-                )
+                # One expression per anchor, matched at that anchor's offsets only.
+                patterns = tuple(re.compile(encode(f"(?:{source})(?:{rule.pattern})")) for source in rule.anchors)
             else:
                 patterns = (re.compile(encode(rule.pattern)),)
-            pattern = patterns[0]
             compiled.append(
                 _CompiledRule(
                     rule=rule,
                     patterns=patterns,
-                    anchors=tuple(indices),
-                    has_secret_group="secret" in pattern.groupindex,
-                    has_body_group="body" in pattern.groupindex,
+                    slots=tuple(slots),
+                    has_secret_group="secret" in patterns[0].groupindex,
+                    has_body_group="body" in patterns[0].groupindex,
                 )
             )
-        self._anchors: tuple[_Anchor[AnyStr], ...] = tuple(anchors)
+        literals = list(wanted)
+        self._scans: tuple[_Scan[AnyStr], ...] = tuple(
+            self._scan(key, [literals[i] for i in members], wanted, encode)
+            for key, members in _plan([literal.text for literal in literals])
+        )
         self._rules: tuple[_CompiledRule[AnyStr], ...] = tuple(compiled)
+
+    @staticmethod
+    def _scan(
+        key: str,
+        literals: list[_Literal],
+        wanted: dict[_Literal, list[tuple[int, str | None]]],
+        encode: Callable[[str], AnyStr],
+    ) -> _Scan[AnyStr]:
+        targets = [wanted[literal] for literal in literals]
+        exact = {string for _, string in targets[0]}
+        original = len(literals) == 1 and len(exact) == 1 and None not in exact
+        if original:
+            # One literal that only case-sensitive rules want: scan the text itself for it.
+            string = str(exact.pop())
+            key = string[literals[0].text.index(key)]
+            literals = [_Literal(string, literals[0].guard)]
+            targets = [[(slot, None) for slot, _ in targets[0]]]
+        sources = [_alternative_source(literal, key) for literal in literals]
+        alternatives = tuple(
+            _Alternative(
+                offset=offset,
+                probe=re.compile(encode(source)),
+                targets=tuple((slot, None if e is None else encode(e)) for slot, e in targets[i]),
+                also=tuple(
+                    j
+                    for j in range(i + 1, len(literals))
+                    if _compatible(literal.text, offset, literals[j].text, sources[j][1])
+                ),
+            )
+            for i, (literal, (source, offset)) in enumerate(zip(literals, sources, strict=True))
+        )
+        # The empty group closing each alternative says which one matched (lastindex).
+        regex = re.compile(encode("|".join(f"{source}()" for source, _ in sources)))
+        return _Scan(regex, alternatives, original)
 
     def find(self, text: AnyStr, allow_placeholders: bool) -> list[SecretMatch]:
         """Every non-overlapping match in ``text``, earlier rules winning overlaps."""
-        lowered: AnyStr | None = None
-        present: dict[int, bool] = {}
+        lowered = self._lower(text)
+        offsets: dict[int, list[int]] = {}
+        for scan in self._scans:
+            alternatives = scan.alternatives
+            haystack = text if scan.original else lowered
+            for hit in scan.regex.finditer(haystack):
+                position = hit.start()
+                index = (hit.lastindex or 1) - 1
+                alternative = alternatives[index]
+                _record(alternative, position, text, offsets)
+                for other in alternative.also:
+                    if alternatives[other].probe.match(haystack, position):
+                        _record(alternatives[other], position, text, offsets)
+        if not offsets:
+            return []
         found: list[SecretMatch] = []
         taken: list[tuple[int, int]] = []
         for compiled in self._rules:
-            rule = compiled.rule
-            if rule.lowercase:
-                if lowered is None:
-                    lowered = self._lower(text)
-                haystack = lowered
-            else:
-                haystack = text
-            if rule.anchored:
-                matches: Iterable[re.Match[AnyStr]] = _all_matches(compiled.patterns, haystack)
-            elif self._any_present(compiled.anchors, haystack, present):
-                matches = compiled.patterns[0].finditer(haystack)
-            else:
-                continue
-            for match in matches:
+            haystack = lowered if compiled.rule.lowercase else text
+            for match in self._matches(compiled, haystack, offsets):
                 result = self._accept(compiled, match, text, allow_placeholders)
                 if result is not None and _claim(taken, result.start, result.end):
                     found.append(result)
         found.sort(key=lambda m: m.start)
         return found
 
-    def _any_present(
-        self, indices: tuple[int, ...], text: AnyStr, present: dict[int, bool]
-    ) -> bool:
-        for index in indices:
-            hit = present.get(index)
-            if hit is None:
-                anchor = self._anchors[index]
-                literal = anchor.literal
-                hit = literal in text if literal is not None else bool(anchor.regex.search(text))
-                present[index] = hit
-            if hit:
-                return True
-        return False
+    @staticmethod
+    def _matches(
+        compiled: _CompiledRule[AnyStr], haystack: AnyStr, offsets: dict[int, list[int]]
+    ) -> Iterable[re.Match[AnyStr]]:
+        """What ``finditer`` would yield, trying only the offsets where an anchor was found."""
+        if not compiled.rule.anchored:
+            if compiled.slots and compiled.slots[0] in offsets:
+                yield from compiled.patterns[0].finditer(haystack)
+            return
+        for pattern, slot in zip(compiled.patterns, compiled.slots, strict=True):
+            end = 0
+            for start in sorted(set(offsets.get(slot, ()))):
+                if start >= end and (match := pattern.match(haystack, start)) is not None:
+                    end = match.end()
+                    yield match
 
     def _accept(
         self,
@@ -147,9 +270,7 @@ class _Engine(Generic[AnyStr]):
         body_start, body_end = match.span("body") if compiled.has_body_group else (start, end)
         decode = self._decode
         secret = decode(text[start:end])
-        body = (
-            secret if (body_start, body_end) == (start, end) else decode(text[body_start:body_end])
-        )
+        body = secret if (body_start, body_end) == (start, end) else decode(text[body_start:body_end])
         if rule.validate is not None:
             context = rule.context
             candidate = Candidate(
@@ -175,11 +296,12 @@ class _Engine(Generic[AnyStr]):
         )
 
 
-def _all_matches(
-    patterns: tuple[re.Pattern[AnyStr], ...], text: AnyStr
-) -> Iterable[re.Match[AnyStr]]:
-    for pattern in patterns:
-        yield from pattern.finditer(text)
+def _record(alternative: _Alternative[AnyStr], position: int, text: AnyStr, offsets: dict[int, list[int]]) -> None:
+    """Note where ``alternative``'s literal starts, for each rule anchor that wants it."""
+    start = position - alternative.offset
+    for slot, exact in alternative.targets:
+        if exact is None or text.startswith(exact, start):
+            offsets.setdefault(slot, []).append(start)
 
 
 def _claim(taken: list[tuple[int, int]], start: int, end: int) -> bool:
