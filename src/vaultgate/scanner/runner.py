@@ -7,6 +7,7 @@ optional :class:`Progress` sink.
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
@@ -15,13 +16,14 @@ import pathspec
 
 from vaultgate.detect.secrets import SecretDetector, default_detector
 from vaultgate.scanner import git, remote
-from vaultgate.scanner.blob import BlobOrigin, is_binary, scan_blob
+from vaultgate.scanner.blob import BINARY_SNIFF, BlobOrigin, is_binary, scan_blob
 from vaultgate.scanner.model import Finding, ScanResult, ScanStats
 from vaultgate.scanner.walk import iter_files
 
 OPENAI_RULE = "openai-api-key"
 VAULTGATE_RULE = "vaultgate-token"
 DEFAULT_MAX_FILE_SIZE = 16 * 1024 * 1024
+WHOLE_READ = 256 * 1024  # files up to this size are read in one go, then sniffed for binary
 
 
 class Progress(Protocol):
@@ -96,7 +98,7 @@ def scan_paths(
         if entry.size > options.max_file_size:
             scan.stats.skipped_large += 1
         else:
-            data = _read_text(entry.path, scan.stats)
+            data = _read_text(entry.path, entry.size, scan.stats)
             if data is not None:
                 scan.blob(data, BlobOrigin(entry.display))
         if progress is not None:
@@ -104,17 +106,32 @@ def scan_paths(
     return scan.result()
 
 
-def _read_text(path: str, stats: ScanStats) -> bytes | None:
+def _read_text(path: str, size: int, stats: ScanStats) -> bytes | None:
+    """The file's bytes, or None for binary content or an unreadable file.
+
+    One ``read`` system call for a usual file (its size is known from the walk); a large one
+    is sniffed first, so that big binary files are not read whole.
+    """
     try:
-        with open(path, "rb") as handle:
-            head = handle.read(8192)
-            if is_binary(head):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            if size > WHOLE_READ and is_binary(os.pread(fd, BINARY_SNIFF, 0)):
                 stats.skipped_binary += 1
                 return None
-            rest = handle.read()
+            data = os.read(fd, size + 1)
+            if len(data) != size:  # changed since the walk, or a short read: read to the end
+                parts = [data]
+                while part := os.read(fd, 1 << 20):
+                    parts.append(part)
+                data = b"".join(parts)
+        finally:
+            os.close(fd)
     except OSError:
         return None
-    return head + rest if rest else head
+    if size <= WHOLE_READ and is_binary(data):
+        stats.skipped_binary += 1
+        return None
+    return data
 
 
 def scan_bytes(

@@ -189,7 +189,9 @@ def _walk(
             continue
         if is_dir:
             yield from _walk(entry.path, shown, ignores, use_gitignore, exclude)
-        elif os.path.splitext(name)[1][1:].lower() not in SKIPPED_EXTENSIONS:
+            continue
+        _, dot, extension = name.lstrip(".").rpartition(".")  # as os.path.splitext, cheaper
+        if not (dot and extension.lower() in SKIPPED_EXTENSIONS):
             try:
                 size = entry.stat(follow_symlinks=False).st_size
             except OSError:
