@@ -29,6 +29,7 @@ class EchoUpstream:
     split: int | None = None
     mode: str = "ok"
     byte_chunk: int = 5
+    extra: str = ""  # appended to every answer: text the client never sent
 
     @property
     def last(self) -> Captured:
@@ -47,7 +48,7 @@ class EchoUpstream:
         captured = Captured(scope["method"], scope["path"], scope.get("query_string", b""), headers, body)
         self.requests.append(captured)
         payload = json.loads(body) if body else {}
-        text = "upstream says: " + _last_text(payload) if body else scope["path"]
+        text = ("upstream says: " + _last_text(payload) if body else scope["path"]) + self.extra
         if self.mode == "error":
             error = {
                 "error": {

@@ -138,3 +138,29 @@ def test_policy_on_the_key_blocks_and_redacts_secrets(stack: Stack) -> None:
     reply = client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": f"t {secret}"}])
     assert secret not in stack.upstream.last.everything().decode()
     assert reply.choices[0].message.content == f"upstream says: t {secret}"
+
+
+def test_response_scanning_masks_values_only_the_model_wrote_json_and_stream(stack: Stack) -> None:
+    stack.member("alice")
+    foreign = corpus.email(random.Random(77))
+    stack.upstream.extra = f" Also reach {foreign} for help."
+    client = _client(stack, stack.key("alice", privacy={"response_pii": "mask"}))
+    reply = client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": f"hi {EMAIL}"}])
+    content = reply.choices[0].message.content or ""
+    assert EMAIL in content and foreign not in content and "***@***." in content
+    for offset in range(len("upstream says: hi "), len(f"upstream says: hi {EMAIL} Also reach {foreign}"), 5):
+        stack.upstream.split = offset
+        stream = client.chat.completions.create(
+            model="gpt-4o", messages=[{"role": "user", "content": f"hi {EMAIL}"}], stream=True
+        )
+        text = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+        assert EMAIL in text and foreign not in text and text.endswith(" for help."), offset
+
+
+def test_mask_mode_is_one_way(stack: Stack) -> None:
+    stack.member("alice")
+    client = _client(stack, stack.key("alice", privacy={"pii": {"card": "mask"}}))
+    reply = client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": f"card {CARD}"}])
+    digits = CARD.replace(" ", "").replace("-", "")
+    assert digits[-4:] in (reply.choices[0].message.content or "")
+    assert CARD not in (reply.choices[0].message.content or "") and CARD not in stack.upstream.last.body.decode()
