@@ -89,9 +89,7 @@ def scan_paths(
 ) -> ScanResult:
     """Scan files and directories (``.gitignore`` respected unless the options say not)."""
     scan = _Scan(options, detector)
-    entries = list(
-        iter_files(list(paths), use_gitignore=options.use_gitignore, excludes=options.excludes)
-    )
+    entries = list(iter_files(list(paths), use_gitignore=options.use_gitignore, excludes=options.excludes))
     if progress is not None:
         progress.start(sum(e.size for e in entries))
     for entry in entries:
@@ -203,9 +201,7 @@ def verify(result: ScanResult, base_url: str = remote.DEFAULT_OPENAI_BASE_URL) -
     for finding in result.findings:
         if finding.rule_id == OPENAI_RULE and finding.plaintext is not None:
             if finding.secret_sha256 not in verdicts:
-                verdicts[finding.secret_sha256] = remote.verify_openai_key(
-                    finding.plaintext, base_url
-                )
+                verdicts[finding.secret_sha256] = remote.verify_openai_key(finding.plaintext, base_url)
             finding = dataclasses.replace(finding, verified=verdicts[finding.secret_sha256])
         findings.append(finding)
     return ScanResult(findings=tuple(findings), stats=result.stats)
