@@ -142,3 +142,27 @@ def test_response_scanning_masks_values_only_the_answer_has_even_split_across_ch
         restored["choices"][0]["message"]["content"]
         == f"mail {foreign[0]}***@***.{foreign.rsplit('.', 1)[1]} or {EMAIL}"
     )
+
+
+def test_values_needing_escapes_stay_valid_inside_tool_call_arguments() -> None:
+    # A placeholder that is a whole string value of the arguments document (the common case).
+    rmap = RedactionMap()
+    value = 'line one\nline "two" \\ end'
+    token = rmap.token_for("SECRET", value)
+    arguments = json.dumps({"key": token, "other": 1})
+    body = orjson.dumps({"choices": [{"message": {"tool_calls": [{"function": {"arguments": arguments}}]}}]})
+    restored = orjson.loads(ResponseRestorer(rmap).body(body, is_json=True))
+    inner = restored["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"]
+    assert json.loads(inner)["key"] == value
+    restorer = ResponseRestorer(rmap)
+    pieces = [arguments[:12], arguments[12:]]
+    out = b""
+    for piece in pieces:
+        doc = {"choices": [{"index": 0, "delta": {"tool_calls": [{"index": 0, "function": {"arguments": piece}}]}}]}
+        out += restorer.event(b"data: " + orjson.dumps(doc) + b"\n\n")
+    streamed = "".join(
+        json.loads(e[6:])["choices"][0]["delta"]["tool_calls"][0]["function"]["arguments"]
+        for e in out.split(b"\n\n")
+        if e.startswith(b"data: ")
+    )
+    assert json.loads(streamed)["key"] == value

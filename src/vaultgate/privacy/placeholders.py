@@ -67,12 +67,27 @@ class RedactionMap:
         """Every original value (the response scanner leaves these alone: the client sent them)."""
         return frozenset(self._by_token.values())
 
-    def restore_text(self, text: str) -> str:
-        """``text`` with every issued placeholder replaced by its value."""
+    def restore_text(self, text: str, *, json_text: bool = False, before: str = "") -> str:
+        """``text`` with every issued placeholder replaced by its value.
+
+        With ``json_text`` (the text is itself JSON, such as tool-call arguments) a value that
+        opens a JSON string there (right after a quote; ``before`` is the character that
+        preceded ``text`` in its stream) is written JSON-escaped.
+        """
         if "[" not in text or not self._by_token:
             return text
         by_token = self._by_token
-        return PLACEHOLDER.sub(lambda m: by_token.get(m.group(), m.group()), text)
+
+        def one(match: re.Match[str]) -> str:
+            value = by_token.get(match.group())
+            if value is None:
+                return match.group()
+            preceding = text[match.start() - 1] if match.start() > 0 else before
+            if json_text and preceding == '"':
+                return orjson.dumps(value)[1:-1].decode("utf-8")
+            return value
+
+        return PLACEHOLDER.sub(one, text)
 
     def restore_bytes(self, body: bytes, *, json_escape: bool) -> bytes:
         """``body`` with placeholders replaced; values JSON-escaped when the body is JSON."""
@@ -84,7 +99,13 @@ class RedactionMap:
             value = by_token.get(match.group().decode("ascii"))
             if value is None:
                 return match.group()
-            return orjson.dumps(value)[1:-1] if json_escape else value.encode("utf-8")
+            if not json_escape:
+                return value.encode("utf-8")
+            escaped = orjson.dumps(value)[1:-1]
+            if body[match.start() - 2 : match.start()] == b'\\"' and escaped != value.encode("utf-8"):
+                # Inside a JSON document held in a JSON string (tool-call arguments): escape twice.
+                escaped = orjson.dumps(escaped.decode("utf-8"))[1:-1]
+            return escaped
 
         return PLACEHOLDER_BYTES.sub(one, body)
 

@@ -44,7 +44,7 @@ def _incremental(path: FieldKey, document: dict[str, Any]) -> bool:
 class ResponseRestorer:
     """Restores (and optionally scans) one response; holds per-field state for streams."""
 
-    __slots__ = ("_held", "_last_event", "_pending", "_rmap", "_scanner")
+    __slots__ = ("_held", "_last_char", "_last_event", "_pending", "_rmap", "_scanner")
 
     def __init__(self, rmap: RedactionMap, scanner: ResponseScanner | None = None) -> None:
         self._rmap = rmap
@@ -52,6 +52,7 @@ class ResponseRestorer:
         self._pending: dict[FieldKey, str] = {}  # possible placeholder starts
         self._held: dict[FieldKey, str] = {}  # text the scanner holds back
         self._last_event: dict[FieldKey, tuple[bytes, Any]] = {}
+        self._last_char: dict[FieldKey, str] = {}  # of tool-call arguments sent so far
 
     @property
     def active(self) -> bool:
@@ -140,12 +141,16 @@ class ResponseRestorer:
         incremental = stream and _incremental(path, document)
         key = (prefix, *path)
         text = self._pending.pop(key, "") + value if incremental else value
-        restored = rmap.restore_text(text) if rmap else text
+        arguments = path[-1:] == ("arguments",)
+        before = self._last_char.get(key, "") if arguments else ""
+        restored = rmap.restore_text(text, json_text=arguments, before=before) if rmap else text
         if incremental and rmap:
             hold = rmap.held_prefix(restored)
             if hold:
                 self._pending[key] = restored[-hold:]
                 restored = restored[:-hold]
+        if arguments and restored:
+            self._last_char[key] = restored[-1]
         scanner = self._scanner
         if scanner is not None:
             if incremental:
