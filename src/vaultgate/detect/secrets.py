@@ -21,7 +21,7 @@ import bisect
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import AnyStr, Generic
 
 from vaultgate.detect.interface import Candidate, SecretMatch, SecretRule, expand_anchor
@@ -322,18 +322,24 @@ def _lower_str(text: str) -> str:
 
 
 class SecretDetector:
-    """A rules table compiled once, for ``str`` and for ``bytes`` input."""
+    """A rules table compiled once, for ``str`` and for ``bytes`` input (each on first use)."""
 
     def __init__(self, rules: Sequence[SecretRule] = RULES) -> None:
         self.rules = tuple(rules)
-        self._str: _Engine[str] = _Engine(
+
+    @cached_property
+    def _str(self) -> _Engine[str]:
+        return _Engine(
             self.rules,
             encode=lambda s: s,
             decode=lambda s: s,
             is_ident=lambda t, i: t[i] in _IDENT,
             lower=_lower_str,
         )
-        self._bytes: _Engine[bytes] = _Engine(
+
+    @cached_property
+    def _bytes(self) -> _Engine[bytes]:
+        return _Engine(
             self.rules,
             encode=lambda s: s.encode("ascii"),
             decode=lambda b: b.decode("latin-1"),
