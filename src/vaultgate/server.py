@@ -29,7 +29,7 @@ from vaultgate.upstream.echo import EchoAdapter
 from vaultgate.upstream.http import UpstreamClient
 from vaultgate.upstream.interface import ProviderAdapter
 from vaultgate.upstream.openai import OpenAIAdapter
-from vaultgate.usage import pricing
+from vaultgate.usage.pricing import PriceTable
 from vaultgate.usage.recorder import UsageRecorder
 
 log = logging.getLogger("vaultgate")
@@ -135,7 +135,7 @@ def build(settings: config.Settings) -> Gateway:
         listen=snapshot.pg_listener(cp),
     )
     recorder = UsageRecorder(lambda batch: usage.write(cp, batch), flush_interval=settings.usage_flush_interval)
-    limiter = build_limiter(settings)
+    limiter = build_limiter(settings, cp.prices)
     privacy = PrivacyGuard.with_installed_recognisers()
     log.info("%s", privacy.describe())  # which recognisers are active, said once at start-up
     hooks = DataPlaneHooks(cp, refresher, settings.rotation_check_interval)
@@ -162,7 +162,7 @@ def trusted_proxies(text: str) -> Networks:
         raise config.ConfigError(f"VAULTGATE_TRUSTED_PROXIES: {exc}") from None
 
 
-def build_limiter(settings: config.Settings) -> Limiter:
+def build_limiter(settings: config.Settings, prices: PriceTable) -> Limiter:
     """The limiter: Redis when ``redis_url`` is set (shared by workers and replicas), else in-process."""
     backend: LimiterBackend
     if settings.redis_url:
@@ -170,7 +170,7 @@ def build_limiter(settings: config.Settings) -> Limiter:
     else:
         backend = MemoryBackend()
     # A lease outlives the longest upstream call, so a crashed replica's concurrency slots free themselves.
-    return Limiter(backend, pricing.load(settings.prices_file), lease_seconds=settings.upstream_timeout + 60)
+    return Limiter(backend, prices, lease_seconds=settings.upstream_timeout + 60)
 
 
 def configure_logging(level: str) -> None:

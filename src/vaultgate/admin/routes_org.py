@@ -12,6 +12,8 @@ from vaultgate.admin.schemas import (
     AdminTokenCreate,
     AdminTokenCreated,
     AdminTokenOut,
+    LimitsIn,
+    LimitsOut,
     Lockdown,
     Me,
     MemberCreate,
@@ -54,6 +56,18 @@ def suspend_member(name: str, actor: CurrentActor, cp: CurrentControlPlane) -> d
 def resume_member(name: str, actor: CurrentActor, cp: CurrentControlPlane) -> dict[str, Any]:
     """Lift a member's suspension."""
     return asdict(members.resume(cp, actor, name))
+
+
+@router.put("/members/{name}/limits", response_model=LimitsOut, tags=["limits"])
+def set_member_limits(name: str, body: LimitsIn, actor: CurrentActor, cp: CurrentControlPlane) -> dict[str, Any]:
+    """Rate limits and budget shared by all of a member's keys."""
+    return {"name": name, "limits": members.set_limits(cp, actor, name, body.model_dump(exclude_none=True))}
+
+
+@router.put("/teams/{name}/limits", response_model=LimitsOut, tags=["limits"])
+def set_team_limits(name: str, body: LimitsIn, actor: CurrentActor, cp: CurrentControlPlane) -> dict[str, Any]:
+    """Rate limits and budget shared by every key of the team."""
+    return {"name": name, "limits": teams.set_limits(cp, actor, name, body.model_dump(exclude_none=True))}
 
 
 @router.post("/teams", response_model=TeamOut, status_code=201, tags=["teams"])

@@ -64,6 +64,7 @@ class KeyOut(BaseModel):
     rotation_due: bool
     age_days: int
     canary: bool
+    limits: dict[str, Any]
 
 
 class KeyCreated(KeyOut):
@@ -182,3 +183,16 @@ class CredentialOut(BaseModel):
     provider: str
     state: str
     created_at: datetime
+
+
+class LimitsIn(Strict):
+    rpm: int | None = None
+    tpm: int | None = None
+    concurrency: int | None = None
+    budget_usd: float | None = None
+    budget_period: Literal["day", "month"] = "month"
+
+
+class LimitsOut(BaseModel):
+    name: str
+    limits: dict[str, Any]

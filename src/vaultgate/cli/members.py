@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from vaultgate.cli.context import control_plane
+from vaultgate.cli.keys import limit_options
 from vaultgate.cli.output import emit_json, emit_table, say
 from vaultgate.services import members
 from vaultgate.services.context import LOCAL_OPERATOR
@@ -56,3 +57,20 @@ def resume(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Member 
     """Lift a member's suspension."""
     info = members.resume(control_plane(ctx), LOCAL_OPERATOR, name)
     say(f"Resumed {info.name}.")
+
+
+@app.command("limits")
+def limits(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Member name")],
+    rpm: Annotated[int | None, typer.Option("--rpm", help="Requests per minute, all keys together")] = None,
+    tpm: Annotated[int | None, typer.Option("--tpm", help="Tokens per minute")] = None,
+    concurrency: Annotated[int | None, typer.Option("--concurrency", help="Requests in flight at once")] = None,
+    budget: Annotated[float | None, typer.Option("--budget", help="Spend cap in USD per budget period")] = None,
+    budget_period: Annotated[str, typer.Option("--budget-period", help="day|month (UTC)")] = "month",
+) -> None:
+    """Set the limits shared by all of a member's keys (no options: remove them)."""
+    parsed = members.set_limits(
+        control_plane(ctx), LOCAL_OPERATOR, name, limit_options(rpm, tpm, concurrency, budget, budget_period)
+    )
+    say(f"Limits of {name}: {parsed or 'none'}.")

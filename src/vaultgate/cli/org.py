@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from vaultgate.cli.context import control_plane
-from vaultgate.cli.keys import parse_scopes
+from vaultgate.cli.keys import limit_options, parse_scopes
 from vaultgate.cli.output import emit_json, emit_table, say
 from vaultgate.services import admin_tokens, org, teams
 from vaultgate.services.context import LOCAL_OPERATOR
@@ -72,6 +72,23 @@ def team_policy(
         emit_json(info)
     else:
         say(f"Team {info.name}: ceiling {info.policy}, max key age {info.max_key_age_days} days.")
+
+
+@team_app.command("limits")
+def team_limits(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Team name")],
+    rpm: Annotated[int | None, typer.Option("--rpm", help="Requests per minute, all members together")] = None,
+    tpm: Annotated[int | None, typer.Option("--tpm", help="Tokens per minute")] = None,
+    concurrency: Annotated[int | None, typer.Option("--concurrency", help="Requests in flight at once")] = None,
+    budget: Annotated[float | None, typer.Option("--budget", help="Spend cap in USD per budget period")] = None,
+    budget_period: Annotated[str, typer.Option("--budget-period", help="day|month (UTC)")] = "month",
+) -> None:
+    """Set the limits shared by every key of the team (no options: remove them)."""
+    parsed = teams.set_limits(
+        control_plane(ctx), LOCAL_OPERATOR, name, limit_options(rpm, tpm, concurrency, budget, budget_period)
+    )
+    say(f"Limits of team {name}: {parsed or 'none'}.")
 
 
 @team_app.command("suspend")

@@ -67,28 +67,16 @@ def scan(
         list[str] | None,
         typer.Argument(help="Files and directories ('-' for stdin; with --git, the repository)"),
     ] = None,
-    use_git: Annotated[
-        bool, typer.Option("--git", help="Scan the history of every ref of the repository")
-    ] = False,
-    since: Annotated[
-        str | None, typer.Option("--since", metavar="REV", help="With --git: commits after REV")
-    ] = None,
-    staged: Annotated[
-        bool, typer.Option("--staged", help="Scan the changes staged for commit (pre-commit)")
-    ] = False,
-    output: Annotated[OutputFormat, typer.Option("--format", "-f", help="Report format")] = (
-        OutputFormat.text
-    ),
-    baseline: Annotated[
-        str | None, typer.Option("--baseline", metavar="FILE", help="Ignore findings in FILE")
-    ] = None,
+    use_git: Annotated[bool, typer.Option("--git", help="Scan the history of every ref of the repository")] = False,
+    since: Annotated[str | None, typer.Option("--since", metavar="REV", help="With --git: commits after REV")] = None,
+    staged: Annotated[bool, typer.Option("--staged", help="Scan the changes staged for commit (pre-commit)")] = False,
+    output: Annotated[OutputFormat, typer.Option("--format", "-f", help="Report format")] = (OutputFormat.text),
+    baseline: Annotated[str | None, typer.Option("--baseline", metavar="FILE", help="Ignore findings in FILE")] = None,
     baseline_write: Annotated[
         str | None,
         typer.Option("--baseline-write", metavar="FILE", help="Accept all findings into FILE"),
     ] = None,
-    exclude: Annotated[
-        list[str] | None, typer.Option("--exclude", metavar="GLOB", help="Skip matching paths")
-    ] = None,
+    exclude: Annotated[list[str] | None, typer.Option("--exclude", metavar="GLOB", help="Skip matching paths")] = None,
     no_gitignore: Annotated[
         bool, typer.Option("--no-gitignore", help="Also scan files that .gitignore ignores")
     ] = False,
@@ -98,15 +86,11 @@ def scan(
     max_file_size: Annotated[
         int, typer.Option("--max-file-size", metavar="BYTES", help="Skip larger files")
     ] = runner.DEFAULT_MAX_FILE_SIZE,
-    revoke: Annotated[
-        bool, typer.Option("--revoke", help="Revoke found vaultgate keys via the admin API")
-    ] = False,
+    revoke: Annotated[bool, typer.Option("--revoke", help="Revoke found vaultgate keys via the admin API")] = False,
     admin_url: Annotated[
         str, typer.Option("--admin-url", envvar="VAULTGATE_ADMIN_URL", help="Admin API URL")
     ] = remote.DEFAULT_ADMIN_URL,
-    verify: Annotated[
-        bool, typer.Option("--verify", help="Ask the OpenAI API whether found keys are live")
-    ] = False,
+    verify: Annotated[bool, typer.Option("--verify", help="Ask the OpenAI API whether found keys are live")] = False,
     verify_base_url: Annotated[
         str, typer.Option("--verify-base-url", help="Base URL for --verify")
     ] = remote.DEFAULT_OPENAI_BASE_URL,

@@ -20,6 +20,7 @@ from vaultgate.store import migrate
 from vaultgate.store.db import Store
 from vaultgate.store.errors import StoreError
 from vaultgate.store.models import AdminToken, Member, VaultSecret
+from vaultgate.usage import pricing
 from vaultgate.vault import Keyring, MasterKey, Vault
 from vaultgate.vault.masterkey import MasterKeySource, write_key_file
 
@@ -120,6 +121,7 @@ def open_control_plane(settings: Settings, *, store: Store | None = None, vault:
         hash_key = vault.open(TOKEN_HASH_KEY, sealed.sealed)
     try:
         notifier = Notifier(settings.webhook_url)
-    except ValueError as exc:
+        prices = pricing.load(settings.prices_file)
+    except ValueError as exc:  # PriceTableError is a ValueError too
         raise InvalidInput(str(exc)) from None
-    return ControlPlane(store=store, vault=vault, hasher=TokenHasher(hash_key), notifier=notifier)
+    return ControlPlane(store=store, vault=vault, hasher=TokenHasher(hash_key), notifier=notifier, prices=prices)

@@ -16,6 +16,8 @@ from vaultgate.keys.hashing import TokenHasher
 from vaultgate.services.errors import NotAuthorised
 from vaultgate.services.notify import Notifier
 from vaultgate.store.db import Store
+from vaultgate.usage import pricing
+from vaultgate.usage.pricing import PriceTable
 from vaultgate.vault import Vault
 
 
@@ -78,6 +80,7 @@ class ControlPlane:
     hasher: TokenHasher
     clock: Callable[[], datetime] = field(default=utcnow)
     notifier: Notifier = field(default_factory=lambda: Notifier(None))
+    prices: PriceTable = field(default_factory=pricing.load)
 
     def audit(
         self,

@@ -3,27 +3,23 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from vaultgate import config
 from vaultgate.keys import tokens
 from vaultgate.keys.hashing import fingerprint
-from vaultgate.limits.interface import LimitsError
-from vaultgate.limits.rules import Limits, check_priced
 from vaultgate.policy.grants import KeyPolicy, PolicyError
 from vaultgate.services import access, members
 from vaultgate.services.auditing import refusals_audited
 from vaultgate.services.context import Actor, ControlPlane, new_id
 from vaultgate.services.errors import Conflict, InvalidInput, NotAuthorised, NotFound
+from vaultgate.services.limit_input import parse_limits
 from vaultgate.services.rotation import rotation_status
 from vaultgate.store.models import Member, MemberKey, Team
-from vaultgate.usage import pricing
 
 _DURATION = re.compile(r"^(\d+)([smhdw])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -57,6 +53,7 @@ class KeyInfo:
     rotation_due: bool = False
     age_days: int = 0
     canary: bool = False
+    limits: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +93,7 @@ def info(row: MemberKey, member: Member, team: Team | None, now: datetime) -> Ke
         rotation_due=due and row.revoked_at is None and not row.canary,
         age_days=age,
         canary=row.canary,
+        limits=row.limits,
     )
 
 
@@ -117,16 +115,6 @@ def _instant(text: str | None, now: datetime, what: str) -> datetime | None:
     return value
 
 
-def parse_limits(data: dict[str, Any] | None, models: Iterable[str] = ()) -> Limits:
-    """Validated limits (rpm, tpm, concurrency, budget_usd, budget_period); InvalidInput naming the bad value."""
-    try:
-        parsed = Limits.from_json(data)
-        check_priced(parsed, models, pricing.load(config.load().prices_file))
-    except (LimitsError, pricing.PriceTableError) as exc:
-        raise InvalidInput(str(exc)) from None
-    return parsed
-
-
 @refusals_audited("key.create")
 def create(
     cp: ControlPlane,
@@ -145,7 +133,7 @@ def create(
         parsed = KeyPolicy.from_json(policy or {})
     except PolicyError as exc:
         raise InvalidInput(str(exc)) from None
-    parsed_limits = parse_limits(limits, parsed.models)
+    parsed_limits = parse_limits(cp, limits, parsed.models)
     now = cp.clock()
     expires_at = _instant(expires_in, now, "expiry")
     if expires_at is not None and expires_at <= now:

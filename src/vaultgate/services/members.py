@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -13,6 +14,7 @@ from vaultgate.services import access
 from vaultgate.services.auditing import refusals_audited
 from vaultgate.services.context import Actor, ControlPlane, Role, new_id
 from vaultgate.services.errors import Conflict, InvalidInput, NotAuthorised, NotFound
+from vaultgate.services.limit_input import parse_limits
 from vaultgate.store.models import Member, Team
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,99}$")
@@ -163,3 +165,19 @@ def suspend(cp: ControlPlane, actor: Actor, name: str) -> MemberInfo:
 def resume(cp: ControlPlane, actor: Actor, name: str) -> MemberInfo:
     """Lift a member's suspension."""
     return _set_status(cp, actor, name, "active")
+
+
+@refusals_audited("member.limits")
+def set_limits(cp: ControlPlane, actor: Actor, name: str, limits: dict[str, Any]) -> dict[str, Any]:
+    """Rate limits and budget shared by all of a member's keys (empty: none)."""
+    parsed = parse_limits(cp, limits).to_json()
+    with cp.store.session() as session:
+        member = find(session, name)
+        if not access.can_view(actor, member):
+            raise NotFound(f"no member named {name!r}")
+        if not access.can_manage(actor, member) or member.id == actor.member_id:
+            raise NotAuthorised(f"the {actor.role.value} role may not set {member.name}'s limits")
+        member.limits = parsed
+        cp.audit(session, actor, "member.limits", member.name, limits=parsed)
+        cp.store.notify_change(session)
+    return parsed

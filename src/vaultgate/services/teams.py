@@ -14,6 +14,7 @@ from vaultgate.services import access
 from vaultgate.services.auditing import refusals_audited
 from vaultgate.services.context import Actor, ControlPlane
 from vaultgate.services.errors import Conflict, InvalidInput, NotFound
+from vaultgate.services.limit_input import parse_limits
 from vaultgate.services.members import team_for
 from vaultgate.services.rotation import max_age_days
 from vaultgate.store.models import Team
@@ -135,3 +136,16 @@ def suspend(cp: ControlPlane, actor: Actor, name: str) -> TeamInfo:
 def resume(cp: ControlPlane, actor: Actor, name: str) -> TeamInfo:
     """Lift a team's suspension."""
     return _set_suspended(cp, actor, name, False)
+
+
+@refusals_audited("team.limits")
+def set_limits(cp: ControlPlane, actor: Actor, name: str, limits: dict[str, Any]) -> dict[str, Any]:
+    """Rate limits and budget shared by every key of the team's members (empty: none)."""
+    parsed = parse_limits(cp, limits).to_json()
+    access.require_org_manager(actor, "set team limits")
+    with cp.store.session() as session:
+        team = _find(session, name)
+        team.limits = parsed
+        cp.audit(session, actor, "team.limits", team.name, limits=parsed)
+        cp.store.notify_change(session)
+    return parsed
