@@ -54,11 +54,23 @@ stop_all() {
     BENCH_PIDS=()
 }
 
-# Wait until something accepts connections on 127.0.0.1:PORT (at most $2 seconds).
+# A TCP port on 127.0.0.1 that is free right now. Fixed ports collide with other people's
+# benchmarks and tests on a shared machine.
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# Wait until 127.0.0.1:PORT accepts connections (at most LIMIT seconds) while PID, the
+# process meant to listen there, is alive: if it died (port taken), fail.
+# Usage: wait_port PORT [LIMIT] [PID]
 wait_port() {
-    local port=$1 limit=${2:-30}
+    local port=$1 limit=${2:-30} pid=${3:-}
     local deadline=$((SECONDS + limit))
     while [ $SECONDS -lt $deadline ]; do
+        if [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null; then
+            echo "the process meant to listen on 127.0.0.1:$port exited" >&2
+            return 1
+        fi
         (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0
         sleep 0.1
     done

@@ -5,16 +5,20 @@
 # vaultgate data dir in /tmp (provider "stub", member "bench", one member key with rate
 # limits switched on), serves the real gateway on loopback, and measures with wrk
 #   (a) the stub directly, (b) the same requests through the gateway,
-# for JSON chat completions and SSE streaming, REPS times each, interleaved. It prints a
-# table of req/s, p50/p99 latency and the latency the gateway adds (gateway - direct),
-# and keeps the raw lines in bench/results/gateway-<stamp>.jsonl.
+# REPS times each, interleaved, in three modes:
+#   json     JSON chat completions at BENCH_CONNECTIONS (64) connections (throughput)
+#   sse      the same with "stream": true
+#   json-c1  JSON at one connection: the latency a request pays without queueing
+# It prints a table of req/s, p50/p99 latency and the latency the gateway adds
+# (gateway - direct), and keeps the raw lines in bench/results/gateway-<stamp>.jsonl.
 #
 # Placement (2 cores): the gateway alone on core 1; wrk and the stub share core 0.
 #
 # Environment: VENV (.venv), REPS (3), BENCH_DURATION (10 s), BENCH_CONNECTIONS (64),
-# MODES ("json sse"), GATEWAY_PORT (8089), STUB_PORT (18080), KEEP_DATA_DIR=1 to keep /tmp
-# data, BENCH_KEY_ARGS (extra `vaultgate key create` options; default: rpm/tpm limits far
-# above what the benchmark sends, so the limiter runs but never refuses).
+# MODES ("json sse json-c1"), GATEWAY_PORT and STUB_PORT (default: free ports),
+# KEEP_DATA_DIR=1 keeps the /tmp data dir and logs, BENCH_KEY_ARGS (extra `vaultgate key
+# create` options; default: rpm/tpm limits far above what the benchmark sends, so the
+# limiter runs but never refuses).
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
@@ -25,9 +29,9 @@ VENV=${VENV:-$ROOT/.venv}
 PY=$VENV/bin/python
 VAULTGATE=$VENV/bin/vaultgate
 REPS=${REPS:-3}
-MODES=${MODES:-json sse}
-GATEWAY_PORT=${GATEWAY_PORT:-8089}
-STUB_PORT=${STUB_PORT:-18080}
+MODES=${MODES:-json sse json-c1}
+GATEWAY_PORT=${GATEWAY_PORT:-$(free_port)}
+STUB_PORT=${STUB_PORT:-$(free_port)}
 BENCH_KEY_ARGS=${BENCH_KEY_ARGS:---rpm 100000000 --tpm 100000000000}
 STAMP=$(date -u +%Y%m%dT%H%M%SZ)
 OUT=$HERE/results/gateway-$STAMP.jsonl
@@ -63,7 +67,7 @@ export STUB_KEY="sk-stub-$RANDOM$RANDOM"
 start_pinned "$BENCH_CORE_LOAD" "$LOGS/stub.log" "$PY" "$HERE/upstream_stub.py" \
     --port "$STUB_PORT" --api-key "$STUB_KEY"
 STUB_PID=$LAST_PID
-wait_port "$STUB_PORT" || fail "the upstream stub did not start"
+wait_port "$STUB_PORT" 30 "$STUB_PID" || fail "the upstream stub did not start"
 
 # A throwaway gateway set up exactly as a user would, through the CLI.
 export VAULTGATE_DATA_DIR=$DATA/vaultgate
@@ -81,7 +85,7 @@ unset KEY_JSON
 start_pinned "$BENCH_CORE_UNDER_TEST" "$LOGS/gateway.log" "$VAULTGATE" serve \
     --host 127.0.0.1 --port "$GATEWAY_PORT"
 GATEWAY_PID=$LAST_PID
-wait_port "$GATEWAY_PORT" 60 || fail "the gateway did not start"
+wait_port "$GATEWAY_PORT" 60 "$GATEWAY_PID" || fail "the gateway did not start"
 
 # One request each way first: the benchmark only counts if the gateway really answers.
 for stream in false true; do
@@ -110,14 +114,18 @@ echo "# $STAMP $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores; commit $
 
 for rep in $(seq "$REPS"); do
     for mode in $MODES; do
-        stream=0
-        [ "$mode" = sse ] && stream=1
-        BENCH_STREAM=$stream BENCH_TOKEN=$STUB_KEY run_wrk "$STUB_PORT" \
+        stream=0 conns=$BENCH_CONNECTIONS
+        case $mode in
+        sse) stream=1 ;;
+        json-c1) conns=1 ;;
+        esac
+        export BENCH_STREAM=$stream
+        BENCH_CONNECTIONS=$conns BENCH_TOKEN=$STUB_KEY run_wrk "$STUB_PORT" \
             "\"target\":\"direct\",\"mode\":\"$mode\",\"rep\":$rep" "$BENCH_DURATION" "$STUB_PID" |
             tee -a "$OUT"
-        BENCH_WAIT_QUIET=0 BENCH_STREAM=$stream BENCH_TOKEN=$MEMBER_KEY run_wrk "$GATEWAY_PORT" \
+        BENCH_CONNECTIONS=$conns BENCH_WAIT_QUIET=0 BENCH_TOKEN=$MEMBER_KEY run_wrk "$GATEWAY_PORT" \
             '"target":"warmup","variant":"warmup"' "$BENCH_WARMUP" >/dev/null
-        BENCH_STREAM=$stream BENCH_TOKEN=$MEMBER_KEY run_wrk "$GATEWAY_PORT" \
+        BENCH_CONNECTIONS=$conns BENCH_TOKEN=$MEMBER_KEY run_wrk "$GATEWAY_PORT" \
             "\"target\":\"gateway\",\"mode\":\"$mode\",\"rep\":$rep" "$BENCH_DURATION" \
             "$GATEWAY_PID" | tee -a "$OUT"
     done
