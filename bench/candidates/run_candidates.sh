@@ -19,8 +19,8 @@ VENV=${1:-/tmp/venv-bench}
 PY=$VENV/bin/python
 REPS=${REPS:-3}
 MODES=${MODES:-json sse}
-STUB_PORT=18080
-PROXY_PORT=18081
+STUB_PORT=${STUB_PORT:-$(free_port)}
+PROXY_PORT=${PROXY_PORT:-$(free_port)}
 STAMP=$(date -u +%Y%m%dT%H%M%SZ)
 OUT=$BENCH_DIR/results/candidates-$STAMP.jsonl
 LOGS=$(mktemp -d /tmp/vaultgate-candidates.XXXXXX)
@@ -59,7 +59,7 @@ start_proxy() {  # server client json
             --log-level warning proxy:app ;;
     *) echo "unknown server $server" >&2; return 1 ;;
     esac
-    wait_port "$PROXY_PORT" 30
+    wait_port "$PROXY_PORT" 30 "$LAST_PID"
 }
 
 versions=$("$PY" - <<'PY'
@@ -73,7 +73,7 @@ echo "# $STAMP $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores; $version
 # The stub alone, on the core the proxies get: it must be far faster than any proxy.
 start_pinned "$BENCH_CORE_UNDER_TEST" "$LOGS/stub.log" "$PY" "$BENCH_DIR/upstream_stub.py" \
     --port "$STUB_PORT"
-wait_port "$STUB_PORT"
+wait_port "$STUB_PORT" 30 "$LAST_PID"
 run_wrk "$STUB_PORT" '"variant":"stub-alone-core1","mode":"json","rep":0' 5 "$LAST_PID" |
     tee -a "$OUT"
 stop_pid "$LAST_PID"
@@ -82,7 +82,7 @@ stop_pid "$LAST_PID"
 start_pinned "$BENCH_CORE_LOAD" "$LOGS/stub.log" "$PY" "$BENCH_DIR/upstream_stub.py" \
     --port "$STUB_PORT"
 stub_pid=$LAST_PID
-wait_port "$STUB_PORT"
+wait_port "$STUB_PORT" 30 "$stub_pid"
 for rep in $(seq "$REPS"); do
     for mode in $MODES; do
         stream=0
