@@ -18,6 +18,8 @@ router = APIRouter(prefix="/admin/keys", tags=["keys"])
 def create_key(body: KeyCreate, actor: CurrentActor, cp: CurrentControlPlane) -> dict[str, Any]:
     """Mint a member key. The response holds the secret once; it is never retrievable again."""
     policy = {"models": body.models, "scopes": body.scopes, "ip_allow": body.ip_allow, "allow_store": body.allow_store}
+    if body.privacy is not None:
+        policy["privacy"] = body.privacy
     created = keys.create(
         cp,
         actor,

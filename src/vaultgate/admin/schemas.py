@@ -41,6 +41,7 @@ class KeyCreate(Strict):
     expires_in: str | None = Field(default=None, description="Lifetime such as 90d, 12h, 30m, or an ISO 8601 time")
     not_before: str | None = Field(default=None, description="Start of validity: a delay (1h) or an ISO 8601 time")
     canary: bool = Field(default=False, description="A decoy: any use is refused and raises an alert")
+    privacy: dict[str, Any] | None = Field(default=None, description="PII/secret handling; see docs/PRIVACY.md")
     rpm: int | None = Field(default=None, ge=1, description="Requests per minute")
     tpm: int | None = Field(default=None, ge=1, description="Tokens per minute (prompt + completion)")
     concurrency: int | None = Field(default=None, ge=1, description="Requests in flight at once")
@@ -136,6 +137,7 @@ class TeamPolicy(Strict):
     models: list[str] | None = None
     scopes: dict[str, Literal["none", "read", "write"]] | None = None
     ip_allow: list[str] | None = None
+    privacy: dict[str, Any] | None = Field(default=None, description="The team's default PII/secret handling")
     max_key_age_days: int | None = None
     expire_overdue_keys: bool | None = None
 

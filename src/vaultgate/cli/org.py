@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from vaultgate.cli.context import control_plane
-from vaultgate.cli.keys import limit_options, parse_scopes
+from vaultgate.cli.keys import limit_options, parse_privacy, parse_scopes
 from vaultgate.cli.output import emit_json, emit_table, say
 from vaultgate.services import admin_tokens, org, teams
 from vaultgate.services.context import LOCAL_OPERATOR
@@ -44,6 +44,7 @@ def team_policy(
     models: Annotated[str | None, typer.Option("--models", help="Comma-separated model allowlist (ceiling)")] = None,
     scope: Annotated[list[str] | None, typer.Option("--scope", help="GROUP=none|read|write (repeatable)")] = None,
     ip: Annotated[list[str] | None, typer.Option("--ip", help="Allowed IP or CIDR (repeatable)")] = None,
+    privacy: Annotated[str | None, typer.Option("--privacy", help="The team's default privacy policy as JSON")] = None,
     max_key_age: Annotated[int | None, typer.Option("--max-key-age", help="Days before a key is due")] = None,
     expire_overdue: Annotated[
         bool | None, typer.Option("--expire-overdue/--warn-overdue", help="Expire keys past the max age")
@@ -51,15 +52,17 @@ def team_policy(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document")] = False,
 ) -> None:
     """Set the team's ceiling (keys can only narrow it) and key-age rules."""
-    policy = None
-    if models is not None or scope or ip:
+    policy: dict[str, Any] | None = None
+    if models is not None or scope or ip or privacy is not None:
         policy = {
             "models": [m for m in (models or "").split(",") if m.strip()],
             "scopes": parse_scopes(scope or []),
             "ip_allow": ip or [],
         }
+        if privacy is not None:
+            policy["privacy"] = parse_privacy(privacy)
     if policy is None and max_key_age is None and expire_overdue is None:
-        raise InvalidInput("nothing to set: give --models, --scope, --ip, --max-key-age or --expire-overdue")
+        raise InvalidInput("nothing to set: give --models, --scope, --ip, --privacy, --max-key-age or --expire-overdue")
     info = teams.set_policy(
         control_plane(ctx),
         LOCAL_OPERATOR,
