@@ -6,10 +6,10 @@ and the gateway's secret-in-prompt check (:func:`find_secrets` on a ``str``).
 How it stays fast. The rules' anchors are expanded into their literal strings, and all of
 them are found by a handful of regex scans of the lowercased text, one per *key*: a rare
 character (``k``, ``h``, ``w``...) that several literals share. CPython's regex engine runs
-to a pattern's leading literal character in a tight loop, and a lookbehind and lookahead
-around the key tell which literal is there without a Python call; an anchored rule's guard
-sits in the same lookahead, so the many ``key`` and ``token`` words of ordinary code cost
-nothing more. A literal of a case-sensitive rule is then confirmed on the original text.
+to a pattern's leading literal character in a tight loop; the rest of each literal and a
+lookbehind for its start tell which literal is there without a Python call, and an anchored
+rule's guard follows as a lookahead, so the many ``key`` and ``token`` words of ordinary code
+cost nothing more. A literal of a case-sensitive rule is then confirmed on the original text.
 A rule's full expression runs only at its anchors' offsets (anchored rules), or over the
 text when one of its anchors is present (the rest). One combined alternation of all the
 anchors would be slower: the regex engine then tests every character against a set.
@@ -105,7 +105,8 @@ def _plan(literals: Sequence[str]) -> list[tuple[str, list[int]]]:
 
 
 def _rarest(literal: str) -> str:
-    return min(literal, key=lambda c: _RARITY.find(c) % (len(_RARITY) + 1))
+    """The literal's rarest character (those not ranked count as the most common)."""
+    return min(literal, key=lambda c: _RARITY.index(c) if c in _RARITY else len(_RARITY))
 
 
 def _alternative_source(literal: _Literal, key: str) -> tuple[str, int]:
