@@ -11,6 +11,8 @@ from typer.testing import CliRunner
 
 from conftest import openai_key, write
 from vaultgate.keys.tokens import TokenKind, mint
+from vaultgate.scanner import ScanOptions, scan_paths
+from vaultgate.scanner.runner import WHOLE_READ
 
 
 def _scan(runner: CliRunner, cli: typer.Typer, *args: str, stdin: str | None = None):  # type: ignore[no-untyped-def]
@@ -140,3 +142,15 @@ def test_usage_errors_exit_2_with_one_line(
         assert result.exit_code == 2, (args, result.output)
         assert len(result.stderr.strip().splitlines()) == 1, result.stderr
         assert result.stderr.startswith("vaultgate: error:")
+
+
+def test_large_files_are_read_whole_and_sniffed_for_binary(tmp_path: Path, make: random.Random) -> None:
+    """Files past the one-read size: text is scanned to its end, binary is skipped unread."""
+    key = openai_key(make)
+    filler = b"x = 1\n" * (WHOLE_READ // 6 + 100)
+    (tmp_path / "big.py").write_bytes(filler + f'OPENAI_API_KEY = "{key}"\n'.encode())
+    (tmp_path / "big.dat").write_bytes(b"\0" + filler + key.encode())
+    (tmp_path / "small.txt").write_bytes(b"a\0b " + key.encode())
+    result = scan_paths([str(tmp_path)], ScanOptions(use_gitignore=False))
+    assert [(Path(f.path).name, f.line) for f in result.findings] == [("big.py", filler.count(b"\n") + 1)]
+    assert result.stats.skipped_binary == 2 and result.stats.files == 1
