@@ -1,0 +1,43 @@
+"""Stage 8, account: the request's metadata (never content) queued for the batched usage writer."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+
+from vaultgate.gateway.exchange import Exchange
+from vaultgate.usage.events import UsageRecord
+from vaultgate.usage.pricing import PriceTable
+
+
+def usage_record(ex: Exchange, now: datetime, prices: PriceTable | None) -> UsageRecord | None:
+    """What is kept about this request (None when unauthenticated: nobody to account to)."""
+    grant = ex.grant
+    if grant is None:
+        return None
+    return UsageRecord(
+        at=now,
+        request_id=ex.request_id,
+        member_id=grant.member_id,
+        key_id=grant.key_id,
+        provider=ex.provider.name if ex.provider else None,
+        endpoint=ex.endpoint,
+        model=ex.model,
+        status=ex.status,
+        error_code=ex.error_code,
+        stream=ex.stream,
+        prompt_tokens=ex.prompt_tokens,
+        completion_tokens=ex.completion_tokens,
+        cost_usd=cost(ex, prices),
+        latency_ms=round((time.perf_counter() - ex.started) * 1000, 3),
+    )
+
+
+def cost(ex: Exchange, prices: PriceTable | None) -> float | None:
+    """The request's list-price cost in USD from its usage (None: no usage or no price)."""
+    if prices is None or (ex.prompt_tokens is None and ex.completion_tokens is None):
+        return None
+    price = prices.find(ex.model)
+    if price is None:
+        return None
+    return price.usd(ex.prompt_tokens or 0, ex.completion_tokens or 0)

@@ -1,0 +1,50 @@
+"""Stage 5, protect: request hygiene, then PII and secret redaction, before anything leaves.
+
+Hygiene (``store:false``, the pseudonymous ``safety_identifier``, ``include_usage`` for
+streams) is applied first, so the redaction scan sees exactly what the upstream will see.
+"""
+
+from __future__ import annotations
+
+from vaultgate.gateway.errors import GatewayError
+from vaultgate.gateway.exchange import Exchange
+from vaultgate.privacy import hygiene
+from vaultgate.privacy.errors import PrivacyRefusal
+from vaultgate.privacy.guard import PrivacyGuard
+from vaultgate.privacy.policy import DEFAULT_POLICY, PrivacyPolicy
+
+USAGE_STREAMS = ("chat/completions", "completions")
+
+
+def protect(guard: PrivacyGuard, ex: Exchange) -> None:
+    """Rewrite the request for the upstream; 400 ``secret_detected``/``pii_blocked`` when the policy blocks."""
+    grant = ex.grant
+    assert grant is not None
+    payload = ex.payload
+    if payload is not None:
+        endpoint = ex.path[4:]
+        if hygiene.apply(payload, endpoint, grant.pseudonym, grant.policy.allow_store):
+            ex.body_changed = True
+        if ex.stream and endpoint in USAGE_STREAMS:
+            options = payload.get("stream_options")
+            if not (isinstance(options, dict) and options.get("include_usage")):
+                # Ask upstream for usage; the extra chunk is stripped before the client sees it.
+                payload["stream_options"] = {**(options if isinstance(options, dict) else {}), "include_usage": True}
+                ex.strip_usage_chunk = True
+                ex.body_changed = True
+    policy = privacy_policy(ex)
+    try:
+        rmap, changed, ex.path, ex.query = guard.protect(payload, ex.path, ex.query, policy)
+    except PrivacyRefusal as refusal:
+        raise GatewayError(400, refusal.code, refusal.message) from None
+    ex.body_changed = ex.body_changed or changed
+    ex.restorer = guard.restorer(rmap, policy)
+
+
+def privacy_policy(ex: Exchange) -> PrivacyPolicy:
+    """The key's privacy policy, else its team's (a ceiling's), else the defaults."""
+    assert ex.grant is not None
+    for policy in (ex.grant.policy, *ex.grant.ceilings):
+        if policy.privacy is not None:
+            return policy.privacy
+    return DEFAULT_POLICY
