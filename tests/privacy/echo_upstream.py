@@ -8,6 +8,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from tests.privacy import echo_responses
 from tests.support.upstream import Captured
 
 
@@ -30,6 +31,8 @@ class EchoUpstream:
     mode: str = "ok"
     byte_chunk: int = 5
     extra: str = ""  # appended to every answer: text the client never sent
+    part_split: int | None = None  # /v1/responses: cut the answer into two output_text parts here
+    tail: str = ""  # appended after `extra` to the last delta of a chat stream (e.g. "[EM")
 
     @property
     def last(self) -> Captured:
@@ -59,6 +62,8 @@ class EchoUpstream:
                 }
             }
             await self._json(send, 400, error)
+        elif scope["path"].endswith("/responses"):
+            await self._responses(send, payload, text)
         elif payload.get("stream"):
             await self._stream(send, text)
         else:
@@ -98,7 +103,7 @@ class EchoUpstream:
     async def _stream(self, send: Any, text: str) -> None:
         await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/event-stream")]})
         cut = len(text) // 2 if self.split is None else self.split
-        pieces = [text[:cut], text[cut:]]
+        pieces = [text[:cut], text[cut:] + self.tail]
         base = {"id": "chatcmpl-e", "object": "chat.completion.chunk", "created": 1, "model": "gpt-4o"}
         raw = b""
         for piece in pieces:
@@ -112,6 +117,21 @@ class EchoUpstream:
             raise RuntimeError("upstream died mid-stream")
         final = {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
         raw += b"data: " + json.dumps(final).encode() + b"\n\ndata: [DONE]\n\n"
+        for i in range(0, len(raw), self.byte_chunk):
+            await send({"type": "http.response.body", "body": raw[i : i + self.byte_chunk], "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+
+    async def _responses(self, send: Any, payload: dict[str, Any], text: str) -> None:
+        cut = len(text) // 2 if self.part_split is None else self.part_split
+        parts = [text[:cut], text[cut:]]
+        if not payload.get("stream"):
+            await self._json(send, 200, echo_responses.response(payload.get("model"), parts))
+            return
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/event-stream")]})
+        raw = b"".join(
+            b"event: " + e["type"].encode() + b"\ndata: " + json.dumps(e).encode() + b"\n\n"
+            for e in echo_responses.events(payload.get("model"), parts)
+        )
         for i in range(0, len(raw), self.byte_chunk):
             await send({"type": "http.response.body", "body": raw[i : i + self.byte_chunk], "more_body": True})
         await send({"type": "http.response.body", "body": b""})
