@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import secrets
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -14,10 +11,11 @@ import openai
 import pytest
 from sqlalchemy import MetaData, select
 from tests.conftest import make_settings
-from tests.support.servers import ThreadedServer, free_port
+from tests.support.process import GatewayProcess, initialised
+from tests.support.servers import ThreadedServer
 from tests.support.upstream import CaptureUpstream
 
-from vaultgate.services import bootstrap, keys, members, providers
+from vaultgate.services import bootstrap, keys, members
 from vaultgate.services.context import LOCAL_OPERATOR
 
 
@@ -37,46 +35,18 @@ def test_prompt_marker_is_not_retained(tmp_path: Path, database_url: str) -> Non
     upstream = CaptureUpstream()
     upstream_server = ThreadedServer(upstream).start()
     settings = make_settings(tmp_path, database_url)
-    bootstrap.init(settings)
-    cp = bootstrap.open_control_plane(settings)
-    providers.add(
-        cp,
-        LOCAL_OPERATOR,
-        "capture",
-        kind="compatible",
-        base_url=upstream_server.url + "/v1",
-        api_key="sk-upstream-test",
-        allow_insecure_http=True,
-    )
+    cp = initialised(settings, upstream_server.url)
     members.add(cp, LOCAL_OPERATOR, "alice")
     key = keys.create(cp, LOCAL_OPERATOR, "alice").token
-
-    port = free_port()
-    log_path = tmp_path / "gateway.log"
     env = {
-        **os.environ,
         "VAULTGATE_DATABASE_URL": database_url,
         "VAULTGATE_LOG_LEVEL": "debug",
         "VAULTGATE_USAGE_FLUSH_INTERVAL": "0.1",
     }
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "vaultgate", "serve", "--data-dir", str(settings.data_dir), "--port", str(port)],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+    gateway = GatewayProcess(settings.data_dir, tmp_path / "gateway.log", env)
+    log_path = gateway.log
+    base = gateway.url
     try:
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(base + "/healthz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, log_path.read_text()
-            time.sleep(0.1)
         c = openai.OpenAI(base_url=base + "/v1", api_key=key, max_retries=0)
         c.chat.completions.create(
             model="gpt-4o", messages=[{"role": "user", "content": f"hello {marker}"}], user=marker
@@ -105,11 +75,10 @@ def test_prompt_marker_is_not_retained(tmp_path: Path, database_url: str) -> Non
         assert marker in upstream.requests[0].body.decode(), "the marker must really have gone through"
         time.sleep(0.5)
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        returncode = gateway.stop()
         upstream_server.stop()
     # uvicorn re-raises SIGTERM after its graceful shutdown completes.
-    assert proc.returncode in (0, -15), log_path.read_text()
+    assert returncode in (0, -15), log_path.read_text()
     assert "Application shutdown complete" in log_path.read_text()
 
     logs = log_path.read_text()

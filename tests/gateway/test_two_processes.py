@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -12,65 +9,31 @@ from pathlib import Path
 import httpx
 import pytest
 from tests.conftest import make_settings
-from tests.support.servers import ThreadedServer, free_port
+from tests.support.process import GatewayProcess, initialised
+from tests.support.servers import ThreadedServer
 from tests.support.upstream import CaptureUpstream
 
-from vaultgate.services import bootstrap, keys, members, org, providers
+from vaultgate.services import keys, members, org
 from vaultgate.services.context import LOCAL_OPERATOR, ControlPlane
 
 pytestmark = pytest.mark.postgres
 BODY = {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}
 
 
-class Replica:
-    def __init__(self, data_dir: Path, database_url: str, log: Path) -> None:
-        self.port = free_port()
-        env = {**os.environ, "VAULTGATE_DATABASE_URL": database_url}
-        with log.open("wb") as out:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "vaultgate", "serve", "--data-dir", str(data_dir), "--port", str(self.port)],
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-        self.url = f"http://127.0.0.1:{self.port}"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(self.url + "/healthz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline or self.proc.poll() is not None:
-                raise RuntimeError(log.read_text())
-            time.sleep(0.1)
-
+class Replica(GatewayProcess):
     def status(self, key: str) -> int:
         return httpx.post(
             self.url + "/v1/chat/completions", json=BODY, headers={"authorization": f"Bearer {key}"}
         ).status_code
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(timeout=30)
 
 
 @pytest.fixture
 def cluster(tmp_path: Path, postgres_url: str) -> Iterator[tuple[ControlPlane, list[Replica]]]:
     upstream_server = ThreadedServer(CaptureUpstream()).start()
     settings = make_settings(tmp_path, postgres_url)
-    bootstrap.init(settings)
-    cp = bootstrap.open_control_plane(settings)
-    providers.add(
-        cp,
-        LOCAL_OPERATOR,
-        "capture",
-        kind="compatible",
-        base_url=upstream_server.url + "/v1",
-        api_key="sk-upstream-test",
-        allow_insecure_http=True,
-    )
-    replicas = [Replica(settings.data_dir, postgres_url, tmp_path / f"replica{i}.log") for i in range(2)]
+    cp = initialised(settings, upstream_server.url)
+    env = {"VAULTGATE_DATABASE_URL": postgres_url}
+    replicas = [Replica(settings.data_dir, tmp_path / f"replica{i}.log", env) for i in range(2)]
     yield cp, replicas
     for replica in replicas:
         replica.stop()

@@ -17,11 +17,12 @@ import openai
 import pytest
 
 from tests.conftest import Stack, make_settings
+from tests.support.process import initialised
 from tests.support.servers import ThreadedServer, free_port
 from tests.support.upstream import CaptureUpstream
 from vaultgate.config import Settings
 from vaultgate.server import build
-from vaultgate.services import bootstrap, keys, providers
+from vaultgate.services import keys
 from vaultgate.services.context import LOCAL_OPERATOR, ControlPlane
 
 
@@ -45,17 +46,7 @@ class Limited:
 def _stack(tmp_path: Path, upstream: tuple[CaptureUpstream, ThreadedServer], **overrides: Any) -> Limited:
     capture, upstream_server = upstream
     settings = dataclasses.replace(make_settings(tmp_path, f"sqlite:///{tmp_path / 'vg.db'}"), **overrides)
-    bootstrap.init(settings)
-    cp = bootstrap.open_control_plane(settings)
-    providers.add(
-        cp,
-        LOCAL_OPERATOR,
-        "capture",
-        kind="compatible",
-        base_url=upstream_server.url + "/v1",
-        api_key="sk-upstream-" + secrets.token_urlsafe(24),
-        allow_insecure_http=True,
-    )
+    cp = initialised(settings, upstream_server.url, "sk-upstream-" + secrets.token_urlsafe(24))
     gateway = ThreadedServer(build(settings)).start()
     return Limited(settings, cp, gateway, capture)
 

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -16,11 +13,12 @@ import pytest
 import redis
 from sqlalchemy import select
 
-from tests.support.servers import ThreadedServer, free_port
+from tests.support.process import GatewayProcess, initialised
+from tests.support.servers import ThreadedServer
 from tests.support.upstream import CaptureUpstream
 from vaultgate.config import Settings
 from vaultgate.limits.memory import period_id
-from vaultgate.services import bootstrap, keys, members, providers
+from vaultgate.services import keys, members
 from vaultgate.services.context import LOCAL_OPERATOR, ControlPlane
 from vaultgate.store.models import UsageEvent
 
@@ -85,56 +83,22 @@ def replicas(
     _, upstream = capture_upstream
     data = tmp_path / "data"
     settings = Settings(data_dir=data, database_url=postgres_url, redis_url=redis_url, limits_prefix=redis_prefix)
-    bootstrap.init(settings)
-    cp = bootstrap.open_control_plane(settings)
-    providers.add(
-        cp,
-        LOCAL_OPERATOR,
-        "capture",
-        kind="compatible",
-        base_url=upstream.url + "/v1",
-        api_key="sk-upstream-test",
-        allow_insecure_http=True,
-    )
+    cp = initialised(settings, upstream.url)
     members.add(cp, LOCAL_OPERATOR, "alice")
     env = {
-        **os.environ,
-        "VAULTGATE_DATA_DIR": str(data),
         "VAULTGATE_DATABASE_URL": postgres_url,
         "VAULTGATE_REDIS_URL": redis_url,
         "VAULTGATE_LIMITS_PREFIX": redis_prefix,
         "VAULTGATE_USAGE_FLUSH_INTERVAL": "0.2",
         "VAULTGATE_LOG_LEVEL": "warning",
     }
-    ports = [free_port(), free_port()]
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-m", "vaultgate", "serve", "--port", str(port)],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        for port in ports
-    ]
-    urls = [f"http://127.0.0.1:{port}" for port in ports]
+    procs: list[GatewayProcess] = []
     try:
-        deadline = time.monotonic() + 30
-        for url, proc in zip(urls, procs, strict=True):
-            while True:
-                assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else "exited"
-                try:
-                    if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert time.monotonic() < deadline, "a gateway process did not start"
-                time.sleep(0.1)
-        yield Replicas(cp, urls)
+        procs = [GatewayProcess(data, tmp_path / f"replica{i}.log", env) for i in range(2)]
+        yield Replicas(cp, [p.url for p in procs])
     finally:
         for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            proc.wait(30)
+            proc.stop()
         cp.store.dispose()
 
 

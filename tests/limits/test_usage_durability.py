@@ -3,21 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 from sqlalchemy import select
 
-from tests.support.servers import ThreadedServer, free_port
+from tests.support.process import GatewayProcess, initialised
+from tests.support.servers import ThreadedServer
 from tests.support.upstream import CaptureUpstream
 from vaultgate.config import Settings
-from vaultgate.services import bootstrap, keys, members, providers
+from vaultgate.services import keys, members
 from vaultgate.services.context import LOCAL_OPERATOR
 from vaultgate.store.models import UsageEvent
 
@@ -36,38 +33,13 @@ def test_sigterm_under_load_loses_no_usage_event(
     data = tmp_path / "data"
     # A long flush interval: events are still in memory when SIGTERM arrives, only the shutdown flush saves them.
     settings = Settings(data_dir=data)
-    bootstrap.init(settings)
-    cp = bootstrap.open_control_plane(settings)
-    providers.add(
-        cp,
-        LOCAL_OPERATOR,
-        "capture",
-        kind="compatible",
-        base_url=upstream.url + "/v1",
-        api_key="sk-upstream-test",
-        allow_insecure_http=True,
-    )
+    cp = initialised(settings, upstream.url)
     members.add(cp, LOCAL_OPERATOR, "alice")
     key = keys.create(cp, LOCAL_OPERATOR, "alice", limits={"rpm": 100_000, "budget_usd": 100}).token
-    port = free_port()
-    env = {**os.environ, "VAULTGATE_DATA_DIR": str(data), "VAULTGATE_USAGE_FLUSH_INTERVAL": "30"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "vaultgate", "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}/v1/chat/completions"
+    gateway = GatewayProcess(data, tmp_path / "gateway.log", {"VAULTGATE_USAGE_FLUSH_INTERVAL": "30"})
+    proc = gateway.proc
+    url = gateway.url + "/v1/chat/completions"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline and proc.poll() is None, "the gateway did not start"
-                time.sleep(0.1)
-
         answered: list[str] = []
 
         async def worker(http: httpx.AsyncClient, stop: asyncio.Event) -> None:
