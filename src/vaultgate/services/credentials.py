@@ -44,6 +44,21 @@ def _credential(session: Session, provider: Provider, cred_id: str) -> ProviderC
     return cred
 
 
+def seal_new(cp: ControlPlane, session: Session, provider: Provider, api_key: str) -> str:
+    """Add an active credential holding ``api_key`` sealed by the vault (the row id is its associated data)."""
+    cred_id = new_id("cred")
+    session.add(
+        ProviderCredential(
+            id=cred_id,
+            provider_id=provider.id,
+            sealed=cp.vault.seal(cred_id, api_key.encode()),
+            state="active",
+            created_at=cp.clock(),
+        )
+    )
+    return cred_id
+
+
 @refusals_audited("provider.credential.add")
 def add(cp: ControlPlane, actor: Actor, provider_name: str, api_key: str) -> CredentialInfo:
     """Seal and add a new credential; it serves new requests from the next refresh on."""
@@ -53,16 +68,7 @@ def add(cp: ControlPlane, actor: Actor, provider_name: str, api_key: str) -> Cre
     now = cp.clock()
     with cp.store.session() as session:
         provider = _provider(session, provider_name)
-        cred_id = new_id("cred")
-        session.add(
-            ProviderCredential(
-                id=cred_id,
-                provider_id=provider.id,
-                sealed=cp.vault.seal(cred_id, api_key.encode()),
-                state="active",
-                created_at=now,
-            )
-        )
+        cred_id = seal_new(cp, session, provider, api_key)
         cp.audit(session, actor, "provider.credential.add", provider.name, credential=cred_id)
         cp.store.notify_change(session)
         return CredentialInfo(cred_id, provider.name, "active", now)

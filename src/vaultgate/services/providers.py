@@ -7,7 +7,7 @@ from datetime import datetime
 
 from sqlalchemy import select, update
 
-from vaultgate.services import access
+from vaultgate.services import access, credentials
 from vaultgate.services.auditing import refusals_audited
 from vaultgate.services.context import Actor, ControlPlane, new_id
 from vaultgate.services.errors import Conflict, InvalidInput
@@ -103,16 +103,7 @@ def add(
         session.add(provider)
         session.flush()
         if api_key:
-            cred_id = new_id("cred")
-            session.add(
-                ProviderCredential(
-                    id=cred_id,
-                    provider_id=provider.id,
-                    sealed=cp.vault.seal(cred_id, api_key.encode()),
-                    state="active",
-                    created_at=now,
-                )
-            )
+            credentials.seal_new(cp, session, provider, api_key)
         cp.audit(session, actor, "provider.create", name, kind=parsed_kind.value, base_url=url, default=default)
         cp.store.notify_change(session)
         return ProviderInfo(
