@@ -28,7 +28,8 @@ def _client(stack: Stack) -> openai.OpenAI:
 
 
 def _offsets() -> range:
-    start = len(ANSWER) + EXTRA.index(FOREIGN)
+    """Offsets inside the foreign value in the text the upstream writes (it echoes the placeholder)."""
+    start = len("upstream says: hi [EMAIL_1]") + EXTRA.index(FOREIGN)
     return range(start, start + len(FOREIGN) + 1)
 
 
