@@ -56,6 +56,20 @@ def test_malformed_json_wrong_type_and_too_large(stack: Stack) -> None:
     works(stack, key)
 
 
+def test_invalid_utf8_and_too_deep_json(stack: Stack) -> None:
+    stack.member("alice")
+    key = stack.key("alice")
+    bad_utf8 = b'{"model": "gpt-4o", "messages": [{"role": "user", "content": "caf\xe9 \xff"}]}'
+    resp = raw(stack, key, bad_utf8)
+    assert_error(resp, 400, "invalid_json")
+    assert "UTF-8" in resp.json()["error"]["message"]
+    deep = b'{"model": "gpt-4o", "messages": ' + b"[" * 3000 + b"]" * 3000 + b"}"
+    resp = raw(stack, key, deep)
+    assert_error(resp, 400, "invalid_json")
+    assert "nested too deeply" in resp.json()["error"]["message"]
+    works(stack, key)
+
+
 def test_missing_malformed_bad_checksum_unknown_revoked_and_expired_keys(stack: Stack) -> None:
     stack.member("alice")
     good = stack.key("alice")

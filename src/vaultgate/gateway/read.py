@@ -95,8 +95,16 @@ async def read(ex: Exchange, receive: Receive, limit: int) -> None:
     ex.body = await read_body(receive, limit, size)
     try:
         payload: Any = orjson.loads(ex.body)
-    except orjson.JSONDecodeError:
-        raise GatewayError(400, "invalid_json", "We could not parse the JSON body of your request.") from None
+    except orjson.JSONDecodeError as exc:
+        # orjson's messages name the problem class (UTF-8, recursion) without quoting the body.
+        reason = str(exc).lower()
+        if "utf-8" in reason:
+            detail = " The body is not valid UTF-8."
+        elif "depth" in reason or "recursion" in reason:
+            detail = " It is nested too deeply (more than 1024 levels)."
+        else:
+            detail = ""
+        raise GatewayError(400, "invalid_json", "We could not parse the JSON body of your request." + detail) from None
     if not isinstance(payload, dict):
         raise GatewayError(400, "invalid_request", "The request body must be a JSON object.")
     ex.payload = payload
