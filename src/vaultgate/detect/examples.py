@@ -29,9 +29,7 @@ _ALPHABETS = {
     "upnum": string.ascii_uppercase + string.digits,
     "digits": string.digits,
 }
-_PLACEHOLDER = re.compile(
-    r"\{(b62|b64url|b64|hex|HEX|B32|upnum|digits|vgk|vga|vgt|vgk_bad|pem)(?::([^}]*))?\}"
-)
+_PLACEHOLDER = re.compile(r"\{(b62|b64url|b64|hex|HEX|B32|upnum|digits|vgk|vga|vgt|vgk_bad|pem)(?::([^}]*))?\}")
 
 
 def random_string(rng: random.Random, alphabet: str, length: int) -> str:

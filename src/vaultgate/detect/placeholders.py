@@ -23,9 +23,7 @@ _MARKER_WORDS = (
 # An opening word is all-lowercase or all-uppercase and at least three letters long, so a
 # random key starts with one by chance about once in a million.
 _OPENING_WORDS = "|".join(w for w in _MARKER_WORDS.split("|") if len(w) >= 3)
-_OPENING_WORD = re.compile(
-    r"(?:" + _OPENING_WORDS + "|" + _OPENING_WORDS.upper() + r")(?:$|[-_. ])"
-)
+_OPENING_WORD = re.compile(r"(?:" + _OPENING_WORDS + "|" + _OPENING_WORDS.upper() + r")(?:$|[-_. ])")
 _STANDALONE_WORD = re.compile(r"(?:^|[-_. ])(?:" + _MARKER_WORDS + r")(?=$|[-_. ])", re.IGNORECASE)
 # Markers that need no delimiting: long or specific enough never to occur in a random key
 # by chance (case-sensitive on purpose: random text rarely repeats one case).
