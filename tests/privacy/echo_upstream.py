@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tests.privacy import echo_responses
-from tests.support.upstream import Captured
+from tests.support.upstream import Captured, capture
 
 
 def _last_text(payload: dict[str, Any]) -> str:
@@ -41,14 +41,8 @@ class EchoUpstream:
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
-        headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
-        captured = Captured(scope["method"], scope["path"], scope.get("query_string", b""), headers, body)
+        captured = await capture(scope, receive)
+        body = captured.body
         self.requests.append(captured)
         payload = json.loads(body) if body else {}
         text = ("upstream says: " + _last_text(payload) if body else scope["path"]) + self.extra

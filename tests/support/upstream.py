@@ -28,6 +28,18 @@ class Captured:
         return head + self.body
 
 
+async def capture(scope: Scope, receive: Any) -> Captured:
+    """The request exactly as it arrived (the whole body read)."""
+    body = b""
+    while True:
+        message = await receive()
+        body += message.get("body", b"")
+        if not message.get("more_body"):
+            break
+    headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
+    return Captured(scope["method"], scope["path"], scope.get("query_string", b""), headers, body)
+
+
 @dataclass
 class CaptureUpstream:
     """An ASGI app; set ``next_status``/``next_body`` to make the next answer an error."""
@@ -43,14 +55,7 @@ class CaptureUpstream:
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
-        headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
-        captured = Captured(scope["method"], scope["path"], scope.get("query_string", b""), headers, body)
+        captured = await capture(scope, receive)
         with self.lock:
             self.requests.append(captured)
             error, self.next_error = self.next_error, None
