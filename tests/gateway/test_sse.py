@@ -8,7 +8,7 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vaultgate.gateway.sse import EventSplitter, data_of
+from vaultgate.sse import EventSplitter, data_of
 
 EVENTS = [
     b'data: {"id":"chatcmpl-1","choices":[{"delta":{"role":"assistant","content":""}}]}\n\n',

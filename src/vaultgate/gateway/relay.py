@@ -15,7 +15,7 @@ import orjson
 
 from vaultgate.gateway.asgi import Send
 from vaultgate.gateway.exchange import Exchange, Headers
-from vaultgate.gateway.sse import EventSplitter, data_of
+from vaultgate.sse import EventSplitter, data_of
 from vaultgate.upstream.interface import UpstreamError, UpstreamResponse
 from vaultgate.usage.events import tokens_from_usage
 

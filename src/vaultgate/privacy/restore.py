@@ -24,18 +24,10 @@ import orjson
 from vaultgate.privacy.item_text import ItemText, Output, PartText
 from vaultgate.privacy.placeholders import RedactionMap
 from vaultgate.privacy.scan import ResponseScanner
+from vaultgate.sse import data_of
 
 FieldKey = tuple[Any, ...]
 _TERMINAL = frozenset({"response.completed", "response.incomplete", "response.failed"})
-
-
-def _data_of(event: bytes) -> bytes:
-    lines = []
-    for line in event.splitlines():
-        if line.startswith(b"data:"):
-            value = line[5:]
-            lines.append(value[1:] if value.startswith(b" ") else value)
-    return b"\n".join(lines)
 
 
 def _with_data(event: bytes, data: bytes) -> bytes:
@@ -110,7 +102,7 @@ class ResponseRestorer:
 
     def event(self, event: bytes) -> bytes:
         """One complete SSE event (with its terminator), restored; may carry held-back text first."""
-        data = _data_of(event)
+        data = data_of(event)
         if data.strip() == b"[DONE]":
             return self.finish(normal=True) + event
         if not self._pending and self._scanner is None and (b"[" not in data or not self._rmap):
@@ -133,7 +125,7 @@ class ResponseRestorer:
         """The stream's unterminated last bytes: kept only as a whole JSON event, then :meth:`finish`."""
         if rest.strip():
             try:
-                orjson.loads(_data_of(rest))
+                orjson.loads(data_of(rest))
             except orjson.JSONDecodeError:
                 return self.finish()  # a cut event could end inside a placeholder: drop it
             return self.event(rest.rstrip(b"\r\n") + b"\n\n")
