@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import httpx
 from sqlalchemy import func, select
-
 from tests.conftest import Stack
+
 from vaultgate.services import admin_tokens, credentials, keys, teams
 from vaultgate.services.context import LOCAL_OPERATOR
 from vaultgate.store.models import AuditEvent
