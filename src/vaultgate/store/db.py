@@ -52,7 +52,8 @@ class Store:
     def __init__(self, url: str, *, echo: bool = False) -> None:
         self.url = normalise_url(url)
         self.dialect = make_url(self.url).get_backend_name()
-        kwargs: dict[str, Any] = {"echo": echo, "future": True}
+        # hide_parameters: a database error logged anywhere never carries row values.
+        kwargs: dict[str, Any] = {"echo": echo, "future": True, "hide_parameters": True}
         if self.dialect == "sqlite":
             path = make_url(self.url).database
             if path and path != ":memory:":
