@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import itertools
 import os
 import time
 from dataclasses import dataclass, field
@@ -19,6 +20,25 @@ Headers = list[tuple[bytes, bytes]]
 def new_request_id() -> str:
     """A request id for ``x-request-id`` (random, no meaning)."""
     return "req_" + os.urandom(12).hex()
+
+
+class RequestIds:
+    """Request ids in the shape of :func:`new_request_id` without a system call per request.
+
+    A random 48-bit prefix per instance (one per data plane, so per worker process) and a
+    48-bit counter: unique within a process, not guessable across processes. A correlation
+    id, not a secret.
+    """
+
+    __slots__ = ("_counter", "_prefix")
+
+    def __init__(self) -> None:
+        self._prefix = "req_" + os.urandom(6).hex()
+        self._counter = itertools.count(int.from_bytes(os.urandom(4)))
+
+    def __call__(self) -> str:
+        """The next id (``req_`` and 24 hex digits)."""
+        return f"{self._prefix}{next(self._counter) & 0xFFFFFFFFFFFF:012x}"
 
 
 @dataclass(slots=True)

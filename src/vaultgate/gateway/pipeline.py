@@ -19,7 +19,7 @@ from vaultgate.gateway import account, admit, authn, protect, read
 from vaultgate.gateway.asgi import Receive, Scope, Send, send_response
 from vaultgate.gateway.authn import CanaryAlarm
 from vaultgate.gateway.errors import GatewayError
-from vaultgate.gateway.exchange import Exchange, Headers
+from vaultgate.gateway.exchange import Exchange, Headers, RequestIds
 from vaultgate.gateway.read import Networks
 from vaultgate.gateway.relay import relay_stream, relay_whole
 from vaultgate.gateway.routing import choose
@@ -74,9 +74,10 @@ class DataPlane:
         self._on_canary = on_canary
         self._issue_token = issue_token
         self._proxies = trusted_proxies
+        self._request_ids = RequestIds()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        ex = read.start(scope, self._proxies)
+        ex = read.start(scope, self._proxies, self._request_ids())
         try:
             await self.handle(ex, receive, send)
         except GatewayError as err:

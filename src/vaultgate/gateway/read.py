@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from typing import Any
 
@@ -9,7 +10,7 @@ import orjson
 
 from vaultgate.gateway.asgi import Receive, Scope, read_body
 from vaultgate.gateway.errors import GatewayError
-from vaultgate.gateway.exchange import Exchange
+from vaultgate.gateway.exchange import Exchange, new_request_id
 
 # Exchanging a member key for a short-lived token (vaultgate's own endpoint under /v1).
 TOKENS_PATH = "/v1/vaultgate/tokens"
@@ -27,6 +28,12 @@ def _address(text: str) -> Address | None:
         return ipaddress.ip_address(text.strip())
     except ValueError:
         return None
+
+
+@functools.lru_cache(maxsize=4096)
+def _peer(text: str) -> Address | None:
+    """The peer's address, parsed once per distinct address (addresses are immutable values)."""
+    return _address(text)
 
 
 def _trusted(address: Address, proxies: Networks) -> bool:
@@ -48,19 +55,19 @@ def client_ip(peer: Address | None, forwarded_for: bytes | None, proxies: Networ
     return _address(hops[0])
 
 
-def start(scope: Scope, proxies: Networks = ()) -> Exchange:
-    """An exchange for the request line and headers (no body yet)."""
-    headers: dict[bytes, bytes] = {}
-    for name, value in scope["headers"]:
-        headers[name.lower()] = value
+def start(scope: Scope, proxies: Networks = (), request_id: str | None = None) -> Exchange:
+    """An exchange for the request line and headers (no body yet); a new request id unless given."""
+    headers = {name.lower(): value for name, value in scope["headers"]}
     client = scope.get("client")
-    peer = _address(client[0]) if client else None
+    peer = _peer(client[0]) if client else None
+    ip = client_ip(peer, headers.get(b"x-forwarded-for"), proxies) if proxies else peer
     return Exchange(
         method=scope["method"],
         path=scope["path"],
         query=scope.get("query_string", b""),
         headers=headers,
-        client_ip=client_ip(peer, headers.get(b"x-forwarded-for"), proxies),
+        client_ip=ip,
+        request_id=request_id if request_id is not None else new_request_id(),
     )
 
 

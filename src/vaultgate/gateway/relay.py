@@ -25,15 +25,16 @@ _CODE = re.compile(r"[A-Za-z0-9_.\-]{1,60}")
 PASSED_HEADERS = frozenset({"openai-processing-ms", "openai-version", "retry-after", "retry-after-ms"})
 
 
-def _headers(response: UpstreamResponse) -> Headers:
-    return [(k.encode("latin-1"), v.encode("latin-1")) for k, v in response.headers if k in PASSED_HEADERS]
-
-
-def _content_type(response: UpstreamResponse) -> bytes:
+def _headers(response: UpstreamResponse) -> tuple[bytes, Headers]:
+    """The upstream's content type (JSON when it sent none) and the headers passed on, in one pass."""
+    content_type = None
+    passed: Headers = []
     for key, value in response.headers:
-        if key == "content-type":
-            return value.encode("latin-1")
-    return b"application/json"
+        if key in PASSED_HEADERS:
+            passed.append((key.encode("latin-1"), value.encode("latin-1")))
+        elif key == "content-type" and content_type is None:
+            content_type = value.encode("latin-1")
+    return (content_type if content_type is not None else b"application/json"), passed
 
 
 def _note_usage(ex: Exchange, document: Any) -> None:
@@ -66,8 +67,9 @@ def _error_code(body: bytes) -> str | None:
 async def relay_whole(ex: Exchange, response: UpstreamResponse, send: Send, headers: Headers) -> None:
     """Read the whole upstream body, note usage, send it on."""
     body = await response.read()
+    content_type, passed = _headers(response)
     if ex.restorer is not None:  # 7 restore: placeholders back, also in errors that echo the prompt
-        body = ex.restorer.body(body, is_json=b"json" in _content_type(response))
+        body = ex.restorer.body(body, is_json=b"json" in content_type)
     ex.status = response.status
     if 200 <= response.status < 300:
         if b'"usage"' in body:
@@ -80,9 +82,9 @@ async def relay_whole(ex: Exchange, response: UpstreamResponse, send: Send, head
             "type": "http.response.start",
             "status": response.status,
             "headers": [
-                (b"content-type", _content_type(response)),
+                (b"content-type", content_type),
                 (b"content-length", str(len(body)).encode()),
-                *_headers(response),
+                *passed,
                 *headers,
             ],
         }
@@ -124,14 +126,15 @@ _STREAM_BROKEN = (
 async def relay_stream(ex: Exchange, response: UpstreamResponse, send: Send, headers: Headers) -> None:
     """Forward SSE events as they complete, noting usage; a broken upstream ends with an error event."""
     ex.status = response.status
+    content_type, passed = _headers(response)
     await send(
         {
             "type": "http.response.start",
             "status": response.status,
             "headers": [
-                (b"content-type", _content_type(response)),
+                (b"content-type", content_type),
                 (b"cache-control", b"no-cache"),
-                *_headers(response),
+                *passed,
                 *headers,
             ],
         }

@@ -141,15 +141,18 @@ def _duration(seconds: float) -> str:
 def rate_limit_headers(admission: Admission) -> list[tuple[bytes, bytes]]:
     """``x-ratelimit-{limit,remaining,reset}-{requests,tokens}`` for the tightest scope."""
     headers: list[tuple[bytes, bytes]] = []
-    for kind, limit, remaining, reset in (
-        ("requests", admission.limit_requests, admission.remaining_requests, admission.reset_requests),
-        ("tokens", admission.limit_tokens, admission.remaining_tokens, admission.reset_tokens),
-    ):
-        if limit is None:
-            continue
-        headers.append((f"x-ratelimit-limit-{kind}".encode(), str(limit).encode()))
-        headers.append((f"x-ratelimit-remaining-{kind}".encode(), str(remaining or 0).encode()))
-        headers.append((f"x-ratelimit-reset-{kind}".encode(), _duration(reset or 0.0).encode()))
+    if admission.limit_requests is not None:
+        headers += (
+            (b"x-ratelimit-limit-requests", str(admission.limit_requests).encode()),
+            (b"x-ratelimit-remaining-requests", str(admission.remaining_requests or 0).encode()),
+            (b"x-ratelimit-reset-requests", _duration(admission.reset_requests or 0.0).encode()),
+        )
+    if admission.limit_tokens is not None:
+        headers += (
+            (b"x-ratelimit-limit-tokens", str(admission.limit_tokens).encode()),
+            (b"x-ratelimit-remaining-tokens", str(admission.remaining_tokens or 0).encode()),
+            (b"x-ratelimit-reset-tokens", _duration(admission.reset_tokens or 0.0).encode()),
+        )
     return headers
 
 

@@ -36,14 +36,35 @@ def period_end(period: str, unix_seconds: float) -> float:
 
 @dataclass
 class _Window:
-    """Counts per one-second bucket over the last ``BUCKETS`` seconds."""
+    """Counts per one-second bucket over the last ``BUCKETS`` seconds, with their running total.
+
+    Change the counts only through :meth:`add` and :meth:`adjust`, which keep ``total`` equal
+    to the sum of ``buckets``.
+    """
 
     buckets: dict[int, int] = field(default_factory=dict)
+    total: int = 0
+    # The second of the last expiry pass: buckets are only ever added at a second just passed
+    # to used(), so a second pass for the same second would find nothing to expire.
+    expired_at: int | None = None
 
     def used(self, second: int) -> int:
-        for b in [b for b in self.buckets if b <= second - BUCKETS]:
-            del self.buckets[b]
-        return sum(self.buckets.values())
+        if second != self.expired_at:
+            cutoff = second - BUCKETS
+            for b in [b for b in self.buckets if b <= cutoff]:
+                self.total -= self.buckets.pop(b)
+            self.expired_at = second
+        return self.total
+
+    def add(self, second: int, amount: int) -> None:
+        self.buckets[second] = self.buckets.get(second, 0) + amount
+        self.total += amount
+
+    def adjust(self, second: int, delta: int) -> None:
+        """Correct a bucket that still counts (settlement); an expired one no longer matters."""
+        if second in self.buckets:
+            self.buckets[second] += delta
+            self.total += delta
 
     def wait(self, now: float, need: int) -> float:
         """Seconds until ``need`` units have left the window (the oldest buckets first)."""
@@ -120,9 +141,9 @@ class MemoryBackend(LimiterBackend):
         for sd, pid in zip(demand.scopes, periods, strict=True):
             lim, scope = sd.limits, self._scope(sd.scope)
             if lim.rpm is not None:
-                scope.requests.buckets[second] = scope.requests.buckets.get(second, 0) + 1
+                scope.requests.add(second, 1)
             if lim.tpm is not None:
-                scope.tokens.buckets[second] = scope.tokens.buckets.get(second, 0) + demand.tokens
+                scope.tokens.add(second, demand.tokens)
             if lim.concurrency is not None:
                 scope.leases[demand.request_id] = now + demand.lease_seconds
             if pid:
@@ -136,8 +157,8 @@ class MemoryBackend(LimiterBackend):
         for sd, pid in zip(demand.scopes, admission.periods, strict=True):
             scope = self._scope(sd.scope)
             scope.leases.pop(demand.request_id, None)
-            if sd.limits.tpm is not None and admission.bucket in scope.tokens.buckets:
-                scope.tokens.buckets[admission.bucket] += tokens - demand.tokens
+            if sd.limits.tpm is not None:
+                scope.tokens.adjust(admission.bucket, tokens - demand.tokens)
             if pid and pid in scope.spent:
                 scope.spent[pid] += cost_micro_usd - demand.cost_micro_usd
 
