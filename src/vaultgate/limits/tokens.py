@@ -47,10 +47,52 @@ def load_counter() -> tuple[Callable[[str], int], str]:
         log.warning("tiktoken cl100k_base unavailable offline (%s); estimating tokens as bytes/4", type(exc).__name__)
         return bytes_estimate, "bytes/4"
 
-    def count(text: str) -> int:
-        return len(encoding.encode_ordinary(text))
+    return PartCounter(lambda text: len(encoding.encode_ordinary(text))), "tiktoken:cl100k_base"
 
-    return count, "tiktoken:cl100k_base"
+
+class PartCounter:
+    """A tokenizer's count of a prompt's newline-joined parts, remembering each part's count.
+
+    Chat requests resend their system prompt and earlier turns, so most parts were counted
+    before. The sum of the parts' counts equals the count of the joined text whenever no part
+    after the first is empty or starts with whitespace: cl100k's pre-tokenizer then never
+    joins characters across the separating newline (the newline ends the piece before it and
+    the next part starts a new piece), and BPE works within pieces. Otherwise the joined text
+    is counted as a whole. The memo is keyed by the process's randomised string hash, so no
+    prompt text outlives its request (a collision, about 2**-50 per lookup, only shifts an
+    estimate that settlement corrects).
+    """
+
+    __slots__ = ("_count", "_memo")
+
+    MEMO_SIZE = 8192
+
+    def __init__(self, count: Callable[[str], int]) -> None:
+        self._count = count
+        self._memo: dict[tuple[int, bool], int] = {}
+
+    def __call__(self, text: str) -> int:
+        """The token count of one text."""
+        return self._count(text)
+
+    def parts(self, parts: list[str]) -> int:
+        """The token count of ``"\n".join(parts)``."""
+        if any(not part or part[0].isspace() for part in parts[1:]):
+            return self._count("\n".join(parts))
+        total = 0
+        last = len(parts) - 1
+        memo = self._memo
+        for index, part in enumerate(parts):
+            final = index == last
+            key = (hash(part), final)
+            count = memo.get(key)
+            if count is None:
+                count = self._count(part if final else part + "\n")
+                if len(memo) >= self.MEMO_SIZE:
+                    del memo[next(iter(memo))]  # the oldest entry
+                memo[key] = count
+            total += count
+        return total
 
 
 def _texts(value: Any, out: list[str]) -> int:
@@ -69,8 +111,7 @@ def _texts(value: Any, out: list[str]) -> int:
     return 0
 
 
-def prompt_text(payload: dict[str, Any]) -> tuple[str, int]:
-    """The text a request sends the model and how many chat messages it has."""
+def _prompt_parts(payload: dict[str, Any]) -> tuple[list[str], int]:
     out: list[str] = []
     messages = 0
     for name in ("messages", "input", "prompt", "instructions"):
@@ -81,15 +122,22 @@ def prompt_text(payload: dict[str, Any]) -> tuple[str, int]:
         import orjson
 
         out.append(orjson.dumps(tools).decode())
-    return "\n".join(out), messages
+    return out, messages
+
+
+def prompt_text(payload: dict[str, Any]) -> tuple[str, int]:
+    """The text a request sends the model and how many chat messages it has."""
+    parts, messages = _prompt_parts(payload)
+    return "\n".join(parts), messages
 
 
 def estimate_prompt_tokens(payload: dict[str, Any] | None, count: Callable[[str], int]) -> int:
     """Estimated prompt tokens of a request body (0 without a body)."""
     if not payload:
         return 0
-    text, messages = prompt_text(payload)
-    return count(text) + PER_MESSAGE * messages + (3 if messages else 0)
+    parts, messages = _prompt_parts(payload)
+    tokens = count.parts(parts) if isinstance(count, PartCounter) else count("\n".join(parts))
+    return tokens + PER_MESSAGE * messages + (3 if messages else 0)
 
 
 def requested_output_tokens(payload: dict[str, Any] | None) -> int | None:
