@@ -52,8 +52,8 @@ def _setup(data: Path, stub_port: int, stub_key: str) -> str:
 
     run("init", "--data-dir", str(data))
     base = f"http://127.0.0.1:{stub_port}/v1"
-    run("provider", "add", "stub", "--kind", "compatible", "--base-url", base, "--allow-insecure-http",
-        "--api-key-env", "STUB_KEY")  # fmt: skip
+    provider = ["--kind", "compatible", "--base-url", base, "--allow-insecure-http", "--api-key-env", "STUB_KEY"]
+    run("provider", "add", "stub", *provider)
     run("member", "add", "bench")
     created = run("key", "create", "--member", "bench", "--rpm", "100000000", "--tpm", "100000000000", "--json")
     return str(json.loads(created)["key"])
@@ -106,8 +106,8 @@ def main() -> None:
     args = parser.parse_args()
     stub_port, stub_key = _free_port(), f"sk-stub-{os.getpid()}"
     stub = subprocess.Popen(
-        ["taskset", "-c", "0", sys.executable, str(HERE / "upstream_stub.py"), "--port", str(stub_port),
-         "--api-key", stub_key],  # fmt: skip
+        [*("taskset", "-c", "0", sys.executable, str(HERE / "upstream_stub.py")), "--port", str(stub_port)]
+        + ["--api-key", stub_key],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -129,8 +129,8 @@ def main() -> None:
                 profiler.disable()
                 pstats.Stats(profiler).sort_stats("cumulative").print_stats(45)
             n = args.requests // args.concurrency * args.concurrency
-            print(json.dumps({"requests": n, "cpu_us_per_request": round(cpu / n * 1e6, 1),
-                              "req_per_cpu_s": round(n / cpu), "wall_s": round(wall, 2)}))  # fmt: skip
+            result = {"requests": n, "cpu_us_per_request": round(cpu / n * 1e6, 1), "req_per_cpu_s": round(n / cpu)}
+            print(json.dumps({**result, "wall_s": round(wall, 2)}))
     finally:
         stub.terminate()
         stub.wait()
