@@ -105,9 +105,9 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true")
     args = parser.parse_args()
     stub_port, stub_key = _free_port(), f"sk-stub-{os.getpid()}"
+    stub_command = [sys.executable, str(HERE / "upstream_stub.py"), "--port", str(stub_port), "--api-key", stub_key]
     stub = subprocess.Popen(
-        [*("taskset", "-c", "0", sys.executable, str(HERE / "upstream_stub.py")), "--port", str(stub_port)]
-        + ["--api-key", stub_key],
+        ["taskset", "-c", "0", *stub_command],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
