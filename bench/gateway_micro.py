@@ -103,6 +103,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=20000)
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--sort", default="cumulative", help="cProfile order: cumulative or tottime")
     args = parser.parse_args()
     stub_port, stub_key = _free_port(), f"sk-stub-{os.getpid()}"
     stub_command = [sys.executable, str(HERE / "upstream_stub.py"), "--port", str(stub_port), "--api-key", stub_key]
@@ -127,7 +128,7 @@ def main() -> None:
             cpu, wall = uvloop.run(_drive(app, key, args.requests, args.concurrency))
             if profiler is not None:
                 profiler.disable()
-                pstats.Stats(profiler).sort_stats("cumulative").print_stats(45)
+                pstats.Stats(profiler).sort_stats(args.sort).print_stats(45)
             n = args.requests // args.concurrency * args.concurrency
             result = {"requests": n, "cpu_us_per_request": round(cpu / n * 1e6, 1), "req_per_cpu_s": round(n / cpu)}
             print(json.dumps({**result, "wall_s": round(wall, 2)}))

@@ -81,12 +81,16 @@ class Limiter:
         if limits.empty:
             return None
         key_id, member_id, team_id = ids
-        scopes = [ScopeDemand("k:" + key_id, limits.key), ScopeDemand("m:" + member_id, limits.member)]
+        levels = [("k:" + key_id, limits.key), ("m:" + member_id, limits.member)]
         if team_id is not None:
-            scopes.append(ScopeDemand("t:" + team_id, limits.team))
-        scopes = [s for s in scopes if not s.limits.empty]
-        wants_tokens = any(s.limits.tpm is not None for s in scopes)
-        wants_budget = any(s.limits.budget_usd is not None for s in scopes)
+            levels.append(("t:" + team_id, limits.team))
+        scopes: list[ScopeDemand] = []
+        wants_tokens = wants_budget = False
+        for scope, level in levels:
+            if not level.empty:
+                scopes.append(ScopeDemand(scope, level))
+                wants_tokens = wants_tokens or level.tpm is not None
+                wants_budget = wants_budget or level.budget_usd is not None
         prompt = estimate_prompt_tokens(payload, self._count) if (wants_tokens or wants_budget) else 0
         requested = requested_output_tokens(payload)
         price = self.prices.find(model)
