@@ -108,6 +108,9 @@ def _run_server(data_dir: Path, host: str, port: int, workers: int, log_level: s
         access_log=False,
         log_level=log_level,
         server_header=False,
+        # The client address is vaultgate's to decide (VAULTGATE_TRUSTED_PROXIES): uvicorn's own
+        # X-Forwarded-For handling would let any loopback client claim another address.
+        proxy_headers=False,
         timeout_graceful_shutdown=30,
     )
 
