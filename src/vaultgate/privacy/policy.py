@@ -61,6 +61,11 @@ class PrivacyPolicy:
     pii: Mapping[Entity, Mode] = field(default_factory=lambda: DEFAULT_PII)
     secrets: SecretMode = SecretMode.BLOCK
     response_pii: ResponseMode = ResponseMode.OFF
+    # Derived once: the hot path asks for it on every request.
+    _scanned: frozenset[Entity] = field(init=False, repr=False, compare=False, default=frozenset())
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_scanned", frozenset(e for e in Entity if self.mode(e) is not Mode.ALLOW))
 
     def mode(self, entity: Entity) -> Mode:
         """The mode for ``entity`` (default: redact)."""
@@ -68,7 +73,7 @@ class PrivacyPolicy:
 
     def scanned(self) -> frozenset[Entity]:
         """The entity types that must be looked for (every mode but allow)."""
-        return frozenset(e for e in Entity if self.mode(e) is not Mode.ALLOW)
+        return self._scanned
 
     def to_json(self) -> dict[str, Any]:
         """The JSON form (only entity modes that differ from the default are listed)."""
