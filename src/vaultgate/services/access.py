@@ -48,6 +48,12 @@ def can_view(actor: Actor, member: Member) -> bool:
     return actor.role is Role.ADMIN and (actor.team_id is None or member.team_id == actor.team_id)
 
 
+def require_manager(actor: Actor, what: str) -> None:
+    """NotAuthorised unless the actor is an owner or an admin (of the org or of a team)."""
+    if actor.role not in (Role.OWNER, Role.ADMIN):
+        raise NotAuthorised(f"the {actor.role.value} role may not {what}")
+
+
 def require_org_manager(actor: Actor, what: str) -> None:
     """NotAuthorised unless the actor manages the whole organisation."""
     if not is_org_manager(actor):

@@ -13,7 +13,6 @@ from sqlalchemy.orm import Session
 
 from vaultgate.audit import log as audit_log
 from vaultgate.keys.hashing import TokenHasher
-from vaultgate.services.errors import NotAuthorised
 from vaultgate.services.notify import Notifier
 from vaultgate.store.db import Store
 from vaultgate.usage import pricing
@@ -56,16 +55,6 @@ class Actor:
     role: Role
     member_id: str | None = None
     team_id: str | None = None
-
-    @property
-    def manages_org(self) -> bool:
-        """Owners and admins manage members, keys and providers of the organisation."""
-        return self.role in (Role.OWNER, Role.ADMIN)
-
-    def require_manager(self, what: str) -> None:
-        """Raise NotAuthorised unless the actor is an owner or admin."""
-        if not self.manages_org:
-            raise NotAuthorised(f"the {self.role.value} role may not {what}")
 
 
 LOCAL_OPERATOR = Actor(name="cli", role=Role.OWNER)

@@ -95,7 +95,7 @@ def add(
     role: str = "member",
 ) -> MemberInfo:
     """Create a member (and its team on first use); Conflict if the name is taken."""
-    actor.require_manager("add members")
+    access.require_manager(actor, "add members")
     check_name("member", name)
     try:
         parsed_role = Role.parse(role)
