@@ -9,6 +9,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from vaultgate.limits.admission import Ticket
 from vaultgate.policy.grants import KeyGrant
 from vaultgate.privacy.restore import ResponseRestorer
@@ -78,7 +80,5 @@ class Exchange:
     def forward_body(self) -> bytes:
         """The body to send upstream: the client's bytes unless a stage changed the payload."""
         if self.body_changed and self.payload is not None:
-            import orjson
-
             return orjson.dumps(self.payload)
         return self.body
