@@ -21,10 +21,12 @@ def usage_record(ex: Exchange, now: datetime, prices: PriceTable | None) -> Usag
         member_id=grant.member_id,
         key_id=grant.key_id,
         provider=ex.provider.name if ex.provider else None,
-        endpoint=ex.endpoint,
-        model=ex.model,
+        # Client-chosen strings are cut to their column sizes: one oversized value must not make
+        # the batched insert fail (and with it every event of the batch).
+        endpoint=ex.endpoint[:60],
+        model=ex.model[:200] if ex.model is not None else None,
         status=ex.status,
-        error_code=ex.error_code,
+        error_code=ex.error_code[:60] if ex.error_code is not None else None,
         stream=ex.stream,
         prompt_tokens=ex.prompt_tokens,
         completion_tokens=ex.completion_tokens,

@@ -59,10 +59,28 @@ class UsageRecorder:
             try:
                 await asyncio.to_thread(self._sink, batch)
             except Exception:
-                # Never lose the batch on a transient store error: put it back in front.
-                self._pending[:0] = batch
-                log.exception("writing %d usage events failed; will retry", len(batch))
+                kept = await asyncio.to_thread(self._isolate, batch)
+                # Never lose events on a transient store error: put them back in front.
+                self._pending[:0] = kept
+                log.exception("writing %d usage events failed; %d kept for retry", len(batch), len(kept))
                 raise
+
+    def _isolate(self, batch: list[UsageRecord]) -> list[UsageRecord]:
+        """After a failed batch, write the events one by one: if some go in, the ones that still fail
+        are malformed and dropped (counted in ``dropped``) so they cannot block every later batch;
+        if none go in, the store is down and the whole batch is kept."""
+        if len(batch) < 2:
+            return batch
+        failed = []
+        for event in batch:
+            try:
+                self._sink([event])
+            except Exception:
+                failed.append(event)
+        if len(failed) == len(batch):
+            return batch
+        self.dropped += len(failed)
+        return []
 
     async def _run(self) -> None:
         while True:
