@@ -14,6 +14,14 @@ from vaultgate.services import keys, rotation_sweep
 from vaultgate.services.context import LOCAL_OPERATOR
 from vaultgate.services.errors import InvalidInput
 
+# The limit options of key create, member limits and team limits (validated by the service layer).
+RpmOption = Annotated[int | None, typer.Option("--rpm", help="Requests per minute")]
+TpmOption = Annotated[int | None, typer.Option("--tpm", help="Tokens per minute (prompt + completion)")]
+ConcurrencyOption = Annotated[int | None, typer.Option("--concurrency", help="Requests in flight at once")]
+BudgetOption = Annotated[float | None, typer.Option("--budget", help="Spend cap in USD per budget period")]
+BudgetPeriodOption = Annotated[str, typer.Option("--budget-period", help="day|month (UTC)")]
+
+
 app = typer.Typer(help="Member keys: create (shown once), list, revoke.", no_args_is_help=True)
 
 KEY_COLUMNS = ("id", "member", "name", "display", "status", "age_days", "rotation_due", "expires_at")
@@ -52,11 +60,11 @@ def create(
     allow_store: Annotated[
         bool, typer.Option("--allow-store", help="Let requests ask the provider to store them")
     ] = False,
-    rpm: Annotated[int | None, typer.Option("--rpm", help="Requests per minute")] = None,
-    tpm: Annotated[int | None, typer.Option("--tpm", help="Tokens per minute (prompt + completion)")] = None,
-    concurrency: Annotated[int | None, typer.Option("--concurrency", help="Requests in flight at once")] = None,
-    budget: Annotated[float | None, typer.Option("--budget", help="Spend cap in USD per budget period")] = None,
-    budget_period: Annotated[str, typer.Option("--budget-period", help="day|month (UTC)")] = "month",
+    rpm: RpmOption = None,
+    tpm: TpmOption = None,
+    concurrency: ConcurrencyOption = None,
+    budget: BudgetOption = None,
+    budget_period: BudgetPeriodOption = "month",
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document")] = False,
     privacy: Annotated[
         str | None,

@@ -7,7 +7,14 @@ from typing import Annotated
 import typer
 
 from vaultgate.cli.context import control_plane
-from vaultgate.cli.keys import limit_options
+from vaultgate.cli.keys import (
+    BudgetOption,
+    BudgetPeriodOption,
+    ConcurrencyOption,
+    RpmOption,
+    TpmOption,
+    limit_options,
+)
 from vaultgate.cli.output import emit_json, emit_table, say
 from vaultgate.services import members
 from vaultgate.services.context import LOCAL_OPERATOR
@@ -63,11 +70,11 @@ def resume(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Member 
 def limits(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Member name")],
-    rpm: Annotated[int | None, typer.Option("--rpm", help="Requests per minute, all keys together")] = None,
-    tpm: Annotated[int | None, typer.Option("--tpm", help="Tokens per minute")] = None,
-    concurrency: Annotated[int | None, typer.Option("--concurrency", help="Requests in flight at once")] = None,
-    budget: Annotated[float | None, typer.Option("--budget", help="Spend cap in USD per budget period")] = None,
-    budget_period: Annotated[str, typer.Option("--budget-period", help="day|month (UTC)")] = "month",
+    rpm: RpmOption = None,
+    tpm: TpmOption = None,
+    concurrency: ConcurrencyOption = None,
+    budget: BudgetOption = None,
+    budget_period: BudgetPeriodOption = "month",
 ) -> None:
     """Set the limits shared by all of a member's keys (no options: remove them)."""
     parsed = members.set_limits(

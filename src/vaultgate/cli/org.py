@@ -7,7 +7,16 @@ from typing import Annotated, Any
 import typer
 
 from vaultgate.cli.context import control_plane
-from vaultgate.cli.keys import limit_options, parse_privacy, parse_scopes
+from vaultgate.cli.keys import (
+    BudgetOption,
+    BudgetPeriodOption,
+    ConcurrencyOption,
+    RpmOption,
+    TpmOption,
+    limit_options,
+    parse_privacy,
+    parse_scopes,
+)
 from vaultgate.cli.output import emit_json, emit_table, say
 from vaultgate.services import admin_tokens, org, teams
 from vaultgate.services.context import LOCAL_OPERATOR
@@ -81,11 +90,11 @@ def team_policy(
 def team_limits(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Team name")],
-    rpm: Annotated[int | None, typer.Option("--rpm", help="Requests per minute, all members together")] = None,
-    tpm: Annotated[int | None, typer.Option("--tpm", help="Tokens per minute")] = None,
-    concurrency: Annotated[int | None, typer.Option("--concurrency", help="Requests in flight at once")] = None,
-    budget: Annotated[float | None, typer.Option("--budget", help="Spend cap in USD per budget period")] = None,
-    budget_period: Annotated[str, typer.Option("--budget-period", help="day|month (UTC)")] = "month",
+    rpm: RpmOption = None,
+    tpm: TpmOption = None,
+    concurrency: ConcurrencyOption = None,
+    budget: BudgetOption = None,
+    budget_period: BudgetPeriodOption = "month",
 ) -> None:
     """Set the limits shared by every key of the team (no options: remove them)."""
     parsed = teams.set_limits(
