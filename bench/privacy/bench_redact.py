@@ -22,7 +22,7 @@ import orjson
 from tests.privacy import pii_corpus as corpus
 
 from vaultgate.privacy.guard import PrivacyGuard
-from vaultgate.privacy.policy import DEFAULT_POLICY
+from vaultgate.privacy.modes import DEFAULT_POLICY
 
 FILLER = (
     "We reviewed the quarterly figures and the migration plan for the billing service. "

@@ -21,7 +21,7 @@ from vaultgate.limits.memory import MemoryBackend
 from vaultgate.limits.shared import RedisBackend
 from vaultgate.policy.grants import PolicyError, parse_network
 from vaultgate.privacy.guard import PrivacyGuard
-from vaultgate.services import snapshot, usage
+from vaultgate.services import snapshot_loader, usage
 from vaultgate.services.bootstrap import open_control_plane
 from vaultgate.upstream.azure import AzureAdapter
 from vaultgate.upstream.config import ProviderKind
@@ -129,10 +129,10 @@ def build(settings: config.Settings) -> Gateway:
         ProviderKind.ECHO: EchoAdapter(),
     }
     refresher = Refresher(
-        lambda: snapshot.load(cp),
+        lambda: snapshot_loader.load(cp),
         cp.store.revision,
         interval=settings.refresh_interval,
-        listen=snapshot.pg_listener(cp),
+        listen=snapshot_loader.pg_listener(cp),
     )
     recorder = UsageRecorder(lambda batch: usage.write(cp, batch), flush_interval=settings.usage_flush_interval)
     limiter = build_limiter(settings, cp.prices)

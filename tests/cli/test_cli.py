@@ -15,7 +15,7 @@ from sqlalchemy import MetaData, select, text
 from vaultgate.config import Settings
 from vaultgate.keys import tokens
 from vaultgate.services import bootstrap
-from vaultgate.services.snapshot import load
+from vaultgate.services.snapshot_loader import load
 
 
 def vg(

@@ -60,9 +60,14 @@ def test_an_oversized_model_name_does_not_break_usage_accounting(stack: Stack) -
     stack.member("alice")
     key = stack.key("alice")
     long_model = "gpt-" + "x" * 400
-    stack.upstream.next_error = (404, b'{"error": {"message": "no such model", "type": "invalid_request_error", "param": null, "code": "model_not_found"}}')
+    stack.upstream.next_error = (
+        404,
+        b'{"error": {"message": "no such model", "type": "invalid_request_error", "param": null, "code": "model_not_found"}}',
+    )
     with pytest.raises(openai.NotFoundError):
-        openai.OpenAI(base_url=stack.base_url, api_key=key, max_retries=0).chat.completions.create(model=long_model, messages=CHAT)
+        openai.OpenAI(base_url=stack.base_url, api_key=key, max_retries=0).chat.completions.create(
+            model=long_model, messages=CHAT
+        )
     works(stack, key)
     rows = stack.usage(2)
     assert len(rows) == 2 and rows[0].model == long_model[:200] and rows[1].status == 200

@@ -98,6 +98,6 @@ def test_prompt_marker_is_not_retained(tmp_path: Path, database_url: str) -> Non
 
 
 def bootstrap_audit(cp: bootstrap.ControlPlane) -> list[object]:
-    from vaultgate.services import audit
+    from vaultgate.services import audit_trail
 
-    return list(audit.export(cp, LOCAL_OPERATOR))
+    return list(audit_trail.export(cp, LOCAL_OPERATOR))

@@ -9,7 +9,7 @@ from typing import Any
 
 from vaultgate.detect.names import SpacyNames, load_names
 from vaultgate.privacy.guard import PrivacyGuard
-from vaultgate.privacy.policy import DEFAULT_POLICY, PrivacyPolicy
+from vaultgate.privacy.modes import DEFAULT_POLICY, PrivacyPolicy
 
 
 @dataclass

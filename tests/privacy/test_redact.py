@@ -12,8 +12,8 @@ from tests.privacy import pii_corpus as corpus
 from vaultgate.detect.examples import expand
 from vaultgate.privacy.errors import PrivacyRefusal
 from vaultgate.privacy.guard import PrivacyGuard
+from vaultgate.privacy.modes import DEFAULT_POLICY, PrivacyPolicy, PrivacyPolicyError
 from vaultgate.privacy.placeholders import RedactionMap
-from vaultgate.privacy.policy import DEFAULT_POLICY, PrivacyPolicy, PrivacyPolicyError
 
 GUARD = PrivacyGuard()
 RNG = random.Random(55)

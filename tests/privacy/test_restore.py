@@ -11,8 +11,8 @@ from tests.privacy import pii_corpus as corpus
 
 from vaultgate.detect.pii import PiiDetector
 from vaultgate.privacy.placeholders import RedactionMap
+from vaultgate.privacy.response_scan import ResponseScanner
 from vaultgate.privacy.restore import ResponseRestorer
-from vaultgate.privacy.scan import ResponseScanner
 
 RNG = random.Random(7)
 EMAIL, CARD = corpus.email(RNG), corpus.card(RNG)

@@ -64,7 +64,7 @@ VALUE = st.sampled_from([*VALUES.values(), "192.168.10.20", "DE89 3704 0044 0532
 @given(st.lists(st.one_of(FILLER, VALUE), max_size=20))
 def test_redact_then_restore_is_the_identity_and_no_value_survives(parts: list[str]) -> None:
     from vaultgate.privacy.guard import PrivacyGuard
-    from vaultgate.privacy.policy import DEFAULT_POLICY
+    from vaultgate.privacy.modes import DEFAULT_POLICY
 
     text = "".join(parts)
     payload = {"input": text}

@@ -15,8 +15,8 @@ from vaultgate.detect.pii import PiiDetector
 from vaultgate.detect.pii_rules import Entity
 from vaultgate.privacy.placeholders import RedactionMap
 from vaultgate.privacy.redact import mask
+from vaultgate.privacy.response_scan import ResponseScanner
 from vaultgate.privacy.restore import ResponseRestorer
-from vaultgate.privacy.scan import ResponseScanner
 
 RNG = random.Random(11)
 CLIENT, FOREIGN = corpus.email(RNG), corpus.email(RNG)

@@ -38,9 +38,7 @@ def test_findings_exit_1_and_text_never_shows_the_secret(
     assert f"{token[:8]}…" in result.stdout
 
 
-def test_json_document(
-    runner: CliRunner, cli: typer.Typer, tmp_path: Path, make: random.Random
-) -> None:
+def test_json_document(runner: CliRunner, cli: typer.Typer, tmp_path: Path, make: random.Random) -> None:
     key = openai_key(make)
     write(tmp_path / ".env", f"A=1\n\nOPENAI_API_KEY={key}\n")
     result = _scan(runner, cli, str(tmp_path), "--format", "json")
@@ -53,9 +51,7 @@ def test_json_document(
     assert key not in result.stdout
 
 
-def test_sarif_log(
-    runner: CliRunner, cli: typer.Typer, tmp_path: Path, make: random.Random
-) -> None:
+def test_sarif_log(runner: CliRunner, cli: typer.Typer, tmp_path: Path, make: random.Random) -> None:
     write(tmp_path / "a.txt", f"key {openai_key(make)}\n")
     result = _scan(runner, cli, str(tmp_path), "-f", "sarif")
     assert result.exit_code == 1
@@ -96,9 +92,7 @@ def test_gitignore_exclude_binary_and_allow_comment(
     assert paths == {"out.txt", "debug.log", "local.env", "lib.js"}
 
 
-def test_placeholders_are_quiet_unless_asked(
-    runner: CliRunner, cli: typer.Typer, tmp_path: Path
-) -> None:
+def test_placeholders_are_quiet_unless_asked(runner: CliRunner, cli: typer.Typer, tmp_path: Path) -> None:
     write(
         tmp_path / "README.md",
         "export OPENAI_API_KEY=your-api-key-here\nkey: sk-proj-xxxxxxxxxxxxxxxxxxxxT3BlbkFJxxxxxxxxxxxxxxxxxxxx\n",
@@ -126,9 +120,7 @@ def test_baseline_accepts_known_findings_only(
     assert finding["path"].endswith("b.py")
 
 
-def test_usage_errors_exit_2_with_one_line(
-    runner: CliRunner, cli: typer.Typer, tmp_path: Path
-) -> None:
+def test_usage_errors_exit_2_with_one_line(runner: CliRunner, cli: typer.Typer, tmp_path: Path) -> None:
     bad_baseline = write(tmp_path / "bad.json", "{not json")
     for args in (
         [str(tmp_path / "missing")],

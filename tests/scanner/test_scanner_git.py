@@ -27,9 +27,7 @@ def git(repo: Path, *args: str, date: str = "2024-05-01T10:00:00+00:00") -> str:
         "GIT_AUTHOR_DATE": date,
         "GIT_COMMITTER_DATE": date,
     }
-    done = subprocess.run(
-        ["git", "-C", str(repo), *args], env=env, check=True, capture_output=True, text=True
-    )
+    done = subprocess.run(["git", "-C", str(repo), *args], env=env, check=True, capture_output=True, text=True)
     return done.stdout.strip()
 
 
@@ -87,9 +85,7 @@ def test_git_errors_exit_2(tmp_path: Path, runner: CliRunner, cli: typer.Typer) 
     assert result.exit_code == 2 and result.stderr.startswith("vaultgate: error:")
 
 
-def test_staged_scan_for_pre_commit(
-    repo: Path, runner: CliRunner, cli: typer.Typer, make: random.Random
-) -> None:
+def test_staged_scan_for_pre_commit(repo: Path, runner: CliRunner, cli: typer.Typer, make: random.Random) -> None:
     write(repo / "README.md", "hello\n")
     git(repo, "add", "."), git(repo, "commit", "-qm", "init")
     write(repo / "unstaged.py", f'K = "{openai_key(make)}"\n')

@@ -152,10 +152,6 @@ def test_verify_marks_live_and_dead_keys(
     assert live not in result.output and dead not in result.output
 
 
-def test_verify_refuses_plain_http_off_loopback(
-    runner: CliRunner, cli: typer.Typer, tmp_path: Path
-) -> None:
-    result = runner.invoke(
-        cli, ["scan", str(tmp_path), "--verify", "--verify-base-url", "http://api.example.com/v1"]
-    )
+def test_verify_refuses_plain_http_off_loopback(runner: CliRunner, cli: typer.Typer, tmp_path: Path) -> None:
+    result = runner.invoke(cli, ["scan", str(tmp_path), "--verify", "--verify-base-url", "http://api.example.com/v1"])
     assert result.exit_code == 2

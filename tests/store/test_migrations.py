@@ -19,7 +19,11 @@ def test_upgrade_from_first_revision_keeps_rows_and_matches_models(database_url:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "0001")
     with store.session() as session:
-        session.execute(text("INSERT INTO teams (id, name, suspended, created_at) VALUES ('team_1', 'research', false, CURRENT_TIMESTAMP)"))
+        session.execute(
+            text(
+                "INSERT INTO teams (id, name, suspended, created_at) VALUES ('team_1', 'research', false, CURRENT_TIMESTAMP)"
+            )
+        )
     migrate.upgrade(store)
     migrate.upgrade(store)  # idempotent
     with store.engine.connect() as conn:

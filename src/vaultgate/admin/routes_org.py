@@ -23,7 +23,7 @@ from vaultgate.admin.schemas import (
     TeamPolicy,
     UsageLineOut,
 )
-from vaultgate.services import admin_tokens, audit, members, org, teams, usage
+from vaultgate.services import admin_tokens, audit_trail, members, org, teams, usage
 
 router = APIRouter(prefix="/admin")
 
@@ -144,5 +144,5 @@ def usage_report(actor: CurrentActor, cp: CurrentControlPlane) -> list[dict[str,
 @router.get("/audit/verify", tags=["audit"])
 def audit_verify(actor: CurrentActor, cp: CurrentControlPlane) -> dict[str, Any]:
     """Verify the audit hash chain (owners, admins, auditors)."""
-    count, broken = audit.verify(cp, actor)
+    count, broken = audit_trail.verify(cp, actor)
     return {"records": count, "ok": broken is None, "break": asdict(broken) if broken else None}

@@ -11,7 +11,7 @@ import typer
 
 from vaultgate.cli.context import control_plane, settings
 from vaultgate.cli.output import emit_json, emit_table, say
-from vaultgate.services import audit, usage, vault_ops
+from vaultgate.services import audit_trail, usage, vault_ops
 from vaultgate.services.context import LOCAL_OPERATOR
 
 vault_app = typer.Typer(help="The master key and sealed secrets.", no_args_is_help=True)
@@ -48,7 +48,7 @@ def verify(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document")] = False,
 ) -> None:
     """Check the audit hash chain; exit 1 if any record was altered, removed or reordered."""
-    count, broken = audit.verify(control_plane(ctx), LOCAL_OPERATOR)
+    count, broken = audit_trail.verify(control_plane(ctx), LOCAL_OPERATOR)
     if as_json:
         emit_json({"records": count, "ok": broken is None, "break": dataclasses.asdict(broken) if broken else None})
     elif broken is None:
@@ -63,7 +63,7 @@ def verify(
 def export(ctx: typer.Context) -> None:
     """Every audit record as JSON Lines on stdout."""
     out = sys.stdout.buffer
-    for record in audit.export(control_plane(ctx), LOCAL_OPERATOR):
+    for record in audit_trail.export(control_plane(ctx), LOCAL_OPERATOR):
         out.write(orjson.dumps(dataclasses.asdict(record), default=str) + b"\n")
     out.flush()
 
@@ -88,7 +88,7 @@ def doctor(
     """Check the configuration, master key, database and audit chain."""
     s = settings(ctx)
     cp = control_plane(ctx)
-    count, broken = audit.verify(cp, LOCAL_OPERATOR)
+    count, broken = audit_trail.verify(cp, LOCAL_OPERATOR)
     checks = {
         "database": cp.store.dialect,
         "revision": cp.store.revision(),

@@ -11,7 +11,7 @@ from vaultgate.gateway.exchange import Exchange
 from vaultgate.privacy import hygiene
 from vaultgate.privacy.errors import PrivacyRefusal
 from vaultgate.privacy.guard import PrivacyGuard
-from vaultgate.privacy.policy import DEFAULT_POLICY, PrivacyPolicy
+from vaultgate.privacy.modes import DEFAULT_POLICY, PrivacyPolicy
 
 USAGE_STREAMS = ("chat/completions", "completions")
 

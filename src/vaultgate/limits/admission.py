@@ -19,7 +19,12 @@ from typing import Any
 
 from vaultgate.limits.interface import Admission, Demand, LimiterBackend, LimitsUnavailable, ScopeDemand
 from vaultgate.limits.rules import ScopedLimits
-from vaultgate.limits.tokens import bytes_estimate, estimate_prompt_tokens, load_counter, requested_output_tokens
+from vaultgate.limits.token_estimate import (
+    bytes_estimate,
+    estimate_prompt_tokens,
+    load_counter,
+    requested_output_tokens,
+)
 from vaultgate.usage.pricing import ModelPrice, PriceTable
 
 log = logging.getLogger("vaultgate.limits")

@@ -12,7 +12,7 @@ from typing import Any
 
 from vaultgate.limits.rules import NO_LIMITS, ScopedLimits
 from vaultgate.policy.scopes import GROUPS, Level, parse_level
-from vaultgate.privacy.policy import PrivacyPolicy, PrivacyPolicyError
+from vaultgate.privacy.modes import PrivacyPolicy, PrivacyPolicyError
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -29,7 +29,7 @@ class KeyPolicy:
     scopes: Mapping[str, Level] = field(default_factory=lambda: MappingProxyType({}))
     ip_allow: tuple[IPNetwork, ...] = ()
     allow_store: bool = False
-    # PII and secret handling (issue 5); None: the team's, else the defaults of privacy/policy.py.
+    # PII and secret handling (issue 5); None: the team's, else the defaults of privacy/modes.py.
     privacy: PrivacyPolicy | None = None
 
     def level(self, group: str) -> Level:

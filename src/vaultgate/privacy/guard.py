@@ -12,11 +12,11 @@ from urllib.parse import parse_qsl, quote, unquote, urlencode
 from vaultgate.detect.names import load_names
 from vaultgate.detect.pii import NameRecogniser
 from vaultgate.detect.pii_rules import Entity
+from vaultgate.privacy.modes import PrivacyPolicy, ResponseMode
 from vaultgate.privacy.placeholders import RedactionMap
-from vaultgate.privacy.policy import PrivacyPolicy, ResponseMode
 from vaultgate.privacy.redact import Redactor
+from vaultgate.privacy.response_scan import ResponseScanner
 from vaultgate.privacy.restore import ResponseRestorer
-from vaultgate.privacy.scan import ResponseScanner
 
 
 class PrivacyGuard:

@@ -1,6 +1,6 @@
 """The text of one Responses API output item while it streams, read as one across its content parts.
 
-Response scanning holds back the last characters of the text (see :mod:`vaultgate.privacy.scan`);
+Response scanning holds back the last characters of the text (see :mod:`vaultgate.privacy.response_scan`);
 here that held text may span the end of one content part and the start of the next, so a value
 split across two parts is still seen whole. Events about the item that arrive while text before
 them is still held (a part's ``.done``, the next part's ``.added``) wait, in order, until that
@@ -14,7 +14,7 @@ from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Any
 
-from vaultgate.privacy.scan import ResponseScanner, Segment, Sent
+from vaultgate.privacy.response_scan import ResponseScanner, Segment, Sent
 
 
 @dataclass(frozen=True, slots=True)

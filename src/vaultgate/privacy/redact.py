@@ -17,8 +17,8 @@ from vaultgate.detect.pii_rules import Entity
 from vaultgate.detect.secrets import SecretDetector, default_detector
 from vaultgate.privacy.errors import PrivacyRefusal
 from vaultgate.privacy.escapes import Decoded, decode
+from vaultgate.privacy.modes import Mode, PrivacyPolicy, SecretMode
 from vaultgate.privacy.placeholders import RedactionMap
-from vaultgate.privacy.policy import Mode, PrivacyPolicy, SecretMode
 
 TAG = {
     Entity.EMAIL: "EMAIL",

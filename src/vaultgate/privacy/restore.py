@@ -23,7 +23,7 @@ import orjson
 
 from vaultgate.privacy.item_text import ItemText, Output, PartText
 from vaultgate.privacy.placeholders import RedactionMap
-from vaultgate.privacy.scan import ResponseScanner
+from vaultgate.privacy.response_scan import ResponseScanner
 from vaultgate.sse import data_of
 
 FieldKey = tuple[Any, ...]

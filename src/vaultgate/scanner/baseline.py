@@ -21,10 +21,7 @@ def render_baseline(findings: Iterable[Finding]) -> str:
     document = {
         "tool": "vaultgate",
         "version": FORMAT_VERSION,
-        "findings": [
-            {"fingerprint": fp, "rule": rule, "path": path, "line": line}
-            for path, line, rule, fp in entries
-        ],
+        "findings": [{"fingerprint": fp, "rule": rule, "path": path, "line": line} for path, line, rule, fp in entries],
     }
     return json.dumps(document, indent=2) + "\n"
 

@@ -56,9 +56,7 @@ def _unquote(raw: bytes) -> str:
         body = re.sub(
             rb"\\([0-7]{3}|.)",
             lambda m: (
-                bytes([int(m.group(1), 8)])
-                if len(m.group(1)) == 3
-                else _QUOTED_ESCAPES.get(m.group(1), m.group(1))
+                bytes([int(m.group(1), 8)]) if len(m.group(1)) == 3 else _QUOTED_ESCAPES.get(m.group(1), m.group(1))
             ),
             body,
         )

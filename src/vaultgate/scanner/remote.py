@@ -89,10 +89,7 @@ def report_leaked(
         raise RemoteError(f"admin API answered {status} to the leak report")
     try:
         document: Any = json.loads(payload)
-        revoked = tuple(
-            RevokedKey(id=str(item["id"]), display=str(item["display"]))
-            for item in document["revoked"]
-        )
+        revoked = tuple(RevokedKey(id=str(item["id"]), display=str(item["display"])) for item in document["revoked"])
         unknown = int(document.get("unknown", 0))
     except (ValueError, KeyError, TypeError) as exc:
         raise RemoteError("admin API sent an unexpected answer to the leak report") from exc

@@ -9,10 +9,10 @@ from sqlalchemy import select
 
 from vaultgate.keys import tokens
 from vaultgate.services import access, members
-from vaultgate.services.auditing import refusals_audited
 from vaultgate.services.context import Actor, ControlPlane, Role, new_id
 from vaultgate.services.errors import Conflict, InvalidInput, NotAuthorised, NotFound
 from vaultgate.services.keys import parse_duration
+from vaultgate.services.refusals import refusals_audited
 from vaultgate.store.models import AdminToken, Member
 
 DEFAULT_LIFETIME = "90d"

@@ -14,9 +14,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from vaultgate.services import access
-from vaultgate.services.auditing import refusals_audited
 from vaultgate.services.context import Actor, ControlPlane, new_id
 from vaultgate.services.errors import Conflict, InvalidInput, NotFound
+from vaultgate.services.refusals import refusals_audited
 from vaultgate.store.models import Provider, ProviderCredential
 
 

@@ -14,10 +14,10 @@ from vaultgate.keys import tokens
 from vaultgate.keys.hashing import fingerprint
 from vaultgate.policy.grants import KeyPolicy, PolicyError
 from vaultgate.services import access, members
-from vaultgate.services.auditing import refusals_audited
 from vaultgate.services.context import Actor, ControlPlane, new_id
 from vaultgate.services.errors import Conflict, InvalidInput, NotAuthorised, NotFound
 from vaultgate.services.limit_input import parse_limits
+from vaultgate.services.refusals import refusals_audited
 from vaultgate.services.rotation import rotation_status
 from vaultgate.store.models import Member, MemberKey, Team
 

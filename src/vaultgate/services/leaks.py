@@ -7,10 +7,10 @@ import re
 from sqlalchemy import or_, select
 
 from vaultgate.services import access
-from vaultgate.services.auditing import refusals_audited
 from vaultgate.services.context import Actor, ControlPlane
 from vaultgate.services.errors import InvalidInput
 from vaultgate.services.keys import KeyInfo, info
+from vaultgate.services.refusals import refusals_audited
 from vaultgate.store.models import Member, MemberKey, Team
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")

@@ -11,10 +11,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from vaultgate.services import access
-from vaultgate.services.auditing import refusals_audited
 from vaultgate.services.context import Actor, ControlPlane, Role, new_id
 from vaultgate.services.errors import Conflict, InvalidInput, NotAuthorised, NotFound
 from vaultgate.services.limit_input import parse_limits
+from vaultgate.services.refusals import refusals_audited
 from vaultgate.store.models import Member, Team
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,99}$")

@@ -5,9 +5,9 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from vaultgate.services import access
-from vaultgate.services.auditing import refusals_audited
 from vaultgate.services.context import Actor, ControlPlane
 from vaultgate.services.errors import Conflict
+from vaultgate.services.refusals import refusals_audited
 from vaultgate.store.models import OrgSetting
 
 LOCKDOWN = "lockdown"

@@ -8,10 +8,10 @@ from datetime import datetime
 from sqlalchemy import select, update
 
 from vaultgate.services import access, credentials
-from vaultgate.services.auditing import refusals_audited
 from vaultgate.services.context import Actor, ControlPlane, new_id
 from vaultgate.services.errors import Conflict, InvalidInput
 from vaultgate.services.members import check_name
+from vaultgate.services.refusals import refusals_audited
 from vaultgate.store.models import Provider, ProviderCredential
 from vaultgate.upstream.config import ProviderKind, UnsafeURLError, check_base_url
 

@@ -11,11 +11,11 @@ from sqlalchemy.orm import Session
 
 from vaultgate.policy.grants import KeyPolicy, PolicyError
 from vaultgate.services import access
-from vaultgate.services.auditing import refusals_audited
 from vaultgate.services.context import Actor, ControlPlane
 from vaultgate.services.errors import Conflict, InvalidInput, NotFound
 from vaultgate.services.limit_input import parse_limits
 from vaultgate.services.members import team_for
+from vaultgate.services.refusals import refusals_audited
 from vaultgate.services.rotation import max_age_days
 from vaultgate.store.models import Team
 

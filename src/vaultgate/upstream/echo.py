@@ -230,8 +230,7 @@ class EchoAdapter(ProviderAdapter):
         requested = payload.get("dimensions")
         dims = max(1, min(requested, 3072)) if isinstance(requested, int) else 8
         data = [
-            {"object": "embedding", "index": i, "embedding": _vector(str(item), dims)}
-            for i, item in enumerate(items)
+            {"object": "embedding", "index": i, "embedding": _vector(str(item), dims)} for i, item in enumerate(items)
         ]
         tokens = sum(_count(str(item)) for item in items)
         body = {
