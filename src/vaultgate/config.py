@@ -45,6 +45,8 @@ class Settings:
     # Proxies whose X-Forwarded-For is believed (comma-separated addresses or CIDRs).
     trusted_proxies: str = ""
     rotation_check_interval: float = 600.0
+    # Short-lived token exchanges allowed per member key per minute (shared by replicas with Redis).
+    token_exchange_rpm: int = 20
 
     @property
     def resolved_database_url(self) -> str:
@@ -74,6 +76,7 @@ _CASTS: dict[str, Any] = {
     "usage_flush_interval": float,
     "upstream_timeout": float,
     "rotation_check_interval": float,
+    "token_exchange_rpm": int,
 }
 
 

@@ -1,8 +1,8 @@
 """The few control-plane writes the data plane triggers, run off the event loop.
 
 - a canary key was used: audit ``canary.used`` (source IP, user agent) and send the webhook;
-- a member key is exchanged for a short-lived token: store it, then refresh this replica's
-  snapshot so the token works here at once (other replicas see it within a second);
+- a member key is exchanged for a short-lived token: store it and serve it here at once
+  (other replicas reload their tokens within a second; nobody rebuilds the whole snapshot);
 - the periodic max-age sweep that warns about keys due for rotation.
 """
 
@@ -49,13 +49,13 @@ class DataPlaneHooks:
         self._cp.notifier.send({"event": "canary.used", "key_id": key_id, "source_ip": source, "user_agent": agent})
         log.warning("canary key %s was used from %s", key_id, source)
 
-    async def issue_token(self, grant: KeyGrant, body: dict[str, Any]) -> bytes:
-        """Store a short-lived token and answer with it (shown once)."""
+    async def issue_token(self, grant: KeyGrant, parent_digest: str, body: dict[str, Any]) -> bytes:
+        """Store a short-lived token bound to the presented secret and answer with it (shown once)."""
         try:
-            issued = await asyncio.to_thread(short_lived.issue, self._cp, grant, body)
+            issued = await asyncio.to_thread(short_lived.issue, self._cp, grant, parent_digest, body)
         except InvalidInput as exc:
             raise GatewayError(400, "invalid_request", str(exc)) from None
-        await self._refresher.refresh()
+        self._refresher.add_token(issued.digest, issued.grant, parent_digest)
         return orjson.dumps(
             {
                 "object": "vaultgate.token",

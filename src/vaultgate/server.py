@@ -130,9 +130,10 @@ def build(settings: config.Settings) -> Gateway:
     }
     refresher = Refresher(
         lambda: snapshot_loader.load(cp),
-        cp.store.revision,
+        cp.store.revisions,
         interval=settings.refresh_interval,
         listen=snapshot_loader.pg_listener(cp),
+        load_tokens=lambda current: snapshot_loader.load_tokens(cp, current),
     )
     recorder = UsageRecorder(lambda batch: usage.write(cp, batch), flush_interval=settings.usage_flush_interval)
     limiter = build_limiter(settings, cp.prices)
@@ -150,6 +151,7 @@ def build(settings: config.Settings) -> Gateway:
         on_canary=hooks.canary_used,
         issue_token=hooks.issue_token,
         trusted_proxies=trusted_proxies(settings.trusted_proxies),
+        token_exchange_rpm=settings.token_exchange_rpm,
     )
     return Gateway(data_plane, build_admin_app(cp), refresher, client, recorder, limiter, hooks)
 

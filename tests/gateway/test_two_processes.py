@@ -88,3 +88,25 @@ def test_revocation_suspension_and_lockdown_reach_the_other_process(
     assert max(locked) < 1.0, locked
     org.set_lockdown(cp, LOCAL_OPERATOR, False)
     wait_accepted(replicas, bob)
+
+
+def test_a_token_issued_on_one_replica_works_on_the_other_without_a_snapshot_rebuild(
+    cluster: tuple[ControlPlane, list[Replica]],
+) -> None:
+    cp, replicas = cluster
+    members.add(cp, LOCAL_OPERATOR, "carol")
+    created = keys.create(cp, LOCAL_OPERATOR, "carol")
+    wait_accepted(replicas, created.token)
+    before = cp.store.revision()
+    answer = httpx.post(
+        replicas[0].url + "/v1/vaultgate/tokens", json={}, headers={"authorization": f"Bearer {created.token}"}
+    )
+    assert answer.status_code == 200, answer.text
+    token = answer.json()["token"]
+    assert replicas[0].status(token) == 200
+    wait_accepted(replicas, token)  # the other replica reloaded its tokens
+    assert cp.store.revision() == before  # ... and nothing else
+    took = seconds_until_refused(
+        replicas, token, 401, lambda: keys.rotate(cp, LOCAL_OPERATOR, created.info.id, grace="0s")
+    )
+    assert len(took) == 2

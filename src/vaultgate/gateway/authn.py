@@ -40,7 +40,7 @@ def authenticate(ex: Exchange, snapshot: Snapshot, hasher: TokenHasher, on_canar
     if parsed is None or parsed.kind is tokens.TokenKind.ADMIN_TOKEN:
         raise invalid_api_key()
     digest = hasher.token_hash(token)
-    grant = snapshot.grants.get(digest)
+    grant = snapshot.grant(digest)
     if grant is None:
         canary = snapshot.canaries.get(digest)
         if canary is not None:
@@ -48,4 +48,5 @@ def authenticate(ex: Exchange, snapshot: Snapshot, hasher: TokenHasher, on_canar
         raise invalid_api_key()
     if grant.short_lived != (parsed.kind is tokens.TokenKind.SHORT_LIVED):
         raise invalid_api_key()
+    ex.credential_hash = digest
     return grant

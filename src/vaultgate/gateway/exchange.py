@@ -60,6 +60,8 @@ class Exchange:
     model: str | None = None
     stream: bool = False
     grant: KeyGrant | None = None
+    # The keyed hash of the presented credential (never the credential): which secret or token this is.
+    credential_hash: str = field(default="", repr=False)
     provider: ProviderConfig | None = None
     strip_usage_chunk: bool = False
     # Stage 5's placeholder map, used by stage 7 to restore the answer (memory only, never logged).

@@ -9,9 +9,8 @@ providers come from the in-memory snapshot. (9, audit: data-plane requests are r
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any
 
 import orjson
 
@@ -24,19 +23,16 @@ from vaultgate.gateway.read import Networks
 from vaultgate.gateway.relay import relay_stream, relay_whole
 from vaultgate.gateway.routing import choose
 from vaultgate.gateway.snapshot import Snapshot
+from vaultgate.gateway.token_exchange import TokenExchange, TokenIssuer
 from vaultgate.keys.hashing import TokenHasher
 from vaultgate.limits.admission import Limiter
-from vaultgate.policy.decide import Denial, RequestFacts, decide, holder_denial
-from vaultgate.policy.grants import KeyGrant
+from vaultgate.policy.decide import RequestFacts, decide
 from vaultgate.privacy import hygiene
 from vaultgate.privacy.guard import PrivacyGuard
 from vaultgate.upstream.config import ProviderKind
 from vaultgate.upstream.interface import ProviderAdapter, ProxyRequest, UpstreamError, UpstreamResponse
 from vaultgate.usage.pricing import PriceTable
 from vaultgate.usage.recorder import UsageRecorder
-
-# Stores a short-lived token for a grant and returns the JSON answer (raises GatewayError on bad input).
-TokenIssuer = Callable[[KeyGrant, dict[str, Any]], Awaitable[bytes]]
 
 
 def _utcnow() -> datetime:
@@ -61,6 +57,7 @@ class DataPlane:
         on_canary: CanaryAlarm = lambda key_id, ex: None,
         issue_token: TokenIssuer | None = None,
         trusted_proxies: Networks = (),
+        token_exchange_rpm: int = 20,
     ) -> None:
         self._snapshot = snapshot
         self._hasher = hasher
@@ -72,7 +69,7 @@ class DataPlane:
         self._prices = prices if prices is not None else (limiter.prices if limiter is not None else None)
         self._privacy = privacy if privacy is not None else PrivacyGuard()
         self._on_canary = on_canary
-        self._issue_token = issue_token
+        self._exchange_token = TokenExchange(issue_token, limiter, token_exchange_rpm, clock)
         self._proxies = trusted_proxies
         self._request_ids = RequestIds()
 
@@ -98,7 +95,7 @@ class DataPlane:
         snapshot = self._snapshot()
         ex.grant = authn.authenticate(ex, snapshot, self._hasher, self._on_canary)  # 2 authn
         if ex.path == read.TOKENS_PATH:  # a credential exchange, not an API call
-            await self.exchange_token(ex, snapshot, send)
+            await self._exchange_token(ex, snapshot, send)
             return
         self.authorize(ex, snapshot)  # 3 authz
         await admit.admit(self._limiter, ex)  # 4 admit
@@ -114,21 +111,6 @@ class DataPlane:
         denial = decide(ex.grant, facts, self._clock(), lockdown=snapshot.lockdown)
         if denial is not None:
             raise GatewayError(denial.status, denial.code, denial.message, param=denial.param)
-
-    async def exchange_token(self, ex: Exchange, snapshot: Snapshot, send: Send) -> None:
-        """``POST /v1/vaultgate/tokens``: a member key buys a short-lived ``vgt_`` token with a subset of its rights."""
-        grant = ex.grant
-        assert grant is not None and ex.payload is not None
-        denial = holder_denial(grant, self._clock(), lockdown=snapshot.lockdown)
-        if denial is None and not grant.policy.allows_ip(ex.client_ip):
-            denial = Denial(403, "ip_not_allowed", "Requests from this IP address are not allowed for this key.")
-        if denial is not None:
-            raise GatewayError(denial.status, denial.code, denial.message)
-        if self._issue_token is None:
-            raise GatewayError(404, "unknown_url", f"Unknown request URL: POST {ex.path}.")
-        body = await self._issue_token(grant, ex.payload)
-        ex.status = 200
-        await send_response(send, 200, body, [(b"x-request-id", ex.request_id.encode())])
 
     async def forward(self, ex: Exchange) -> UpstreamResponse:
         """Stage 6: the provider adapter sends the request with the vault-held key."""

@@ -3,6 +3,10 @@
 Nothing on the hot path reads the database: requests look keys and providers up in the
 current :class:`Snapshot`. The refresher swaps in a new one when the store's revision
 changes (PostgreSQL NOTIFY wakes it at once; polling every ``interval`` is the fallback).
+
+Short-lived tokens have a counter of their own: a new token makes every replica reload
+only the tokens (resolved against the keys it already holds), never the whole snapshot; the
+replica that issued it adds it at once (:meth:`Refresher.add_token`).
 """
 
 from __future__ import annotations
@@ -12,7 +16,8 @@ import contextlib
 import logging
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from types import MappingProxyType
 
 from vaultgate.policy.grants import KeyGrant
@@ -32,6 +37,18 @@ class Snapshot:
     lockdown: bool = False
     # Keyed hashes of canary keys → key id: any use is refused like an unknown key, and raises an alert.
     canaries: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    # Short-lived tokens by keyed hash, and the token counter they reflect.
+    tokens: Mapping[str, KeyGrant] = field(default_factory=lambda: MappingProxyType({}))
+    token_revision: int = -1
+
+    def grant(self, digest: str) -> KeyGrant | None:
+        """The grant for a credential's keyed hash: a member-key secret or a short-lived token."""
+        found = self.grants.get(digest)
+        return found if found is not None else self.tokens.get(digest)
+
+
+# Reloads only the short-lived tokens against a snapshot's keys: (tokens by hash, token revision).
+TokenLoader = Callable[[Snapshot], tuple[Mapping[str, KeyGrant], int]]
 
 
 class Refresher:
@@ -40,12 +57,16 @@ class Refresher:
     def __init__(
         self,
         load: Callable[[], Snapshot],
-        revision: Callable[[], int],
+        revision: Callable[[], tuple[int, int]],
         *,
         interval: float = 0.5,
         listen: Callable[[threading.Event, Callable[[], None]], None] | None = None,
+        load_tokens: TokenLoader | None = None,
     ) -> None:
         self._load = load
+        self._load_tokens = load_tokens
+        # Tokens issued here and not yet seen in a loaded snapshot: digest → (grant, parent secret's digest).
+        self._issued: dict[str, tuple[KeyGrant, str]] = {}
         self._revision = revision
         self._interval = interval
         self._listen = listen
@@ -62,7 +83,7 @@ class Refresher:
 
     async def start(self) -> None:
         """Load the first snapshot (failing loudly if it cannot), then keep it fresh."""
-        self._current = await asyncio.to_thread(self._load)
+        self._swap(await asyncio.to_thread(self._load))
         loop = asyncio.get_running_loop()
         if self._listen is not None:
             wake = lambda: loop.call_soon_threadsafe(self._wake.set)  # noqa: E731
@@ -81,11 +102,36 @@ class Refresher:
                 await self._task
 
     async def refresh(self) -> None:
-        """Reload now if the revision moved."""
-        revision = await asyncio.to_thread(self._revision)
+        """Reload now if a revision moved: everything, or only the short-lived tokens."""
+        revision, token_revision = await asyncio.to_thread(self._revision)
         if revision != self._current.revision:
-            self._current = await asyncio.to_thread(self._load)
+            self._swap(await asyncio.to_thread(self._load))
             log.info("snapshot refreshed to revision %d", self._current.revision)
+        elif self._load_tokens is not None and token_revision != self._current.token_revision:
+            base = self._current
+            tokens, loaded = await asyncio.to_thread(self._load_tokens, base)
+            if self._current is base:  # else a full reload in between already holds newer tokens
+                self._swap(replace(base, tokens=MappingProxyType(dict(tokens)), token_revision=loaded))
+
+    def add_token(self, digest: str, grant: KeyGrant, parent_digest: str) -> None:
+        """Serve a token this replica just issued at once, until a loaded snapshot holds it."""
+        self._issued[digest] = (grant, parent_digest)
+        self._swap(self._current)
+
+    def _swap(self, new: Snapshot) -> None:
+        """Make ``new`` current, with the tokens issued here that it does not hold yet (while their
+        parent secret is still live in it: a revoked or rotated-out parent takes them along)."""
+        missing: dict[str, KeyGrant] = {}
+        now = datetime.now(UTC)
+        for digest, (grant, parent) in list(self._issued.items()):
+            ended = grant.expires_at is not None and grant.expires_at <= now
+            if ended or digest in new.tokens or parent not in new.grants:
+                del self._issued[digest]
+            else:
+                missing[digest] = grant
+        if missing:
+            new = replace(new, tokens=MappingProxyType({**new.tokens, **missing}))
+        self._current = new
 
     async def _run(self) -> None:
         while True:

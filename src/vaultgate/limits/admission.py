@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from vaultgate.limits.interface import Admission, Demand, LimiterBackend, LimitsUnavailable, ScopeDemand
-from vaultgate.limits.rules import ScopedLimits
+from vaultgate.limits.rules import Limits, ScopedLimits
 from vaultgate.limits.token_estimate import (
     bytes_estimate,
     estimate_prompt_tokens,
@@ -116,6 +116,20 @@ class Limiter:
         if not admission.admitted:
             raise LimitRefused(admission)
         return Ticket(demand, admission, price, prompt)
+
+    async def admit_exchange(self, key_id: str, request_id: str, per_minute: int) -> Admission:
+        """Count one short-lived token exchange against the key's own exchange limit (no lease, no tokens).
+
+        Raises LimitsUnavailable when the backend cannot decide (the exchange then fails closed).
+        """
+        demand = Demand(
+            request_id=request_id,
+            scopes=(ScopeDemand("x:" + key_id, Limits(rpm=per_minute)),),
+            tokens=0,
+            cost_micro_usd=0,
+            lease_seconds=0.0,
+        )
+        return await self.backend.admit(demand)
 
     async def settle(
         self, ticket: Ticket, status: int, prompt_tokens: int | None, completion_tokens: int | None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import datetime
 from types import MappingProxyType
@@ -20,6 +20,7 @@ from vaultgate.policy.grants import KeyGrant, KeyPolicy, PolicyError
 from vaultgate.services.context import ControlPlane
 from vaultgate.services.org import lockdown_active
 from vaultgate.services.rotation import overdue_and_expiring
+from vaultgate.services.short_lived import token_grant
 from vaultgate.store.models import Member, MemberKey, Provider, ProviderCredential, Revision, ShortLivedToken, Team
 from vaultgate.upstream.config import ProviderConfig, ProviderKind
 from vaultgate.vault import SealError
@@ -49,7 +50,7 @@ def _limits(key: MemberKey, member: Member, team: Team | None) -> ScopedLimits |
 
 
 def _key_grants(cp: ControlPlane, session: Session, now: datetime) -> tuple[dict[str, KeyGrant], dict[str, str]]:
-    """Grants by keyed hash (current secrets, secrets in their rotation grace, short-lived tokens) and canaries."""
+    """Grants by keyed hash (current secrets and secrets in their rotation grace) and canaries."""
     grants: dict[str, KeyGrant] = {}
     canaries: dict[str, str] = {}
     rows = session.execute(
@@ -58,7 +59,6 @@ def _key_grants(cp: ControlPlane, session: Session, now: datetime) -> tuple[dict
         .outerjoin(Team, Member.team_id == Team.id)
         .where(MemberKey.revoked_at.is_(None))
     ).all()
-    live: dict[str, KeyGrant] = {}
     for key, member, team in rows:
         if key.canary:
             canaries[key.key_hash] = key.id
@@ -86,24 +86,43 @@ def _key_grants(cp: ControlPlane, session: Session, now: datetime) -> tuple[dict
             not_before=key.not_before,
             limits=limits,
         )
-        grants[key.key_hash] = live[key.id] = grant
+        grants[key.key_hash] = grant
         if key.previous_key_hash and key.previous_expires_at and key.previous_expires_at > now:
             ends = key.previous_expires_at if key.expires_at is None else min(key.expires_at, key.previous_expires_at)
             grants[key.previous_key_hash] = replace(grant, expires_at=ends)
-    tokens = session.scalars(select(ShortLivedToken).where(ShortLivedToken.expires_at > now)).all()
-    for token in tokens:
-        parent = live.get(token.key_id)
-        narrowed = _policy(token.policy, f"short-lived token {token.id}")
-        if parent is None or narrowed is None:
-            continue  # the key was revoked or expired: its tokens die with it
-        grants[token.token_hash] = replace(
-            parent,
-            policy=narrowed,
-            ceilings=(parent.policy, *parent.ceilings),
-            expires_at=token.expires_at,
-            short_lived=True,
-        )
     return grants, canaries
+
+
+def _tokens(session: Session, now: datetime, grants: Mapping[str, KeyGrant]) -> dict[str, KeyGrant]:
+    """Live short-lived tokens by keyed hash, each bound to the exact secret that minted it.
+
+    A token whose parent secret is not in ``grants`` (revoked, expired, rotated out past its
+    grace) is dead; one whose parent is a secret in its grace ends when the grace ends.
+    """
+    tokens: dict[str, KeyGrant] = {}
+    rows = session.scalars(
+        select(ShortLivedToken).where(ShortLivedToken.expires_at > now, ShortLivedToken.parent_key_hash.is_not(None))
+    ).all()
+    for token in rows:
+        parent = grants.get(token.parent_key_hash or "")
+        if parent is None or parent.key_id != token.key_id or parent.short_lived:
+            continue
+        narrowed = _policy(token.policy, f"short-lived token {token.id}")
+        if narrowed is not None:
+            tokens[token.token_hash] = token_grant(parent, narrowed, token.expires_at)
+    return tokens
+
+
+def _token_revision(session: Session) -> int:
+    return int(session.scalar(select(Revision.value).where(Revision.id == 2)) or 0)
+
+
+def load_tokens(cp: ControlPlane, current: Snapshot) -> tuple[Mapping[str, KeyGrant], int]:
+    """Only the short-lived tokens, resolved against ``current``'s keys (a token was issued)."""
+    with cp.store.session() as session:
+        token_revision = _token_revision(session)
+        tokens = _tokens(session, cp.clock(), current.grants)
+    return MappingProxyType(tokens), token_revision
 
 
 def _providers(cp: ControlPlane, session: Session) -> tuple[dict[str, ProviderConfig], str | None]:
@@ -146,7 +165,9 @@ def load(cp: ControlPlane) -> Snapshot:
     now = cp.clock()
     with cp.store.session() as session:
         revision = session.scalar(select(Revision.value).where(Revision.id == 1)) or 0
+        token_revision = _token_revision(session)
         grants, canaries = _key_grants(cp, session, now)
+        tokens = _tokens(session, now, grants)
         providers, default = _providers(cp, session)
         lockdown = lockdown_active(session)
     return Snapshot(
@@ -156,6 +177,8 @@ def load(cp: ControlPlane) -> Snapshot:
         revision=int(revision),
         lockdown=lockdown,
         canaries=MappingProxyType(canaries),
+        tokens=MappingProxyType(tokens),
+        token_revision=token_revision,
     )
 
 

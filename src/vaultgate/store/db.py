@@ -82,11 +82,24 @@ class Store:
         if self.is_postgres:
             session.execute(text("SELECT pg_notify('vaultgate_changes', '')"))
 
+    def notify_tokens(self, session: Session) -> None:
+        """Bump the short-lived token counter only (replicas reload tokens, not the whole snapshot)."""
+        session.execute(text("UPDATE revision SET value = value + 1 WHERE id = 2"))
+        if self.is_postgres:
+            session.execute(text("SELECT pg_notify('vaultgate_changes', 'tokens')"))
+
     def revision(self) -> int:
         """The current change counter."""
         with self.engine.connect() as conn:
             value = conn.execute(text("SELECT value FROM revision WHERE id = 1")).scalar()
         return int(value or 0)
+
+    def revisions(self) -> tuple[int, int]:
+        """(the change counter, the short-lived token counter), read together."""
+        with self.engine.connect() as conn:
+            found = conn.execute(text("SELECT id, value FROM revision WHERE id IN (1, 2)")).all()
+        rows = {int(row[0]): int(row[1] or 0) for row in found}
+        return rows.get(1, 0), rows.get(2, 0)
 
     def dispose(self) -> None:
         """Close every pooled connection."""

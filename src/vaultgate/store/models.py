@@ -100,6 +100,8 @@ class ShortLivedToken(Base):
     policy: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime] = mapped_column(index=True)
+    # The keyed hash of the member-key secret this token was exchanged for: the token dies with it.
+    parent_key_hash: Mapped[str | None] = mapped_column(String(64), default=None)
 
 
 class OrgSetting(Base):
@@ -160,7 +162,8 @@ class VaultSecret(Base):
 
 
 class Revision(Base):
-    """A counter bumped by every change the hot path must see; replicas poll it."""
+    """Counters replicas poll: row 1 is bumped by every change the hot path must see, row 2 by
+    short-lived token issuance alone (replicas then reload only the tokens)."""
 
     __tablename__ = "revision"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
