@@ -124,4 +124,11 @@ def open_control_plane(settings: Settings, *, store: Store | None = None, vault:
         prices = pricing.load(settings.prices_file)
     except ValueError as exc:  # PriceTableError is a ValueError too
         raise InvalidInput(str(exc)) from None
-    return ControlPlane(store=store, vault=vault, hasher=TokenHasher(hash_key), notifier=notifier, prices=prices)
+    return ControlPlane(
+        store=store,
+        vault=vault,
+        hasher=TokenHasher(hash_key),
+        notifier=notifier,
+        prices=prices,
+        allow_link_local_upstreams=settings.allow_link_local_upstreams,
+    )

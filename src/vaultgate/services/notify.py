@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from vaultgate.upstream.config import ProviderKind, UnsafeURLError, check_base_url
+from vaultgate.upstream.config import UnsafeURLError, check_base_url
 
 log = logging.getLogger("vaultgate.notify")
 
@@ -25,7 +25,7 @@ class Notifier:
     def __init__(self, url: str | None, *, timeout: float = 5.0) -> None:
         if url:
             try:
-                check_base_url(ProviderKind.COMPATIBLE, url, allow_insecure_http=True)
+                check_base_url(url, allow_insecure_http=True)
             except UnsafeURLError as exc:
                 raise ValueError(f"VAULTGATE_WEBHOOK_URL: {exc}") from None
         self._url = url
