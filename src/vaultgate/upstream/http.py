@@ -159,7 +159,8 @@ class UpstreamClient:
                 response = await self._session.request(method, url, headers=headers, data=body or None)
                 return HTTPUpstreamResponse(response)
             except (aiohttp.ClientConnectorError, aiohttp.ServerDisconnectedError) as exc:
-                if isinstance(exc, aiohttp.ClientConnectorCertificateError) or attempt >= CONNECT_RETRIES:
+                refused = isinstance(exc, aiohttp.ClientConnectorError) and isinstance(exc.os_error, ForbiddenAddress)
+                if refused or isinstance(exc, aiohttp.ClientConnectorCertificateError) or attempt >= CONNECT_RETRIES:
                     raise UpstreamUnavailable("The upstream could not be reached.") from exc
             except TimeoutError as exc:
                 raise UpstreamTimeout("The upstream did not answer in time.") from exc
