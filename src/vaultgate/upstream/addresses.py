@@ -29,16 +29,6 @@ METADATA_ADDRESSES = frozenset(
     for a in ("169.254.169.254", "169.254.170.2", "fd00:ec2::254", "100.100.100.200", "168.63.129.16")
 )
 
-__all__ = [
-    "METADATA_ADDRESSES",
-    "METADATA_HOSTNAMES",
-    "IPAddress",
-    "address_refusal",
-    "host_address",
-    "host_refusal",
-    "is_loopback_host",
-]
-
 
 def _plain(address: IPAddress) -> IPAddress:
     # ::ffff:169.254.169.254 reaches the IPv4 address: judge what the kernel connects to.
