@@ -157,3 +157,13 @@ def test_check_base_url_is_the_one_rule() -> None:
         with pytest.raises(UnsafeURLError) as caught:
             check_base_url(url, allow_insecure_http=allow_http)
         assert "--" not in str(caught.value), "service-layer messages name fields, not CLI flags"
+
+
+def test_the_refusal_names_the_switch_only_where_it_would_help() -> None:
+    with pytest.raises(UnsafeURLError, match="VAULTGATE_ALLOW_LINK_LOCAL_UPSTREAMS=true allows it"):
+        check_base_url("https://169.254.169.254/")
+    with pytest.raises(UnsafeURLError) as caught:
+        check_base_url("https://0.0.0.0/")
+    assert "VAULTGATE_ALLOW_LINK_LOCAL_UPSTREAMS" not in str(caught.value)
+    with pytest.raises(UnsafeURLError):
+        check_base_url("https://[ff02::1]/", allow_link_local=True)

@@ -120,7 +120,7 @@ def open_control_plane(settings: Settings, *, store: Store | None = None, vault:
         assert sealed is not None
         hash_key = vault.open(TOKEN_HASH_KEY, sealed.sealed)
     try:
-        notifier = Notifier(settings.webhook_url)
+        notifier = Notifier(settings.webhook_url, allow_link_local=settings.allow_link_local_upstreams)
         prices = pricing.load(settings.prices_file)
     except ValueError as exc:  # PriceTableError is a ValueError too
         raise InvalidInput(str(exc)) from None

@@ -76,7 +76,7 @@ def check_base_url(
             raise UnsafeURLError(f"plain http:// is only for loopback addresses, not {host!r}")
     refusal = host_refusal(host, allow_link_local=allow_link_local)
     if refusal is not None:
-        raise UnsafeURLError(
-            f"host refused: {refusal} (set VAULTGATE_ALLOW_LINK_LOCAL_UPSTREAMS=true if it really is the upstream)"
-        )
+        if host_refusal(host, allow_link_local=True) is None:  # name the switch only where it would help
+            refusal += " (VAULTGATE_ALLOW_LINK_LOCAL_UPSTREAMS=true allows it)"
+        raise UnsafeURLError(f"host refused: {refusal}")
     return url.rstrip("/")
