@@ -31,6 +31,7 @@ run: install
 test: dev
 	$(BIN)/ruff check src tests
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 	$(BIN)/pytest -q
 
 lint: dev

@@ -147,3 +147,18 @@ def test_with_data_dir(tmp_path: Path) -> None:
     settings = load({}).with_data_dir(tmp_path)
     assert settings.resolved_master_key_file == tmp_path / "master.key"
     assert settings.resolved_database_url.endswith(f"{tmp_path}/vaultgate.db")
+
+
+@pytest.mark.parametrize("name", ["admin_docs", "allow_link_local_upstreams"])
+def test_switches_are_off_by_default_and_read_as_booleans(name: str, _empty_cwd: Path) -> None:
+    assert getattr(load({}), name) is False
+    variable = f"VAULTGATE_{name.upper()}"
+    for raw, expected in [("true", True), ("TRUE", True), ("1", True), ("yes", True), ("false", False), ("0", False)]:
+        assert getattr(load({variable: raw}), name) is expected
+    (_empty_cwd / "vaultgate.toml").write_text(f"{name} = true\n")
+    assert getattr(load({}), name) is True
+
+
+def test_a_misspelt_switch_is_refused_not_read_as_off(_empty_cwd: Path) -> None:
+    with pytest.raises(ConfigError, match="VAULTGATE_ALLOW_LINK_LOCAL_UPSTREAMS"):
+        load({"VAULTGATE_ALLOW_LINK_LOCAL_UPSTREAMS": "ture"})

@@ -47,6 +47,10 @@ class Settings:
     rotation_check_interval: float = 600.0
     # Short-lived token exchanges allowed per member key per minute (shared by replicas with Redis).
     token_exchange_rpm: int = 20
+    # Swagger UI at /admin/docs (assets served from the package, never a CDN); off by default.
+    admin_docs: bool = False
+    # Providers on link-local and cloud metadata addresses (169.254.169.254 ...) are refused unless this is set.
+    allow_link_local_upstreams: bool = False
 
     @property
     def resolved_database_url(self) -> str:
@@ -80,7 +84,23 @@ _CASTS: dict[str, Any] = {
 }
 
 
+_BOOLEANS = {"true": True, "1": True, "yes": True, "on": True, "false": False, "0": False, "no": False, "off": False}
+
+
+def _boolean(name: str, value: object) -> bool:
+    # A typo ("ture") must not silently mean "off" for a security switch: refuse anything unknown.
+    if isinstance(value, bool):
+        return value
+    parsed = _BOOLEANS.get(str(value).strip().lower())
+    if parsed is None:
+        raise ConfigError(f"VAULTGATE_{name.upper()}: use true or false, not {value!r}")
+    return parsed
+
+
 def _cast(name: str, value: object) -> object:
+    setting = Settings.__dataclass_fields__.get(name)
+    if setting is not None and setting.type in ("bool", bool):
+        return _boolean(name, value)
     cast = _CASTS.get(name)
     if cast is None:
         return str(value)

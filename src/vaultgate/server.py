@@ -121,7 +121,7 @@ class Gateway:
 def build(settings: config.Settings) -> Gateway:
     """A gateway for ``settings`` (reads the master key and the database, opens nothing else yet)."""
     cp = open_control_plane(settings)
-    client = UpstreamClient(timeout=settings.upstream_timeout)
+    client = UpstreamClient(timeout=settings.upstream_timeout, allow_link_local=settings.allow_link_local_upstreams)
     adapters: dict[ProviderKind, ProviderAdapter] = {
         ProviderKind.OPENAI: OpenAIAdapter(client),
         ProviderKind.COMPATIBLE: OpenAIAdapter(client),
@@ -153,7 +153,9 @@ def build(settings: config.Settings) -> Gateway:
         trusted_proxies=trusted_proxies(settings.trusted_proxies),
         token_exchange_rpm=settings.token_exchange_rpm,
     )
-    return Gateway(data_plane, build_admin_app(cp), refresher, client, recorder, limiter, hooks)
+    return Gateway(
+        data_plane, build_admin_app(cp, docs=settings.admin_docs), refresher, client, recorder, limiter, hooks
+    )
 
 
 def trusted_proxies(text: str) -> Networks:

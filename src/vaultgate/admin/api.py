@@ -9,6 +9,7 @@ from starlette.concurrency import run_in_threadpool
 
 from vaultgate.admin import routes_keys, routes_org, routes_providers
 from vaultgate.admin.auth import AdminAuthError, actor_or_none
+from vaultgate.admin.docs import add_docs_routes
 from vaultgate.services.context import ControlPlane
 from vaultgate.services.errors import Conflict, InvalidInput, NotAuthorised, NotFound, ServiceError
 
@@ -22,15 +23,17 @@ def error(status: int, code: str, message: str) -> JSONResponse:
     )
 
 
-def build_admin_app(cp: ControlPlane) -> FastAPI:
-    """The ``/admin`` FastAPI app bound to a control plane."""
+def build_admin_app(cp: ControlPlane, *, docs: bool = False) -> FastAPI:
+    """The ``/admin`` FastAPI app bound to a control plane; Swagger UI at ``/admin/docs`` only with ``docs``."""
     app = FastAPI(
         title="vaultgate admin API",
         version="1",
         openapi_url="/admin/openapi.json",
-        docs_url="/admin/docs",
+        docs_url=None,  # FastAPI's page loads its scripts from a CDN: admin/docs.py serves packaged ones
         redoc_url=None,
     )
+    if docs:
+        add_docs_routes(app, "/admin/openapi.json")
     app.state.control_plane = cp
 
     @app.exception_handler(AdminAuthError)

@@ -12,7 +12,7 @@ import typer
 from vaultgate import __version__
 from vaultgate.cli import keys, members, operations, org, providers, scan
 from vaultgate.cli.context import settings
-from vaultgate.cli.output import emit_json, say
+from vaultgate.cli.output import emit_json, say, with_flags
 from vaultgate.config import ConfigError
 from vaultgate.services import bootstrap, quickstart
 from vaultgate.services.errors import InvalidInput, ServiceError
@@ -167,10 +167,10 @@ def run(argv: list[str] | None = None) -> None:
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except InvalidInput as exc:
-        print(f"vaultgate: error: {exc}", file=sys.stderr)
+        print(f"vaultgate: error: {with_flags(str(exc))}", file=sys.stderr)
         sys.exit(2)
     except (ServiceError, StoreError, VaultError, ConfigError) as exc:
-        print(f"vaultgate: error: {exc}", file=sys.stderr)
+        print(f"vaultgate: error: {with_flags(str(exc))}", file=sys.stderr)
         sys.exit(1)
     except Exception as exc:
         # Typer vendors click, so its UsageError has no public import path: match it by name.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -12,6 +13,23 @@ from rich.console import Console
 from rich.table import Table
 
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+# The service layer names the fields of its operations ('api_key'), as the admin API's JSON
+# bodies do; a CLI user knows them by their flags. Quoted field names become flags here.
+FIELD_FLAGS = {
+    "base_url": "--base-url",
+    "api_key": "--api-key-env VAR or --api-key-stdin",
+    "api_version": "--api-version",
+    "deployments": "--deployment MODEL=DEPLOYMENT",
+    "allow_insecure_http": "--allow-insecure-http",
+    "models": "--models",
+}
+_QUOTED_FIELD = re.compile("'(" + "|".join(map(re.escape, FIELD_FLAGS)) + ")'")
+
+
+def with_flags(message: str) -> str:
+    """A service-layer message with each quoted field name replaced by the CLI flag that sets it."""
+    return _QUOTED_FIELD.sub(lambda m: FIELD_FLAGS[m.group(1)], message)
 
 
 def _plain(value: Any) -> Any:

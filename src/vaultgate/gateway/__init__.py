@@ -1,1 +1,11 @@
 """The ASGI data plane: ``/v1/*`` through the stage order in :mod:`vaultgate.gateway.pipeline`."""
+
+# Public modules: other packages import from these only (docs/ARCHITECTURE.md, "Public names").
+__all__ = [
+    "asgi",
+    "errors",
+    "exchange",
+    "pipeline",
+    "read",
+    "snapshot",
+]

@@ -130,5 +130,5 @@ def check_priced(limits: Limits, models: Iterable[str], prices: PriceTable) -> N
     if missing:
         raise LimitsError(
             f"model {missing[0]!r} has no price in the price table, so a budget cannot be enforced for it: "
-            "add it to the price table (prices_file) or drop it from --models"
+            "add it to the price table (prices_file) or drop it from 'models'"
         )

@@ -15,12 +15,21 @@ from vaultgate.scanner.runner import (
     verify,
 )
 
+# Public: the names re-exported here and these modules (docs/ARCHITECTURE.md, "Public names").
 __all__ = [
     "Finding",
     "ScanOptions",
     "ScanResult",
     "ScanStats",
+    "baseline",
+    "errors",
+    "git",
+    "model",
+    "remote",
+    "report",
     "revoke",
+    "runner",
+    "sarif",
     "scan_bytes",
     "scan_history",
     "scan_paths",

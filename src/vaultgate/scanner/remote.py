@@ -7,16 +7,15 @@ admin token and the keys being verified travel only in the ``Authorization`` hea
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import urllib.error
 import urllib.request
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 from vaultgate.scanner.errors import RemoteError, ScanUsageError
+from vaultgate.upstream.config import UnsafeURLError, check_base_url
 
 DEFAULT_ADMIN_URL = "http://127.0.0.1:8080"
 DEFAULT_OPENAI_BASE_URL = "https://api.openai.com/v1"
@@ -39,22 +38,11 @@ class RevokeOutcome:
 
 
 def check_url(url: str, what: str) -> str:
-    """``url`` without a trailing slash; plain HTTP is refused unless the host is loopback."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ScanUsageError(f"{what} must be an http(s) URL: {url}")
-    if parts.scheme == "http" and not _is_loopback(parts.hostname):
-        raise ScanUsageError(f"{what} uses plain http to a non-loopback host; use https")
-    return url.rstrip("/")
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
+    """``url`` without a trailing slash, checked by the one URL rule (``upstream.config.check_base_url``)."""
     try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+        return check_base_url(url, allow_insecure_http=True)
+    except UnsafeURLError as exc:
+        raise ScanUsageError(f"{what}: {exc}") from None
 
 
 def _request(request: urllib.request.Request, timeout: float) -> tuple[int, bytes]:

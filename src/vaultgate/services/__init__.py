@@ -1,1 +1,24 @@
 """The operations the CLI, admin API and console share. Never prints, exits or knows HTTP."""
+
+# Public modules: other packages import from these only (docs/ARCHITECTURE.md, "Public names").
+__all__ = [
+    "access",
+    "admin_tokens",
+    "audit_trail",
+    "bootstrap",
+    "context",
+    "credentials",
+    "errors",
+    "keys",
+    "leaks",
+    "members",
+    "org",
+    "providers",
+    "quickstart",
+    "rotation_sweep",
+    "short_lived",
+    "snapshot_loader",
+    "teams",
+    "usage",
+    "vault_ops",
+]

@@ -120,8 +120,15 @@ def open_control_plane(settings: Settings, *, store: Store | None = None, vault:
         assert sealed is not None
         hash_key = vault.open(TOKEN_HASH_KEY, sealed.sealed)
     try:
-        notifier = Notifier(settings.webhook_url)
+        notifier = Notifier(settings.webhook_url, allow_link_local=settings.allow_link_local_upstreams)
         prices = pricing.load(settings.prices_file)
     except ValueError as exc:  # PriceTableError is a ValueError too
         raise InvalidInput(str(exc)) from None
-    return ControlPlane(store=store, vault=vault, hasher=TokenHasher(hash_key), notifier=notifier, prices=prices)
+    return ControlPlane(
+        store=store,
+        vault=vault,
+        hasher=TokenHasher(hash_key),
+        notifier=notifier,
+        prices=prices,
+        allow_link_local_upstreams=settings.allow_link_local_upstreams,
+    )

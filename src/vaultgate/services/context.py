@@ -70,6 +70,8 @@ class ControlPlane:
     clock: Callable[[], datetime] = field(default=utcnow)
     notifier: Notifier = field(default_factory=lambda: Notifier(None))
     prices: PriceTable = field(default_factory=pricing.load)
+    # VAULTGATE_ALLOW_LINK_LOCAL_UPSTREAMS: providers may be registered on link-local/metadata hosts.
+    allow_link_local_upstreams: bool = False
 
     def audit(
         self,

@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from vaultgate.upstream.config import ProviderKind, UnsafeURLError, check_base_url
+from vaultgate.upstream.config import UnsafeURLError, check_base_url
 
 log = logging.getLogger("vaultgate.notify")
 
@@ -22,10 +22,10 @@ log = logging.getLogger("vaultgate.notify")
 class Notifier:
     """Posts JSON events to the configured webhook URL (https, or http to loopback)."""
 
-    def __init__(self, url: str | None, *, timeout: float = 5.0) -> None:
+    def __init__(self, url: str | None, *, timeout: float = 5.0, allow_link_local: bool = False) -> None:
         if url:
             try:
-                check_base_url(ProviderKind.COMPATIBLE, url, allow_insecure_http=True)
+                check_base_url(url, allow_insecure_http=True, allow_link_local=allow_link_local)
             except UnsafeURLError as exc:
                 raise ValueError(f"VAULTGATE_WEBHOOK_URL: {exc}") from None
         self._url = url

@@ -69,18 +69,23 @@ def add(
         elif parsed_kind is ProviderKind.ECHO:
             base_url = "echo://local"
         else:
-            raise InvalidInput(f"--base-url is required for a {kind} provider")
+            raise InvalidInput(f"'base_url' is required for a {kind} provider")
     try:
-        url = check_base_url(parsed_kind, base_url, allow_insecure_http)
+        url = check_base_url(
+            base_url,
+            kind=parsed_kind,
+            allow_insecure_http=allow_insecure_http,
+            allow_link_local=cp.allow_link_local_upstreams,
+        )
     except UnsafeURLError as exc:
-        raise InvalidInput(str(exc)) from None
+        raise InvalidInput(f"'base_url': {exc}") from None
     if parsed_kind is ProviderKind.AZURE:
         if not api_version:
-            raise InvalidInput("an azure provider needs --api-version (for example 2024-10-21)")
+            raise InvalidInput("an azure provider needs 'api_version' (for example 2024-10-21)")
         if not deployments:
-            raise InvalidInput("an azure provider needs at least one --deployment MODEL=DEPLOYMENT")
+            raise InvalidInput("an azure provider needs at least one entry in 'deployments' (MODEL=DEPLOYMENT)")
     if parsed_kind in (ProviderKind.OPENAI, ProviderKind.AZURE) and not api_key:
-        raise InvalidInput(f"a {kind} provider needs an API key (--api-key-env VAR or --api-key-stdin)")
+        raise InvalidInput(f"a {kind} provider needs 'api_key'")
     now = cp.clock()
     with cp.store.session() as session:
         if session.scalar(select(Provider.id).where(Provider.name == name)) is not None:

@@ -2,4 +2,5 @@
 
 from vaultgate.store.db import Store, normalise_url
 
-__all__ = ["Store", "normalise_url"]
+# Public: the names re-exported here and these modules (docs/ARCHITECTURE.md, "Public names").
+__all__ = ["Store", "db", "errors", "migrate", "models", "normalise_url"]

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import os
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -12,6 +16,14 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from vaultgate.store.errors import StoreError
+
+log = logging.getLogger("vaultgate.store")
+
+# The database holds sealed provider keys, keyed hashes and the audit chain: owner-only.
+FILE_MODE = 0o600
+DIR_MODE = 0o700
+# SQLite's companions of the database file (it creates them with the database file's mode).
+SQLITE_COMPANIONS = ("-wal", "-shm", "-journal")
 
 
 def normalise_url(url: str) -> str:
@@ -46,6 +58,34 @@ def _sqlite_setup(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+def restrict_sqlite_files(path: Path) -> None:
+    """Make the SQLite database owner-only before SQLite opens it: a new data dir is 0700, a new
+    database file 0600 (its -wal/-shm files inherit that mode), wider existing files are tightened."""
+    directory = path.parent
+    if not directory.exists():
+        directory.mkdir(parents=True, exist_ok=True)
+        os.chmod(directory, DIR_MODE)
+    # O_EXCL: create it 0600 ourselves, whatever the umask; an existing file is left to the loop below.
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE))
+    for file in (path, *(path.with_name(path.name + suffix) for suffix in SQLITE_COMPANIONS)):
+        _tighten(file)
+
+
+def _tighten(file: Path) -> None:
+    try:
+        mode = stat.S_IMODE(file.stat().st_mode)
+    except FileNotFoundError:
+        return
+    if mode & ~FILE_MODE:
+        try:
+            os.chmod(file, FILE_MODE)
+        except OSError as exc:  # not ours to change (another owner): say so, keep serving
+            log.warning("%s is mode %04o and could not be made 0600: %s", file, mode, exc.strerror)
+            return
+        log.warning("%s was mode %04o, readable by others: changed to 0600", file, mode)
+
+
 class Store:
     """A database: engine, session factory, and the dialect-specific bits."""
 
@@ -56,8 +96,8 @@ class Store:
         kwargs: dict[str, Any] = {"echo": echo, "future": True, "hide_parameters": True}
         if self.dialect == "sqlite":
             path = make_url(self.url).database
-            if path and path != ":memory:":
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            if path and path != ":memory:" and not path.startswith("file:"):
+                restrict_sqlite_files(Path(path))
         else:
             kwargs.update(pool_size=5, max_overflow=5, pool_pre_ping=True)
         self.engine = create_engine(self.url, **kwargs)

@@ -1,1 +1,12 @@
 """Provider adapters, the pooled HTTP client, retries and SSE streaming to the upstream."""
+
+# Public modules: other packages import from these only (docs/ARCHITECTURE.md, "Public names").
+__all__ = [
+    "addresses",
+    "azure",
+    "config",
+    "echo",
+    "http",
+    "interface",
+    "openai",
+]

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import enum
-import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from urllib.parse import urlsplit
+
+from vaultgate.upstream.addresses import host_refusal, is_loopback_host
 
 
 class ProviderKind(enum.Enum):
@@ -39,34 +40,43 @@ class ProviderConfig:
 
 
 class UnsafeURLError(ValueError):
-    """The base URL would send a provider key over an unencrypted or unusable connection."""
+    """The base URL would send a provider key over an unencrypted connection or to a forbidden address."""
 
 
-def is_loopback_host(host: str) -> bool:
-    """Whether ``host`` is localhost or a loopback address."""
-    if host in ("localhost", "localhost.localdomain"):
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
+def check_base_url(
+    url: str,
+    *,
+    kind: ProviderKind = ProviderKind.COMPATIBLE,
+    allow_insecure_http: bool = False,
+    allow_link_local: bool = False,
+) -> str:
+    """The normalised URL, or UnsafeURLError: https always; http only to loopback, explicitly; no forbidden host.
 
-
-def check_base_url(kind: ProviderKind, url: str, allow_insecure_http: bool) -> str:
-    """The normalised base URL, or UnsafeURLError: https always; http only to loopback, explicitly."""
+    The one check for every URL vaultgate sends a secret to (provider base URLs, the
+    webhook, the scanner's admin and verify URLs). Messages name fields, not CLI flags.
+    """
     if kind is ProviderKind.ECHO:
         return url or DEFAULT_BASE_URLS[ProviderKind.ECHO]
-    parts = urlsplit(url)
-    if parts.scheme not in ("https", "http") or not parts.hostname:
-        raise UnsafeURLError(f"base URL must be an absolute https:// URL, got {url!r}")
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError as exc:  # an unbalanced [ in the host
+        raise UnsafeURLError(f"not a valid URL: {exc}") from None
+    if parts.scheme not in ("https", "http") or not host:
+        raise UnsafeURLError(f"must be an absolute https:// URL, got {url!r}")
     if parts.username or parts.password:
-        raise UnsafeURLError("base URL must not carry credentials; pass the key with --api-key-env or --api-key-stdin")
+        raise UnsafeURLError("the URL must not carry credentials; pass the key in 'api_key'")
     if parts.scheme == "http":
         if not allow_insecure_http:
             raise UnsafeURLError(
                 "plain http:// is refused (the provider key would travel unencrypted); "
-                "use https://, or --allow-insecure-http for a loopback address"
+                "use https://, or 'allow_insecure_http' for a loopback address"
             )
-        if not is_loopback_host(parts.hostname):
-            raise UnsafeURLError(f"--allow-insecure-http is only for loopback addresses, not {parts.hostname!r}")
+        if not is_loopback_host(host):
+            raise UnsafeURLError(f"plain http:// is only for loopback addresses, not {host!r}")
+    refusal = host_refusal(host, allow_link_local=allow_link_local)
+    if refusal is not None:
+        if host_refusal(host, allow_link_local=True) is None:  # name the switch only where it would help
+            refusal += " (VAULTGATE_ALLOW_LINK_LOCAL_UPSTREAMS=true allows it)"
+        raise UnsafeURLError(f"host refused: {refusal}")
     return url.rstrip("/")

@@ -4,4 +4,5 @@ from vaultgate.vault.envelope import Vault
 from vaultgate.vault.errors import MasterKeyError, SealError, VaultError
 from vaultgate.vault.masterkey import Keyring, MasterKey
 
-__all__ = ["Keyring", "MasterKey", "MasterKeyError", "SealError", "Vault", "VaultError"]
+# Public: the names re-exported here and these modules (docs/ARCHITECTURE.md, "Public names").
+__all__ = ["Keyring", "MasterKey", "MasterKeyError", "SealError", "Vault", "VaultError", "masterkey"]
