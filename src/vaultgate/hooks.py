@@ -54,7 +54,7 @@ class DataPlaneHooks:
         try:
             issued = await asyncio.to_thread(short_lived.issue, self._cp, grant, body)
         except InvalidInput as exc:
-            raise GatewayError(400, "invalid_request", str(exc)) from None
+            raise GatewayError(400, getattr(exc, "code", None) or "invalid_request", str(exc)) from None
         await self._refresher.refresh()
         return orjson.dumps(
             {

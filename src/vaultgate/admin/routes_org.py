@@ -1,4 +1,5 @@
-"""``/admin/members``, ``/admin/teams``, ``/admin/lockdown``, ``/admin/tokens``, ``/admin/usage``, ``/admin/audit``."""
+"""``/admin/members``, ``/admin/teams``, ``/admin/lockdown``, ``/admin/org/policy``, ``/admin/tokens``,
+``/admin/usage``, ``/admin/audit``."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ from vaultgate.admin.schemas import (
     Me,
     MemberCreate,
     MemberOut,
+    OrgPolicy,
+    OrgPolicyOut,
     TeamCreate,
     TeamOut,
     TeamPolicy,
@@ -114,6 +117,24 @@ def resume_team(name: str, actor: CurrentActor, cp: CurrentControlPlane) -> dict
 def set_lockdown(body: Lockdown, actor: CurrentActor, cp: CurrentControlPlane) -> dict[str, Any]:
     """Stop (or restart) all API access for the whole organisation, on every replica within a second."""
     return {"on": org.set_lockdown(cp, actor, body.on)}
+
+
+@router.get("/org/policy", response_model=OrgPolicyOut, tags=["org"])
+def get_org_policy(actor: CurrentActor, cp: CurrentControlPlane) -> dict[str, Any]:
+    """The organisation's ceiling (null: none)."""
+    return {"policy": org.org_policy_json(cp, actor)}
+
+
+@router.put("/org/policy", response_model=OrgPolicyOut, tags=["org"])
+def set_org_policy(body: OrgPolicy, actor: CurrentActor, cp: CurrentControlPlane) -> dict[str, Any]:
+    """Set the ceiling every team and key is held under (owners and organisation admins)."""
+    return {"policy": org.set_org_policy(cp, actor, body.model_dump(exclude_none=True))}
+
+
+@router.delete("/org/policy", response_model=OrgPolicyOut, tags=["org"])
+def clear_org_policy(actor: CurrentActor, cp: CurrentControlPlane) -> dict[str, Any]:
+    """Remove the organisation's ceiling (owners and organisation admins)."""
+    return {"policy": org.set_org_policy(cp, actor, None)}
 
 
 @router.post("/tokens", response_model=AdminTokenCreated, status_code=201, tags=["admin tokens"])

@@ -1,7 +1,8 @@
 """Short-lived tokens: a member key exchanged for a ``vgt_`` token of at most an hour.
 
-The token carries a subset of the key's rights (its own policy is checked *as well as*
-the key's and the team's), so laptops and CI jobs hold nothing long-lived. Revoking the
+The token carries a subset of the key's rights (its effective policy is the key's effective
+policy combined with its own), so laptops and CI jobs hold nothing long-lived. A request for
+more than the key has is refused (400 ``policy_exceeds_ceiling``), never silently narrowed. Revoking the
 key kills its tokens: the snapshot only loads tokens whose key is live.
 """
 
@@ -12,9 +13,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from vaultgate.keys import tokens
+from vaultgate.policy.effective import wider_fields
 from vaultgate.policy.grants import KeyGrant, KeyPolicy, PolicyError
 from vaultgate.services.context import Actor, ControlPlane, Role, new_id
-from vaultgate.services.errors import InvalidInput
+from vaultgate.services.errors import InvalidInput, PolicyExceedsCeiling
 from vaultgate.store.models import ShortLivedToken
 
 DEFAULT_TTL = timedelta(minutes=15)
@@ -30,8 +32,12 @@ class IssuedToken:
     policy: dict[str, Any]
 
 
-def parse_request(body: dict[str, Any]) -> tuple[timedelta, KeyPolicy]:
-    """(lifetime, narrowing policy) from a request body; InvalidInput with a precise message."""
+def parse_request(body: dict[str, Any], within: KeyPolicy | None = None) -> tuple[timedelta, KeyPolicy]:
+    """(lifetime, narrowing policy) from a request body; InvalidInput with a precise message.
+
+    With ``within`` (the key's effective policy), a request for more than it allows raises
+    PolicyExceedsCeiling naming the fields; what the body leaves out is inherited, not wider.
+    """
     unknown = set(body) - {"expires_in", "models", "scopes", "ip_allow"}
     if unknown:
         raise InvalidInput(f"unknown field(s): {', '.join(sorted(unknown))}")
@@ -42,6 +48,9 @@ def parse_request(body: dict[str, Any]) -> tuple[timedelta, KeyPolicy]:
         policy = KeyPolicy.from_json({k: v for k, v in body.items() if k != "expires_in"})
     except PolicyError as exc:
         raise InvalidInput(str(exc)) from None
+    wider = wider_fields(policy, within) if within is not None else ()
+    if wider:
+        raise PolicyExceedsCeiling(f"the token asks for more than its key allows in: {', '.join(wider)}")
     return timedelta(seconds=seconds), policy
 
 
@@ -49,7 +58,7 @@ def issue(cp: ControlPlane, parent: KeyGrant, body: dict[str, Any]) -> IssuedTok
     """Store a new token for the key behind ``parent``; it never outlives the key."""
     if parent.short_lived:
         raise InvalidInput("a short-lived token cannot be exchanged for another one; use a member key")
-    lifetime, policy = parse_request(body)
+    lifetime, policy = parse_request(body, parent.policy)
     now = cp.clock()
     expires_at = now + lifetime
     if parent.expires_at is not None:
