@@ -88,7 +88,13 @@ def list_teams(actor: CurrentActor, cp: CurrentControlPlane) -> list[dict[str, A
 @router.put("/teams/{name}/policy", response_model=TeamOut, tags=["teams"])
 def set_team_policy(name: str, body: TeamPolicy, actor: CurrentActor, cp: CurrentControlPlane) -> dict[str, Any]:
     """Set the team's ceiling (keys can only narrow it) and its key-age rules."""
-    fields = {"models": body.models, "scopes": body.scopes, "ip_allow": body.ip_allow, "privacy": body.privacy}
+    fields = {
+        "models": body.models,
+        "scopes": body.scopes,
+        "ip_allow": body.ip_allow,
+        "allow_store": body.allow_store,
+        "privacy": body.privacy,
+    }
     policy = {k: v for k, v in fields.items() if v is not None} if any(v is not None for v in fields.values()) else None
     info = teams.set_policy(
         cp,

@@ -141,6 +141,7 @@ class TeamPolicy(Strict):
     models: list[str] | None = None
     scopes: dict[str, Literal["none", "read", "write"]] | None = None
     ip_allow: list[str] | None = None
+    allow_store: bool | None = Field(default=None, description="Whether the team's keys may let the provider store")
     privacy: dict[str, Any] | None = Field(default=None, description="The team's default PII/secret handling")
     max_key_age_days: int | None = None
     expire_overdue_keys: bool | None = None

@@ -55,6 +55,9 @@ def team_policy(
     scope: Annotated[list[str] | None, typer.Option("--scope", help="GROUP=none|read|write (repeatable)")] = None,
     ip: Annotated[list[str] | None, typer.Option("--ip", help="Allowed IP or CIDR (repeatable)")] = None,
     privacy: Annotated[str | None, typer.Option("--privacy", help="The team's default privacy policy as JSON")] = None,
+    allow_store: Annotated[
+        bool, typer.Option("--allow-store", help="Let the team's keys allow provider-side storing (default: forbidden)")
+    ] = False,
     max_key_age: Annotated[int | None, typer.Option("--max-key-age", help="Days before a key is due")] = None,
     expire_overdue: Annotated[
         bool | None, typer.Option("--expire-overdue/--warn-overdue", help="Expire keys past the max age")
@@ -63,16 +66,19 @@ def team_policy(
 ) -> None:
     """Set the team's ceiling (keys can only narrow it) and key-age rules."""
     policy: dict[str, Any] | None = None
-    if models is not None or scope or ip or privacy is not None:
+    if models is not None or scope or ip or privacy is not None or allow_store:
         policy = {
             "models": [m for m in (models or "").split(",") if m.strip()],
             "scopes": parse_scopes(scope or []),
             "ip_allow": ip or [],
+            "allow_store": allow_store,
         }
         if privacy is not None:
             policy["privacy"] = parse_privacy(privacy)
     if policy is None and max_key_age is None and expire_overdue is None:
-        raise InvalidInput("nothing to set: give --models, --scope, --ip, --privacy, --max-key-age or --expire-overdue")
+        raise InvalidInput(
+            "nothing to set: give --models, --scope, --ip, --privacy, --allow-store, --max-key-age or --expire-overdue"
+        )
     info = teams.set_policy(
         control_plane(ctx),
         LOCAL_OPERATOR,
