@@ -54,7 +54,7 @@ class DataPlaneHooks:
         try:
             issued = await asyncio.to_thread(short_lived.issue, self._cp, grant, parent_digest, body)
         except InvalidInput as exc:
-            raise GatewayError(400, "invalid_request", str(exc)) from None
+            raise GatewayError(400, getattr(exc, "code", None) or "invalid_request", str(exc)) from None
         self._refresher.add_token(issued.digest, issued.grant, parent_digest)
         return orjson.dumps(
             {

@@ -27,6 +27,7 @@ BODIES = {
     "/admin/members/{name}/limits": {"rpm": 1},
     "/admin/teams/{name}/limits": {"rpm": 1},
     "/admin/teams/{name}/policy": {"models": ["x"]},
+    "/admin/org/policy": {"models": ["x"]},
 }
 # Routes a member may call on their own behalf; what they return is checked for bob's data instead.
 OWN_DATA_ROUTES = {

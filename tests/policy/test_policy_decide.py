@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import fnmatch
 import ipaddress
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vaultgate.gateway.errors import invalid_api_key
-from vaultgate.policy.decide import Denial, RequestFacts, decide
+from vaultgate.policy.decide import Denial, RequestFacts, decide, takes_model
 from vaultgate.policy.grants import KeyGrant, KeyPolicy
 from vaultgate.policy.scopes import GROUPS, Level, group_of, required_level
 
@@ -128,6 +128,34 @@ def test_model_outside_allowlist_is_403_model_not_allowed() -> None:
     assert decide(grant(policy), facts("GET", "/v1/models", None), NOW) is None
 
 
+@pytest.mark.parametrize(
+    "path", ["/v1/chat/completions", "/v1/responses", "/v1/embeddings", "/v1/moderations", "/v1/completions"]
+)
+def test_a_model_endpoint_without_model_under_an_allowlist_is_400_model_required(path: str) -> None:
+    policy = KeyPolicy.from_json({"models": ["gpt-4o-mini"]})
+    denial = decide(grant(policy), facts("POST", path, None), NOW)
+    assert denial is not None
+    assert (denial.status, denial.code, denial.param) == (400, "model_required", "model")
+    assert decide(grant(), facts("POST", path, None), NOW) is None  # no allowlist: the upstream's default
+
+
+@pytest.mark.parametrize(
+    ("pattern", "model", "allowed"),
+    [
+        ("gpt-4o*", "gpt-4o-mini", True),
+        ("gpt-4o*", "gpt-4o/../../files", False),  # '*' never crosses '/'
+        ("*", "ft:gpt-4o:org/x", False),
+        ("*", "gpt-4o", True),
+        ("o?-mini", "o3-mini", False),  # '?' is a literal character
+        ("o?-mini", "o?-mini", True),
+        ("gpt-[4]o", "gpt-4o", False),  # so is '['
+        ("org/*", "org/model", True),
+    ],
+)
+def test_model_wildcard_syntax(pattern: str, model: str, allowed: bool) -> None:
+    assert KeyPolicy.from_json({"models": [pattern]}).allows_model(model) is allowed
+
+
 def test_unserved_path_is_404() -> None:
     denial = decide(grant(), facts("POST", "/v1/admin/keys"), NOW)
     assert denial is not None and (denial.status, denial.code) == (404, "unknown_url")
@@ -196,7 +224,7 @@ def test_allowed_requests_satisfy_every_rule(
 ) -> None:
     denial = decide(grant(policy, expires_at=expires_at, member_active=active), request, NOW)
     if denial is not None:
-        assert denial.status in (401, 403, 404)
+        assert denial.status in (400, 401, 403, 404)
         return
     assert expires_at is None or expires_at > NOW
     assert active
@@ -214,7 +242,14 @@ def test_allowed_requests_satisfy_every_rule(
     if request.method not in ("GET", "HEAD"):
         assert level is Level.WRITE
     if request.model is not None and policy.models:
-        assert any(fnmatch.fnmatchcase(request.model, p) for p in policy.models)
+        assert any(_glob(p).fullmatch(request.model) for p in policy.models)
+    if request.model is None and policy.models:
+        assert not takes_model(request.method, request.path), "an allowlist was bypassed by leaving out the model"
+
+
+def _glob(pattern: str) -> re.Pattern[str]:
+    # The documented syntax, written independently: '*' is any run but '/', everything else literal.
+    return re.compile("".join("[^/]*" if c == "*" else re.escape(c) for c in pattern))
 
 
 @given(policy=policies, request=requests)
@@ -231,6 +266,8 @@ def test_denials_name_a_rule_that_really_fails(policy: KeyPolicy, request: Reque
         group = group_of(request.path)
         assert group is not None
         assert policy.level(group) < required_level(request.method)
+    elif denial.code == "model_required":
+        assert request.model is None and policy.models and takes_model(request.method, request.path)
     else:
         assert denial.code == "model_not_allowed"
         assert request.model is not None and not policy.allows_model(request.model)

@@ -106,7 +106,7 @@ def test_blank_model_entries_are_dropped() -> None:
         (["gpt-4o*"], "my-gpt-4o", False),
         (["gpt-4o"], "gpt-4o-mini", False),
         (["*-mini"], "gpt-4o-mini", True),
-        (["o?-mini"], "o3-mini", True),
+        (["o?-mini"], "o3-mini", False),  # only "*" is a wildcard: "?" is literal
         (["o?-mini"], "o10-mini", False),
         (["text-embedding-3-*", "gpt-4.1"], "text-embedding-3-large", True),
         (["text-embedding-3-*", "gpt-4.1"], "gpt-4x1", False),

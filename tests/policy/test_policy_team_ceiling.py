@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vaultgate.policy.decide import RequestFacts, decide
+from vaultgate.policy.effective import combine
 from vaultgate.policy.grants import KeyGrant, KeyPolicy
 from vaultgate.policy.scopes import GROUPS, Level
 
@@ -44,7 +45,8 @@ requests = st.builds(
 
 
 def grant(policy: KeyPolicy, *ceilings: KeyPolicy) -> KeyGrant:
-    return KeyGrant("key_1", "mem_1", "alice", "team_1", policy, None, ceilings=ceilings)
+    # As the snapshot builds it: the key's policy combined with its ceilings, once.
+    return KeyGrant("key_1", "mem_1", "alice", "team_1", combine(policy, *ceilings), None)
 
 
 @settings(max_examples=400, deadline=None)

@@ -47,7 +47,7 @@ def build_admin_app(cp: ControlPlane, *, docs: bool = False) -> FastAPI:
     @app.exception_handler(ServiceError)
     async def _service(_: Request, exc: ServiceError) -> JSONResponse:
         status = next((s for cls, s in _STATUS.items() if isinstance(exc, cls)), 400)
-        return error(status, type(exc).__name__.lower(), str(exc))
+        return error(status, getattr(exc, "code", None) or type(exc).__name__.lower(), str(exc))
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -1,4 +1,5 @@
-"""``/admin/members``, ``/admin/teams``, ``/admin/lockdown``, ``/admin/tokens``, ``/admin/usage``, ``/admin/audit``."""
+"""``/admin/members``, ``/admin/teams``, ``/admin/lockdown``, ``/admin/org/policy``, ``/admin/tokens``,
+``/admin/usage``, ``/admin/audit``."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ from vaultgate.admin.schemas import (
     Me,
     MemberCreate,
     MemberOut,
+    OrgPolicy,
+    OrgPolicyOut,
     TeamCreate,
     TeamOut,
     TeamPolicy,
@@ -85,7 +88,13 @@ def list_teams(actor: CurrentActor, cp: CurrentControlPlane) -> list[dict[str, A
 @router.put("/teams/{name}/policy", response_model=TeamOut, tags=["teams"])
 def set_team_policy(name: str, body: TeamPolicy, actor: CurrentActor, cp: CurrentControlPlane) -> dict[str, Any]:
     """Set the team's ceiling (keys can only narrow it) and its key-age rules."""
-    fields = {"models": body.models, "scopes": body.scopes, "ip_allow": body.ip_allow, "privacy": body.privacy}
+    fields = {
+        "models": body.models,
+        "scopes": body.scopes,
+        "ip_allow": body.ip_allow,
+        "allow_store": body.allow_store,
+        "privacy": body.privacy,
+    }
     policy = {k: v for k, v in fields.items() if v is not None} if any(v is not None for v in fields.values()) else None
     info = teams.set_policy(
         cp,
@@ -114,6 +123,24 @@ def resume_team(name: str, actor: CurrentActor, cp: CurrentControlPlane) -> dict
 def set_lockdown(body: Lockdown, actor: CurrentActor, cp: CurrentControlPlane) -> dict[str, Any]:
     """Stop (or restart) all API access for the whole organisation, on every replica within a second."""
     return {"on": org.set_lockdown(cp, actor, body.on)}
+
+
+@router.get("/org/policy", response_model=OrgPolicyOut, tags=["org"])
+def get_org_policy(actor: CurrentActor, cp: CurrentControlPlane) -> dict[str, Any]:
+    """The organisation's ceiling (null: none)."""
+    return {"policy": org.org_policy_json(cp, actor)}
+
+
+@router.put("/org/policy", response_model=OrgPolicyOut, tags=["org"])
+def set_org_policy(body: OrgPolicy, actor: CurrentActor, cp: CurrentControlPlane) -> dict[str, Any]:
+    """Set the ceiling every team and key is held under (owners and organisation admins)."""
+    return {"policy": org.set_org_policy(cp, actor, body.model_dump(exclude_none=True))}
+
+
+@router.delete("/org/policy", response_model=OrgPolicyOut, tags=["org"])
+def clear_org_policy(actor: CurrentActor, cp: CurrentControlPlane) -> dict[str, Any]:
+    """Remove the organisation's ceiling (owners and organisation admins)."""
+    return {"policy": org.set_org_policy(cp, actor, None)}
 
 
 @router.post("/tokens", response_model=AdminTokenCreated, status_code=201, tags=["admin tokens"])

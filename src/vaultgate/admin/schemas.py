@@ -66,6 +66,10 @@ class KeyOut(BaseModel):
     age_days: int
     canary: bool
     limits: dict[str, Any]
+    effective_policy: dict[str, Any] | None = Field(
+        default=None, description="What is enforced: the key's policy under its team's and the organisation's"
+    )
+    narrowed: list[str] = Field(default_factory=list, description="What the key asks for beyond that ceiling")
 
 
 class KeyCreated(KeyOut):
@@ -137,6 +141,7 @@ class TeamPolicy(Strict):
     models: list[str] | None = None
     scopes: dict[str, Literal["none", "read", "write"]] | None = None
     ip_allow: list[str] | None = None
+    allow_store: bool | None = Field(default=None, description="Whether the team's keys may let the provider store")
     privacy: dict[str, Any] | None = Field(default=None, description="The team's default PII/secret handling")
     max_key_age_days: int | None = None
     expire_overdue_keys: bool | None = None
@@ -198,3 +203,17 @@ class LimitsIn(Strict):
 class LimitsOut(BaseModel):
     name: str
     limits: dict[str, Any]
+
+
+class OrgPolicy(Strict):
+    """The organisation's ceiling; every field optional (unset: no restriction, except store: forbidden)."""
+
+    models: list[str] | None = Field(default=None, description="Model allowlist; `*` never matches `/`")
+    scopes: dict[str, Literal["none", "read", "write"]] | None = None
+    ip_allow: list[str] | None = None
+    allow_store: bool | None = Field(default=None, description="Whether any key may let the provider store requests")
+    privacy: dict[str, Any] | None = Field(default=None, description="PII/secret handling; see docs/PRIVACY.md")
+
+
+class OrgPolicyOut(BaseModel):
+    policy: dict[str, Any] | None = Field(description="None: no organisation policy (no restriction)")

@@ -1,4 +1,4 @@
-"""``vaultgate team ...``, ``vaultgate lockdown on|off``, ``vaultgate admin-token ...``."""
+"""``vaultgate team ...``, ``vaultgate org policy``, ``vaultgate lockdown on|off``, ``vaultgate admin-token ...``."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from vaultgate.services.context import LOCAL_OPERATOR
 from vaultgate.services.errors import InvalidInput
 
 team_app = typer.Typer(help="Teams: the ceiling every member's keys are held under.", no_args_is_help=True)
+org_app = typer.Typer(help="The organisation: the ceiling every team and key is held under.", no_args_is_help=True)
 token_app = typer.Typer(help="Admin API tokens (vga_): per person, role-scoped, expiring.", no_args_is_help=True)
 TEAM_COLUMNS = ("name", "suspended", "policy", "max_key_age_days", "expire_overdue_keys")
 
@@ -54,6 +55,9 @@ def team_policy(
     scope: Annotated[list[str] | None, typer.Option("--scope", help="GROUP=none|read|write (repeatable)")] = None,
     ip: Annotated[list[str] | None, typer.Option("--ip", help="Allowed IP or CIDR (repeatable)")] = None,
     privacy: Annotated[str | None, typer.Option("--privacy", help="The team's default privacy policy as JSON")] = None,
+    allow_store: Annotated[
+        bool, typer.Option("--allow-store", help="Let the team's keys allow provider-side storing (default: forbidden)")
+    ] = False,
     max_key_age: Annotated[int | None, typer.Option("--max-key-age", help="Days before a key is due")] = None,
     expire_overdue: Annotated[
         bool | None, typer.Option("--expire-overdue/--warn-overdue", help="Expire keys past the max age")
@@ -62,16 +66,19 @@ def team_policy(
 ) -> None:
     """Set the team's ceiling (keys can only narrow it) and key-age rules."""
     policy: dict[str, Any] | None = None
-    if models is not None or scope or ip or privacy is not None:
+    if models is not None or scope or ip or privacy is not None or allow_store:
         policy = {
             "models": [m for m in (models or "").split(",") if m.strip()],
             "scopes": parse_scopes(scope or []),
             "ip_allow": ip or [],
+            "allow_store": allow_store,
         }
         if privacy is not None:
             policy["privacy"] = parse_privacy(privacy)
     if policy is None and max_key_age is None and expire_overdue is None:
-        raise InvalidInput("nothing to set: give --models, --scope, --ip, --privacy, --max-key-age or --expire-overdue")
+        raise InvalidInput(
+            "nothing to set: give --models, --scope, --ip, --privacy, --allow-store, --max-key-age or --expire-overdue"
+        )
     info = teams.set_policy(
         control_plane(ctx),
         LOCAL_OPERATOR,
@@ -115,6 +122,49 @@ def team_resume(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Te
     """Lift a team's suspension."""
     teams.resume(control_plane(ctx), LOCAL_OPERATOR, name)
     say(f"Resumed team {name}.")
+
+
+@org_app.command("policy")
+def org_policy(
+    ctx: typer.Context,
+    models: Annotated[str | None, typer.Option("--models", help="Comma-separated model allowlist (ceiling)")] = None,
+    scope: Annotated[list[str] | None, typer.Option("--scope", help="GROUP=none|read|write (repeatable)")] = None,
+    ip: Annotated[list[str] | None, typer.Option("--ip", help="Allowed IP or CIDR (repeatable)")] = None,
+    privacy: Annotated[str | None, typer.Option("--privacy", help="The strictest privacy policy as JSON")] = None,
+    allow_store: Annotated[
+        bool, typer.Option("--allow-store", help="Let keys allow provider-side storing (default: forbidden)")
+    ] = False,
+    clear: Annotated[bool, typer.Option("--clear", help="Remove the organisation policy")] = False,
+    show: Annotated[bool, typer.Option("--show", help="Print the current policy, change nothing")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document")] = False,
+) -> None:
+    """Set the organisation's ceiling: every team and key is held under it (strictest value wins)."""
+    cp = control_plane(ctx)
+    given = models is not None or bool(scope) or bool(ip) or privacy is not None or allow_store
+    if show:
+        if given or clear:
+            raise InvalidInput("--show changes nothing: give it alone")
+        result = org.org_policy_json(cp, LOCAL_OPERATOR)
+    elif clear:
+        if given:
+            raise InvalidInput("--clear removes the policy: give it alone")
+        result = org.set_org_policy(cp, LOCAL_OPERATOR, None)
+    else:
+        if not given:
+            raise InvalidInput("nothing to set: give --models, --scope, --ip, --privacy, --allow-store, or --clear")
+        policy: dict[str, Any] = {
+            "models": [m for m in (models or "").split(",") if m.strip()],
+            "scopes": parse_scopes(scope or []),
+            "ip_allow": ip or [],
+            "allow_store": allow_store,
+        }
+        if privacy is not None:
+            policy["privacy"] = parse_privacy(privacy)
+        result = org.set_org_policy(cp, LOCAL_OPERATOR, policy)
+    if as_json:
+        emit_json({"policy": result})
+    else:
+        say(f"Organisation policy: {result if result is not None else 'none (no restriction)'}.")
 
 
 def lockdown(ctx: typer.Context, state: Annotated[str, typer.Argument(help="on or off")]) -> None:
@@ -166,5 +216,6 @@ def token_revoke(ctx: typer.Context, token_id: Annotated[str, typer.Argument(hel
 def register(app: typer.Typer) -> None:
     """Add the organisation commands to the root app."""
     app.add_typer(team_app, name="team")
+    app.add_typer(org_app, name="org")
     app.add_typer(token_app, name="admin-token")
     app.command("lockdown")(lockdown)

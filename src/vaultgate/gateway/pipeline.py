@@ -105,7 +105,7 @@ class DataPlane:
         await self.relay(ex, response, send)  # 7 restore; usage is read from the answer for 8
 
     def authorize(self, ex: Exchange, snapshot: Snapshot) -> None:
-        """Stage 3: the policy decision (kill switches, expiry, IP, scope, model, team ceiling)."""
+        """Stage 3: the policy decision (kill switches, expiry, then the one effective policy: IP, scope, model)."""
         assert ex.grant is not None
         facts = RequestFacts(ex.method, ex.path, ex.model, ex.client_ip)
         denial = decide(ex.grant, facts, self._clock(), lockdown=snapshot.lockdown)

@@ -42,9 +42,7 @@ def protect(guard: PrivacyGuard, ex: Exchange) -> None:
 
 
 def privacy_policy(ex: Exchange) -> PrivacyPolicy:
-    """The key's privacy policy, else its team's (a ceiling's), else the defaults."""
+    """The grant's effective privacy policy (organisation, team, key, token: strictest wins), else the defaults."""
     assert ex.grant is not None
-    for policy in (ex.grant.policy, *ex.grant.ceilings):
-        if policy.privacy is not None:
-            return policy.privacy
-    return DEFAULT_POLICY
+    privacy = ex.grant.policy.privacy
+    return privacy if privacy is not None else DEFAULT_POLICY

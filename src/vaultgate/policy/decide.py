@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -48,18 +49,13 @@ LOCKDOWN = Denial(
 def decide(grant: KeyGrant, facts: RequestFacts, now: datetime, *, lockdown: bool = False) -> Denial | None:
     """None when the request is allowed, else the Denial to answer with.
 
-    The kill switches come first (lockdown, team, member), then the key's lifetime, then
-    the key's policy and its team's ceiling: a request must pass both.
+    The kill switches come first (lockdown, team, member), then the key's lifetime, then the
+    grant's effective policy (organisation, team, key and token already combined, once).
     """
     denial = holder_denial(grant, now, lockdown=lockdown)
     if denial is not None:
         return denial
-    denial = _check_policy(grant.policy, facts, "key")
-    for ceiling in grant.ceilings:
-        if denial is not None:
-            break
-        denial = _check_policy(ceiling, facts, "key's team or parent key")
-    return denial
+    return _check_policy(grant.policy, facts)
 
 
 def holder_denial(grant: KeyGrant, now: datetime, *, lockdown: bool = False) -> Denial | None:
@@ -78,9 +74,37 @@ def holder_denial(grant: KeyGrant, now: datetime, *, lockdown: bool = False) -> 
     return None
 
 
-def _check_policy(policy: KeyPolicy, facts: RequestFacts, holder: str) -> Denial | None:
+def takes_model(method: str, path: str) -> bool:
+    """Whether the endpoint names a model in its body (so a model allowlist can and must be checked)."""
+    return method == "POST" and (path in _MODEL_ENDPOINTS or _MODEL_PATHS.fullmatch(path) is not None)
+
+
+# The endpoints whose request body carries ``model`` (optional for some upstream, which then picks
+# one itself: with an allowlist in force the gateway cannot check that choice, so it asks for it).
+_MODEL_ENDPOINTS = frozenset(
+    {
+        "/v1/chat/completions",
+        "/v1/completions",
+        "/v1/responses",
+        "/v1/embeddings",
+        "/v1/moderations",
+        "/v1/images/generations",
+        "/v1/images/edits",
+        "/v1/images/variations",
+        "/v1/audio/speech",
+        "/v1/audio/transcriptions",
+        "/v1/audio/translations",
+        "/v1/fine_tuning/jobs",
+        "/v1/assistants",
+        "/v1/threads/runs",
+    }
+)
+_MODEL_PATHS = re.compile(r"/v1/(assistants/[^/]+|threads/[^/]+/runs)")
+
+
+def _check_policy(policy: KeyPolicy, facts: RequestFacts) -> Denial | None:
     if not policy.allows_ip(facts.client_ip):
-        return Denial(403, "ip_not_allowed", f"Requests from this IP address are not allowed for this {holder}.")
+        return Denial(403, "ip_not_allowed", "Requests from this IP address are not allowed for this key.")
     group = group_of(facts.path)
     if group is None:
         return Denial(404, "unknown_url", f"vaultgate does not serve {facts.method} {facts.path}.")
@@ -88,8 +112,17 @@ def _check_policy(policy: KeyPolicy, facts: RequestFacts, holder: str) -> Denial
         return Denial(
             403,
             "permission_denied",
-            f"This {holder} does not have the '{group}' scope needed for {facts.method} {facts.path}.",
+            f"This key does not have the '{group}' scope needed for {facts.method} {facts.path}.",
         )
-    if facts.model is not None and not policy.allows_model(facts.model):
-        return Denial(403, "model_not_allowed", f"This {holder} may not use the model '{facts.model}'.", "model")
+    if facts.model is None:
+        if policy.restricts_models() and takes_model(facts.method, facts.path):
+            return Denial(
+                400,
+                "model_required",
+                "This key may use only some models, so the request must name its 'model'.",
+                "model",
+            )
+        return None
+    if not policy.allows_model(facts.model):
+        return Denial(403, "model_not_allowed", f"This key may not use the model '{facts.model}'.", "model")
     return None

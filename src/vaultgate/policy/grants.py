@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import fnmatch
 import ipaddress
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -21,38 +21,60 @@ class PolicyError(ValueError):
     """A policy value cannot be used; the message names the field and the bad value."""
 
 
+def model_pattern(pattern: str) -> re.Pattern[str]:
+    """The model allowlist syntax: ``*`` is any run of characters except ``/``; all else is literal.
+
+    ``?`` and ``[`` are plain characters (fnmatch gave them meaning and let ``*`` cross ``/``,
+    so ``gpt-*`` matched ``gpt-x/../../files``).
+    """
+    return re.compile("[^/]*".join(re.escape(part) for part in pattern.split("*")), re.DOTALL)
+
+
+def _compile(lists: tuple[tuple[str, ...], ...]) -> tuple[tuple[re.Pattern[str], ...], ...]:
+    return tuple(tuple(model_pattern(p) for p in patterns) for patterns in lists if patterns)
+
+
+_JSON_FIELDS = frozenset({"models", "scopes", "ip_allow", "allow_store", "privacy", "model_ceilings", "ip_ceilings"})
+
+
 @dataclass(frozen=True, slots=True)
 class KeyPolicy:
-    """A key's restrictions. Empty ``models`` means every model; missing scopes mean write."""
+    """A key's restrictions. Empty ``models`` means every model; missing scopes mean write.
+
+    ``model_ceilings`` and ``ip_ceilings`` hold the further allowlists an effective policy
+    (:mod:`vaultgate.policy.effective`) inherits from its ceilings: a model or an address must
+    match its own list *and each of these*. A policy a person writes leaves them empty.
+    """
 
     models: tuple[str, ...] = ()
     scopes: Mapping[str, Level] = field(default_factory=lambda: MappingProxyType({}))
     ip_allow: tuple[IPNetwork, ...] = ()
     allow_store: bool = False
-    # PII and secret handling (issue 5); None: the team's, else the defaults of privacy/modes.py.
+    # PII and secret handling (issue 5); None: no opinion (the ceilings', else the defaults of privacy/modes.py).
     privacy: PrivacyPolicy | None = None
+    model_ceilings: tuple[tuple[str, ...], ...] = ()
+    ip_ceilings: tuple[tuple[IPNetwork, ...], ...] = ()
+    # Derived once: the hot path matches models on every request.
+    _model_matchers: tuple[tuple[re.Pattern[str], ...], ...] = field(init=False, repr=False, compare=False, default=())
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_model_matchers", _compile((self.models, *self.model_ceilings)))
 
     def level(self, group: str) -> Level:
         """The key's access to an endpoint group."""
         return self.scopes.get(group, Level.WRITE)
 
+    def restricts_models(self) -> bool:
+        """Whether any model allowlist is in force (then a request must name its model)."""
+        return bool(self._model_matchers)
+
     def allows_model(self, model: str) -> bool:
-        """Whether ``model`` matches the allowlist (shell-style wildcards: ``gpt-4o*``)."""
-        if not self.models:
-            return True
-        return any(fnmatch.fnmatchcase(model, pattern) for pattern in self.models)
+        """Whether ``model`` matches every allowlist in force (``*``: any run of characters but ``/``)."""
+        return all(any(m.fullmatch(model) for m in matchers) for matchers in self._model_matchers)
 
     def allows_ip(self, address: ipaddress.IPv4Address | ipaddress.IPv6Address | None) -> bool:
-        """Whether the client address is inside the allowlist (no list: any address)."""
-        if not self.ip_allow:
-            return True
-        if address is None:
-            return False
-        candidates: list[ipaddress.IPv4Address | ipaddress.IPv6Address] = [address]
-        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-            # A dual-stack listener reports IPv4 clients as ::ffff:a.b.c.d.
-            candidates.append(address.ipv4_mapped)
-        return any(a in n for a in candidates for n in self.ip_allow if n.version == a.version)
+        """Whether the client address is inside every IP allowlist in force (no list: any address)."""
+        return all(_inside(address, networks) for networks in (self.ip_allow, *self.ip_ceilings) if networks)
 
     def to_json(self) -> dict[str, Any]:
         """The JSON form stored with the key and shown by the API."""
@@ -64,12 +86,24 @@ class KeyPolicy:
         }
         if self.privacy is not None:
             out["privacy"] = self.privacy.to_json()
+        if self.model_ceilings:
+            out["model_ceilings"] = [list(patterns) for patterns in self.model_ceilings]
+        if self.ip_ceilings:
+            out["ip_ceilings"] = [[str(n) for n in networks] for networks in self.ip_ceilings]
         return out
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> KeyPolicy:
         """Parse and validate the stored or submitted JSON form; PolicyError on bad values."""
-        unknown = set(data) - {"models", "scopes", "ip_allow", "allow_store", "privacy"}
+        unknown = set(data) - {
+            "models",
+            "scopes",
+            "ip_allow",
+            "allow_store",
+            "privacy",
+            "model_ceilings",
+            "ip_ceilings",
+        }
         if unknown:
             raise PolicyError(f"unknown policy field(s): {', '.join(sorted(unknown))}")
         models = tuple(m.strip() for m in _strings(data, "models") if m.strip())
@@ -93,7 +127,33 @@ class KeyPolicy:
             ip_allow=tuple(parse_network(n) for n in _strings(data, "ip_allow")),
             allow_store=allow_store,
             privacy=_privacy(data.get("privacy")),
+            model_ceilings=tuple(tuple(_pattern_list(p)) for p in _lists(data, "model_ceilings")),
+            ip_ceilings=tuple(tuple(parse_network(n) for n in _pattern_list(p)) for p in _lists(data, "ip_ceilings")),
         )
+
+
+def _inside(address: ipaddress.IPv4Address | ipaddress.IPv6Address | None, networks: tuple[IPNetwork, ...]) -> bool:
+    if address is None:
+        return False
+    candidates: list[ipaddress.IPv4Address | ipaddress.IPv6Address] = [address]
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        # A dual-stack listener reports IPv4 clients as ::ffff:a.b.c.d.
+        candidates.append(address.ipv4_mapped)
+    return any(a in n for a in candidates for n in networks if n.version == a.version)
+
+
+def _lists(data: Mapping[str, Any], name: str) -> list[Any]:
+    # The inherited allowlists of an effective policy: only ever written by vaultgate itself.
+    value = data.get(name) or []
+    if not isinstance(value, list | tuple):
+        raise PolicyError(f"{name} must be a list of lists of strings")
+    return list(value)
+
+
+def _pattern_list(value: Any) -> list[str]:
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value) or not value:
+        raise PolicyError("an inherited allowlist must be a non-empty list of strings")
+    return [v.strip() for v in value]
 
 
 def _privacy(data: Any) -> PrivacyPolicy | None:
@@ -129,13 +189,12 @@ class KeyGrant:
     member_id: str
     member_name: str
     team_id: str | None
+    # The EFFECTIVE policy: organisation, team, key (and for a vgt_ token, the token's own)
+    # combined once by policy.effective.combine when the snapshot is built. Nothing else is checked.
     policy: KeyPolicy
     expires_at: datetime | None
     member_active: bool = True
     pseudonym: str = ""
-    # Policies a request must pass as well as its own: the team's ceiling and, for a
-    # short-lived token, the policy of the key it was exchanged for.
-    ceilings: tuple[KeyPolicy, ...] = ()
     team_active: bool = True
     not_before: datetime | None = None
     short_lived: bool = False

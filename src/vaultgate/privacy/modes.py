@@ -6,6 +6,10 @@ JSON form (the ``privacy`` field of a key policy; every part optional)::
      "secrets": "block" | "redact",
      "response_pii": "off" | "mask"}
 
+Combining (a key under its team's and organisation's policies, see docs/ACCESS.md): the
+strictest mode wins, per entity ``allow < redact < mask < block``, secrets ``redact < block``,
+answers ``off < mask`` (:func:`strictest`, one rule per field in ``PRIVACY_RULES``).
+
 Defaults (a key with no privacy policy): every validated format ``redact`` (replaced by a
 typed placeholder, restored in the answer), person names ``redact`` when the names extra is
 installed (off otherwise), secrets ``block`` (400 ``secret_detected``), response scanning off.
@@ -14,8 +18,8 @@ installed (off otherwise), secrets ``block`` (400 ``secret_detected``), response
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
 from types import MappingProxyType
 from typing import Any, TypeVar
 
@@ -115,3 +119,70 @@ def _parse(kind: type[E], value: Any, where: str) -> E:
 
 
 DEFAULT_POLICY = PrivacyPolicy()
+
+
+# Strictness orders: a later member is stricter. The order of Mode's members is not used,
+# so adding a mode forces a decision here (the import check below fails otherwise).
+MODE_ORDER: tuple[Mode, ...] = (Mode.ALLOW, Mode.REDACT, Mode.MASK, Mode.BLOCK)
+SECRET_ORDER: tuple[SecretMode, ...] = (SecretMode.REDACT, SecretMode.BLOCK)
+RESPONSE_ORDER: tuple[ResponseMode, ...] = (ResponseMode.OFF, ResponseMode.MASK)
+
+
+def stricter(a: E, b: E, order: tuple[E, ...]) -> E:
+    """The stricter of two modes in ``order``."""
+    return a if order.index(a) >= order.index(b) else b
+
+
+def looser(a: E, b: E, order: tuple[E, ...]) -> bool:
+    """Whether ``a`` allows more than ``b`` in ``order``."""
+    return order.index(a) < order.index(b)
+
+
+@dataclass(frozen=True, slots=True)
+class PrivacyRule:
+    """How one field of two privacy policies combines, and when one is wider than the other."""
+
+    combine: Callable[[PrivacyPolicy, PrivacyPolicy], Any]
+    # The names (``pii.email``) where the first policy allows more than the second; empty if none.
+    wider: Callable[[PrivacyPolicy, PrivacyPolicy], tuple[str, ...]]
+
+
+PRIVACY_RULES: Mapping[str, PrivacyRule] = MappingProxyType(
+    {
+        "pii": PrivacyRule(
+            lambda a, b: MappingProxyType({e: stricter(a.mode(e), b.mode(e), MODE_ORDER) for e in Entity}),
+            lambda a, b: tuple(f"pii.{e.value}" for e in Entity if looser(a.mode(e), b.mode(e), MODE_ORDER)),
+        ),
+        "secrets": PrivacyRule(
+            lambda a, b: stricter(a.secrets, b.secrets, SECRET_ORDER),
+            lambda a, b: ("secrets",) if looser(a.secrets, b.secrets, SECRET_ORDER) else (),
+        ),
+        "response_pii": PrivacyRule(
+            lambda a, b: stricter(a.response_pii, b.response_pii, RESPONSE_ORDER),
+            lambda a, b: ("response_pii",) if looser(a.response_pii, b.response_pii, RESPONSE_ORDER) else (),
+        ),
+    }
+)
+
+
+def _check_rules() -> None:
+    # A field without a combine rule would be silently dropped from the enforced policy.
+    settable = {f.name for f in fields(PrivacyPolicy) if f.init}
+    if settable != set(PRIVACY_RULES):
+        raise TypeError(f"PRIVACY_RULES must cover exactly the fields of PrivacyPolicy: {sorted(settable)}")
+    for members, order in ((Mode, MODE_ORDER), (SecretMode, SECRET_ORDER), (ResponseMode, RESPONSE_ORDER)):
+        if set(members) != set(order):
+            raise TypeError(f"every {members.__name__} needs a place in its strictness order")
+
+
+_check_rules()
+
+
+def strictest(a: PrivacyPolicy, b: PrivacyPolicy) -> PrivacyPolicy:
+    """The privacy policy that is at least as strict as both, field by field."""
+    return PrivacyPolicy(**{name: rule.combine(a, b) for name, rule in PRIVACY_RULES.items()})
+
+
+def wider_parts(policy: PrivacyPolicy, ceiling: PrivacyPolicy) -> tuple[str, ...]:
+    """Where ``policy`` allows more than ``ceiling`` (``pii.email``, ``secrets``...); empty if nowhere."""
+    return tuple(part for rule in PRIVACY_RULES.values() for part in rule.wider(policy, ceiling))

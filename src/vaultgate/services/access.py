@@ -64,3 +64,8 @@ def require_reader(actor: Actor, what: str) -> None:
     """NotAuthorised unless the actor may read organisation-wide records (audit, posture)."""
     if actor.role not in (Role.OWNER, Role.ADMIN, Role.AUDITOR):
         raise NotAuthorised(f"the {actor.role.value} role may not {what}")
+
+
+def can_exceed_ceiling(actor: Actor) -> bool:
+    """Whether the actor may give a key more than its team's and organisation's ceiling (it could raise them)."""
+    return is_org_manager(actor)

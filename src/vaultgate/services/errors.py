@@ -2,6 +2,7 @@
 
 ServiceError
 ├── InvalidInput     the request is malformed or names an impossible value   (400 / exit 2)
+│   └── PolicyExceedsCeiling  a key or token asks for more than its ceiling  (400 policy_exceeds_ceiling)
 ├── NotAuthorised    the actor's role or ownership does not allow it          (403 / exit 1)
 ├── NotFound         the named object does not exist (or is not visible)     (404 / exit 1)
 ├── Conflict         the object exists already or is in the wrong state      (409 / exit 1)
@@ -15,6 +16,12 @@ class ServiceError(Exception):
 
 class InvalidInput(ServiceError):
     """Malformed input or an impossible value; nothing was changed."""
+
+
+class PolicyExceedsCeiling(InvalidInput):
+    """A key's (or token's) policy is wider than its ceiling and the actor may not raise the ceiling."""
+
+    code = "policy_exceeds_ceiling"
 
 
 class NotAuthorised(ServiceError):

@@ -12,11 +12,13 @@ from sqlalchemy.orm import Session
 
 from vaultgate.keys import tokens
 from vaultgate.keys.hashing import fingerprint
+from vaultgate.policy.effective import combine, wider_fields
 from vaultgate.policy.grants import KeyPolicy, PolicyError
 from vaultgate.services import access, members
 from vaultgate.services.context import Actor, ControlPlane, new_id
-from vaultgate.services.errors import Conflict, InvalidInput, NotAuthorised, NotFound
+from vaultgate.services.errors import Conflict, InvalidInput, NotAuthorised, NotFound, PolicyExceedsCeiling
 from vaultgate.services.limit_input import parse_limits
+from vaultgate.services.org import org_policy
 from vaultgate.services.refusals import refusals_audited
 from vaultgate.services.rotation import rotation_status
 from vaultgate.store.models import Member, MemberKey, Team
@@ -54,6 +56,10 @@ class KeyInfo:
     age_days: int = 0
     canary: bool = False
     limits: dict[str, Any] = field(default_factory=dict)
+    # What is enforced: the key's policy under its team's and the organisation's (None: unreadable,
+    # the key is refused); ``narrowed`` names what the key asks for beyond that ceiling.
+    effective_policy: dict[str, Any] | None = None
+    narrowed: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,9 +80,29 @@ def _status(row: MemberKey, now: datetime) -> str:
     return "active"
 
 
-def info(row: MemberKey, member: Member, team: Team | None, now: datetime) -> KeyInfo:
-    """The shown form of a key row."""
+def ceiling_of(session: Session, team: Team | None) -> KeyPolicy | None:
+    """The team's and the organisation's policies combined (None: neither has one); PolicyError if unreadable."""
+    team_policy = KeyPolicy.from_json(team.policy) if team is not None and team.policy else None
+    org = org_policy(session)
+    if team_policy is None:
+        return org
+    return combine(team_policy, org)
+
+
+def _effective(row: MemberKey, ceiling: KeyPolicy | None) -> tuple[dict[str, Any] | None, list[str]]:
+    try:
+        policy = KeyPolicy.from_json(row.policy)
+    except PolicyError:
+        return None, []
+    if ceiling is None:
+        return policy.to_json(), []
+    return combine(policy, ceiling).to_json(), list(wider_fields(policy, ceiling))
+
+
+def info(row: MemberKey, member: Member, team: Team | None, now: datetime, ceiling: KeyPolicy | None = None) -> KeyInfo:
+    """The shown form of a key row; ``ceiling`` (see :func:`ceiling_of`) gives its effective policy."""
     due, age = rotation_status(row, team, now)
+    effective, narrowed = _effective(row, ceiling)
     return KeyInfo(
         id=row.id,
         member=member.name,
@@ -94,11 +120,39 @@ def info(row: MemberKey, member: Member, team: Team | None, now: datetime) -> Ke
         age_days=age,
         canary=row.canary,
         limits=row.limits,
+        effective_policy=effective,
+        narrowed=narrowed,
     )
 
 
 def _team(session: Session, member: Member) -> Team | None:
     return session.get(Team, member.team_id) if member.team_id else None
+
+
+def _shown(session: Session, row: MemberKey, member: Member, now: datetime) -> KeyInfo:
+    team = _team(session, member)
+    try:
+        ceiling = ceiling_of(session, team)
+    except PolicyError:
+        return info(row, member, team, now)  # the snapshot refuses the key; show its own policy only
+    return info(row, member, team, now, ceiling)
+
+
+def _check_ceiling(session: Session, actor: Actor, member: Member, policy: KeyPolicy) -> None:
+    """PolicyExceedsCeiling if ``policy`` is wider than its team's and organisation's policy, unless the actor
+    may raise those."""
+    try:
+        ceiling = ceiling_of(session, _team(session, member))
+    except PolicyError:
+        raise Conflict("the team's or the organisation's stored policy is unreadable; fix it first") from None
+    if ceiling is None or access.can_exceed_ceiling(actor):
+        return  # an owner or org admin may: the effective policy narrows it, and key info shows where
+    wider = wider_fields(policy, ceiling)
+    if wider:
+        raise PolicyExceedsCeiling(
+            f"the key's policy is wider than its ceiling (its team's and the organisation's policy) in: "
+            f"{', '.join(wider)}; narrow it, or ask an organisation admin"
+        )
 
 
 def _instant(text: str | None, now: datetime, what: str) -> datetime | None:
@@ -150,6 +204,7 @@ def create(
             raise NotFound(f"no member named {member_name!r}")
         if not access.can_manage(actor, member):
             raise NotAuthorised(f"the {actor.role.value} role may not create keys for {member.name}")
+        _check_ceiling(session, actor, member, parsed)
         row = MemberKey(
             id=new_id("key"),
             member_id=member.id,
@@ -171,7 +226,7 @@ def create(
             session, actor, "canary.create" if canary else "key.create", row.id, member=member.name, display=row.display
         )
         cp.store.notify_change(session)
-        return CreatedKey(info=info(row, member, _team(session, member), now), token=token)
+        return CreatedKey(info=_shown(session, row, member, now), token=token)
 
 
 def list_keys(cp: ControlPlane, actor: Actor, member_name: str | None = None) -> list[KeyInfo]:
@@ -189,7 +244,7 @@ def list_keys(cp: ControlPlane, actor: Actor, member_name: str | None = None) ->
                 raise NotFound(f"no member named {member_name!r}")
             query = query.where(MemberKey.member_id == member.id)
         rows = session.execute(query.order_by(MemberKey.created_at, MemberKey.id)).all()
-        return [info(row, member, team, now) for row, member, team in rows if access.can_view(actor, member)]
+        return [_shown(session, row, member, now) for row, member, _ in rows if access.can_view(actor, member)]
 
 
 def find_key(session: Session, actor: Actor, key_id: str) -> tuple[MemberKey, Member]:
@@ -220,7 +275,7 @@ def revoke(cp: ControlPlane, actor: Actor, key_id: str, reason: str = "revoked")
         row.revoked_reason = reason
         cp.audit(session, actor, "key.revoke", row.id, member=member.name, reason=reason)
         cp.store.notify_change(session)
-        return info(row, member, _team(session, member), now)
+        return _shown(session, row, member, now)
 
 
 @refusals_audited("key.rotate")
@@ -249,4 +304,4 @@ def rotate(cp: ControlPlane, actor: Actor, key_id: str, grace: str = DEFAULT_GRA
             session, actor, "key.rotate", row.id, member=member.name, grace_seconds=int(grace_period.total_seconds())
         )
         cp.store.notify_change(session)
-        return CreatedKey(info=info(row, member, _team(session, member), now), token=token)
+        return CreatedKey(info=_shown(session, row, member, now), token=token)

@@ -1,10 +1,11 @@
 """Short-lived tokens: a member key exchanged for a ``vgt_`` token of at most an hour.
 
-The token carries a subset of the key's rights (its own policy is checked *as well as*
-the key's and the team's), so laptops and CI jobs hold nothing long-lived. A token is bound
-to the very secret it was exchanged for: revoking the key, its expiry, or rotating it (once
-the old secret's grace is over) ends the token too. Issuing one bumps only the token counter,
-so replicas reload their tokens, not the whole snapshot.
+The token carries a subset of the key's rights (its effective policy is the key's effective
+policy combined with its own), so laptops and CI jobs hold nothing long-lived. A request for
+more than the key has is refused (400 ``policy_exceeds_ceiling``), never silently narrowed.
+A token is bound to the very secret it was exchanged for: revoking the key, its expiry, or
+rotating it (once the old secret's grace is over) ends the token too. Issuing one bumps only
+the token counter, so replicas reload their tokens, not the whole snapshot.
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from vaultgate.keys import tokens
+from vaultgate.policy.effective import combine, wider_fields
 from vaultgate.policy.grants import KeyGrant, KeyPolicy, PolicyError
 from vaultgate.services.context import Actor, ControlPlane, Role, new_id
-from vaultgate.services.errors import InvalidInput
+from vaultgate.services.errors import InvalidInput, PolicyExceedsCeiling
 from vaultgate.store.models import ShortLivedToken
 
 DEFAULT_TTL = timedelta(minutes=15)
@@ -34,8 +36,12 @@ class IssuedToken:
     grant: KeyGrant = field(repr=False)
 
 
-def parse_request(body: dict[str, Any]) -> tuple[timedelta, KeyPolicy]:
-    """(lifetime, narrowing policy) from a request body; InvalidInput with a precise message."""
+def parse_request(body: dict[str, Any], within: KeyPolicy | None = None) -> tuple[timedelta, KeyPolicy]:
+    """(lifetime, narrowing policy) from a request body; InvalidInput with a precise message.
+
+    With ``within`` (the key's effective policy), a request for more than it allows raises
+    PolicyExceedsCeiling naming the fields; what the body leaves out is inherited, not wider.
+    """
     unknown = set(body) - {"expires_in", "models", "scopes", "ip_allow"}
     if unknown:
         raise InvalidInput(f"unknown field(s): {', '.join(sorted(unknown))}")
@@ -46,20 +52,24 @@ def parse_request(body: dict[str, Any]) -> tuple[timedelta, KeyPolicy]:
         policy = KeyPolicy.from_json({k: v for k, v in body.items() if k != "expires_in"})
     except PolicyError as exc:
         raise InvalidInput(str(exc)) from None
+    wider = wider_fields(policy, within) if within is not None else ()
+    if wider:
+        raise PolicyExceedsCeiling(f"the token asks for more than its key allows in: {', '.join(wider)}")
     return timedelta(seconds=seconds), policy
 
 
 def token_grant(parent: KeyGrant, policy: KeyPolicy, expires_at: datetime) -> KeyGrant:
-    """What the hot path serves a token with: the parent's grant, narrowed, ending no later than the parent."""
+    """What the hot path serves a token with: the parent's effective policy combined with the token's own,
+    ending no later than the parent."""
     ends = expires_at if parent.expires_at is None else min(expires_at, parent.expires_at)
-    return replace(parent, policy=policy, ceilings=(parent.policy, *parent.ceilings), expires_at=ends, short_lived=True)
+    return replace(parent, policy=combine(parent.policy, policy), expires_at=ends, short_lived=True)
 
 
 def issue(cp: ControlPlane, parent: KeyGrant, parent_digest: str, body: dict[str, Any]) -> IssuedToken:
     """Store a new token bound to the secret whose keyed hash is ``parent_digest``; it never outlives it."""
     if parent.short_lived:
         raise InvalidInput("a short-lived token cannot be exchanged for another one; use a member key")
-    lifetime, policy = parse_request(body)
+    lifetime, policy = parse_request(body, parent.policy)
     now = cp.clock()
     token = tokens.mint(tokens.TokenKind.SHORT_LIVED)
     digest = cp.hasher.token_hash(token)

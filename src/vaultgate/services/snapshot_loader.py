@@ -16,9 +16,10 @@ from sqlalchemy.orm import Session
 from vaultgate.gateway.snapshot import Snapshot
 from vaultgate.limits.interface import LimitsError
 from vaultgate.limits.rules import Limits, ScopedLimits
+from vaultgate.policy.effective import combine
 from vaultgate.policy.grants import KeyGrant, KeyPolicy, PolicyError
 from vaultgate.services.context import ControlPlane
-from vaultgate.services.org import lockdown_active
+from vaultgate.services.org import lockdown_active, org_policy
 from vaultgate.services.rotation import overdue_and_expiring
 from vaultgate.services.short_lived import token_grant
 from vaultgate.store.models import Member, MemberKey, Provider, ProviderCredential, Revision, ShortLivedToken, Team
@@ -59,6 +60,12 @@ def _key_grants(cp: ControlPlane, session: Session, now: datetime) -> tuple[dict
         .outerjoin(Team, Member.team_id == Team.id)
         .where(MemberKey.revoked_at.is_(None))
     ).all()
+    try:
+        org = org_policy(session)
+    except PolicyError:
+        # Fail closed: without the organisation's ceiling no key's effective policy is known.
+        log.error("the organisation policy is unreadable; every key is refused until it is fixed")
+        return grants, canaries
     for key, member, team in rows:
         if key.canary:
             canaries[key.key_hash] = key.id
@@ -77,11 +84,11 @@ def _key_grants(cp: ControlPlane, session: Session, now: datetime) -> tuple[dict
             member_id=member.id,
             member_name=member.name,
             team_id=member.team_id,
-            policy=policy,
+            # Computed here, once per snapshot: requests check only this one policy.
+            policy=combine(policy, ceiling, org),
             expires_at=key.expires_at,
             member_active=member.status == "active",
             pseudonym=cp.hasher.pseudonym("safety_identifier", member.id),
-            ceilings=(ceiling,) if ceiling is not None else (),
             team_active=team is None or not team.suspended,
             not_before=key.not_before,
             limits=limits,

@@ -9,10 +9,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from vaultgate.policy.effective import wider_fields
 from vaultgate.policy.grants import KeyPolicy, PolicyError
 from vaultgate.services import access
 from vaultgate.services.context import Actor, ControlPlane
-from vaultgate.services.errors import Conflict, InvalidInput, NotFound
+from vaultgate.services.errors import Conflict, InvalidInput, NotFound, PolicyExceedsCeiling
 from vaultgate.services.limit_input import parse_limits
 from vaultgate.services.members import team_for
 from vaultgate.services.refusals import refusals_audited
@@ -83,7 +84,11 @@ def set_policy(
     max_key_age_days: int | None = None,
     expire_overdue_keys: bool | None = None,
 ) -> TeamInfo:
-    """Set the team's ceiling (models, scopes, IPs) and key-age rules; keys can only narrow it."""
+    """Set the team's ceiling (models, scopes, IPs, store, privacy) and key-age rules; keys can only narrow it.
+
+    A team admin may only narrow the team's current policy (PolicyExceedsCeiling otherwise):
+    widening it would widen every key of the team, which only an organisation admin may.
+    """
     if max_key_age_days is not None and not 1 <= max_key_age_days <= 3650:
         raise InvalidInput("max key age must be between 1 and 3650 days")
     parsed = None
@@ -95,6 +100,8 @@ def set_policy(
     with cp.store.session() as session:
         team = _find(session, name)
         _require_team_manager(actor, team)
+        if parsed is not None and team.policy and not access.can_exceed_ceiling(actor):
+            _require_narrower(parsed, team)
         if parsed is not None:
             team.policy = parsed.to_json()
         if max_key_age_days is not None:
@@ -112,6 +119,18 @@ def set_policy(
         )
         cp.store.notify_change(session)
         return _info(team)
+
+
+def _require_narrower(parsed: KeyPolicy, team: Team) -> None:
+    try:
+        current = KeyPolicy.from_json(team.policy)
+    except PolicyError:
+        return  # an unreadable policy refuses every key of the team: replacing it is a repair
+    wider = wider_fields(parsed, current, inherit=False)
+    if wider:
+        raise PolicyExceedsCeiling(
+            f"a team admin may only narrow team {team.name}'s policy; the new one is wider in: {', '.join(wider)}"
+        )
 
 
 def _set_suspended(cp: ControlPlane, actor: Actor, name: str, suspended: bool) -> TeamInfo:
