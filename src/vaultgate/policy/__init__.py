@@ -3,5 +3,6 @@
 # Public modules: other packages import from these only (docs/ARCHITECTURE.md, "Public names").
 __all__ = [
     "decide",
+    "effective",
     "grants",
 ]
