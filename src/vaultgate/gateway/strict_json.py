@@ -91,7 +91,8 @@ def _unparsable(reason: str) -> GatewayError:
 
 def _serializer_depth() -> int:
     """The deepest nesting orjson serializes (254 in orjson 3.x), found once at import."""
-    depth, probe = 0, [0]
+    depth = 0
+    probe: Any = [0]
     while depth < 4096:
         try:
             orjson.dumps(probe)
