@@ -31,6 +31,8 @@ from vaultgate.gateway.errors import GatewayError
 IDENTIFIER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 # Parameter types a pattern may name; each is a full-match regex over the decoded segment.
 PARAMETER_TYPES: Mapping[str, re.Pattern[str]] = MappingProxyType({"model_id": IDENTIFIER})
+# Left as is in a path segment: ":" is a segment character (RFC 3986 pchar), and model ids use it.
+_SEGMENT_SAFE = ":"
 # The longest path echoed back in a 404 message (client input: bounded, printable only).
 _ECHO_LIMIT = 120
 _PRINTABLE = re.compile(r"[ -~]*")
@@ -119,7 +121,7 @@ class RequestTarget:
     def upstream_path(self) -> str:
         """The path under ``/v1`` for the upstream: the template with each parameter as one encoded segment."""
         parts = [
-            quote(self.params[s.name], safe="") if isinstance(s, Parameter) else s for s in self.endpoint.segments[1:]
+            quote(self.params[s.name], safe=_SEGMENT_SAFE) if isinstance(s, Parameter) else s for s in self.endpoint.segments[1:]
         ]
         return "/" + "/".join(parts)
 
