@@ -121,7 +121,8 @@ class RequestTarget:
     def upstream_path(self) -> str:
         """The path under ``/v1`` for the upstream: the template with each parameter as one encoded segment."""
         parts = [
-            quote(self.params[s.name], safe=_SEGMENT_SAFE) if isinstance(s, Parameter) else s for s in self.endpoint.segments[1:]
+            quote(self.params[s.name], safe=_SEGMENT_SAFE) if isinstance(s, Parameter) else s
+            for s in self.endpoint.segments[1:]
         ]
         return "/" + "/".join(parts)
 
