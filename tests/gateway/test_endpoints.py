@@ -34,7 +34,7 @@ def test_every_served_path_matches_its_template_with_no_parameters_but_the_model
     for endpoint in ENDPOINTS:
         path = endpoint.pattern.replace("{model:model_id}", "gpt-4o")
         target = match(sorted(endpoint.methods)[0], path, path.encode())
-        assert target.endpoint is endpoint
+        assert target.endpoint is endpoint and target.path == path
         assert target.upstream_path() == path[len("/v1") :]
         assert dict(target.params) == ({"model": "gpt-4o"} if endpoint is MODELS_RETRIEVE else {})
 
@@ -176,7 +176,14 @@ def test_read_check_route_keeps_only_the_template_and_its_parameters() -> None:
     ex: Exchange = read.start(scope)
     read.check_route(ex)
     assert ex.target is not None and ex.target.endpoint is MODELS_RETRIEVE
-    assert (ex.model, ex.query) == ("gpt-4o", b"")
+    assert (ex.model, ex.query, ex.path) == ("gpt-4o", b"", "/v1/models/gpt-4o")
+
+
+def test_the_exchange_path_is_what_matched_not_what_the_server_decoded() -> None:
+    scope = {"method": "POST", "path": "/v1/embeddings", "raw_path": b"/v1/%63hat/completions", "headers": []}
+    ex: Exchange = read.start(scope)
+    read.check_route(ex)
+    assert ex.path == "/v1/chat/completions" and group_of(ex.path) == "chat"
 
 
 @given(st.text(max_size=40))

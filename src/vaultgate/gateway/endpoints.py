@@ -112,6 +112,13 @@ class RequestTarget:
         """The model a path names (``GET /v1/models/{model}``), for policy; None otherwise."""
         return self.params.get("model")
 
+    @property
+    def path(self) -> str:
+        """The matched path in canonical form (``/v1/...``, parameters as validated, not encoded)."""
+        if not self.params:
+            return self.endpoint.pattern
+        return "/" + "/".join(self.params[s.name] if isinstance(s, Parameter) else s for s in self.endpoint.segments)
+
     def with_params(self, params: Mapping[str, str]) -> RequestTarget:
         """The same endpoint with other values (e.g. redacted) for the same parameters."""
         if set(params) != set(self.params):

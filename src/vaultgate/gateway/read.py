@@ -74,6 +74,7 @@ def check_route(ex: Exchange) -> None:
     """
     target = endpoints.match(ex.method, ex.path, ex.raw_path)
     ex.target = target
+    ex.path = target.path  # what matched, whatever the server decoded into scope["path"]
     ex.query = target.upstream_query(ex.query)
     ex.model = target.model
 
