@@ -122,6 +122,10 @@ def test_percent_encoded_identifier_characters_still_match_one_segment() -> None
     assert match("POST", "/v1/chat/completions", b"/v1/%63hat/completions").endpoint.name == "chat.completions"
 
 
+def test_without_a_raw_path_the_decoded_path_is_not_decoded_again() -> None:
+    assert refusal("GET", "/v1/models/ft%3Agpt").code == "unknown_url"
+
+
 def test_a_known_path_with_a_wrong_method_is_405() -> None:
     for method, path in [("GET", "/v1/chat/completions"), ("POST", "/v1/models"), ("DELETE", "/v1/models/gpt-4o")]:
         error = refusal(method, path)

@@ -174,13 +174,13 @@ _STATIC: Mapping[str, Endpoint] = MappingProxyType(
 def _decoded_segments(path: str, raw_path: bytes | None) -> list[str] | None:
     """The path's segments, each percent-decoded once *after* splitting; None when one is not ASCII."""
     if raw_path is None:
-        # No raw path (some servers, in-process tests): the decoded path is all there is.
-        raw = path
-    else:
-        try:
-            raw = raw_path.decode("ascii")
-        except UnicodeDecodeError:
-            return None
+        # No raw path (some servers, in-process tests): the decoded path is all there is, and
+        # decoding it again would be a second decoding.
+        return path.split("/")[1:] if path.startswith("/") else None
+    try:
+        raw = raw_path.decode("ascii")
+    except UnicodeDecodeError:
+        return None
     if not raw.startswith("/"):
         return None
     segments = []
@@ -194,13 +194,10 @@ def _decoded_segments(path: str, raw_path: bytes | None) -> list[str] | None:
 
 def endpoint_of(path: str) -> Endpoint | None:
     """The endpoint whose pattern a decoded ``/v1/...`` path fits, whatever the method; None if none."""
-    segments = path.split("/")[1:] if path.startswith("/") else None
+    segments = _decoded_segments(path, None)
     if segments is None:
         return None
-    for endpoint in ENDPOINTS:
-        if endpoint.bind(segments) is not None:
-            return endpoint
-    return None
+    return next((e for e in ENDPOINTS if e.bind(segments) is not None), None)
 
 
 def match(method: str, path: str, raw_path: bytes | None = None) -> RequestTarget:
