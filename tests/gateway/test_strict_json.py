@@ -77,6 +77,11 @@ def test_nesting_up_to_the_limit_is_accepted_and_beyond_refused() -> None:
     assert error.code == "invalid_json"
 
 
+def test_deep_nesting_with_a_long_digit_run_is_a_400_not_a_recursion_error() -> None:
+    body = b'{"n":12345678901234567890,"x":' + depth(1000) + b"}"
+    assert refused(body).code == "invalid_json"
+
+
 def test_brackets_inside_strings_do_not_count_as_nesting() -> None:
     body = orjson.dumps({"s": "[" * 500 + "{" * 500, "t": [["]]]]"]]})
     assert strict_json.parse(body)["t"] == [["]]]]"]]

@@ -52,10 +52,17 @@ def parse(body: bytes) -> Any:
     except orjson.JSONDecodeError as exc:
         raise _unparsable(str(exc).lower()) from None
     shape = body.translate(_SHAPE)
+    if isinstance(document, dict | list):
+        _check_structure(body, shape, document)
     if _LONG_RUN in shape:
-        json.loads(body, parse_int=_integer)  # exact: sees every integer literal as written
-    if not isinstance(document, dict | list):
-        return document
+        # Exact: sees every integer literal as written. After the depth check, so the standard
+        # library's recursive parser never meets more than MAX_DEPTH levels.
+        json.loads(body, parse_int=_integer)
+    return document
+
+
+def _check_structure(body: bytes, shape: bytes, document: dict[str, Any] | list[Any]) -> None:
+    """Refuse nesting beyond MAX_DEPTH and repeated keys (both need one serialization of the document)."""
     wrapped: Any = document
     if shape.count(b"[") > MAX_DEPTH:
         # Nesting can only exceed MAX_DEPTH with that many brackets. Then let orjson's serializer
@@ -71,7 +78,6 @@ def parse(body: bytes) -> Any:
         key = _repeated_key(body)
         if key is not None:
             raise duplicate_key(key)
-    return document
 
 
 def _refusal(detail: str) -> GatewayError:
