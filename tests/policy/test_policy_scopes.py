@@ -15,15 +15,6 @@ SERVED = {
     "/v1/models": "models",
     "/v1/models/gpt-4o-mini": "models",
     "/v1/models/ft:gpt-4o:org:custom:abc123": "models",
-    "/v1/images/generations": "images",
-    "/v1/audio/speech": "audio",
-    "/v1/files": "files",
-    "/v1/uploads": "files",
-    "/v1/batches": "batches",
-    "/v1/fine_tuning/jobs": "fine_tuning",
-    "/v1/vector_stores": "vector_stores",
-    "/v1/assistants": "assistants",
-    "/v1/threads/abc/runs": "assistants",
 }
 
 
@@ -47,6 +38,18 @@ def test_group_of_served_paths(path: str, group: str) -> None:
         "",
         "/",
         "/v1/Chat/completions",
+        # Groups a key may restrict, with no endpoint served yet: no template, no group (and 404).
+        "/v1/images/generations",
+        "/v1/files",
+        "/v1/threads/abc/runs",
+        # Anything but a template match: traversal, separators, extra or empty segments.
+        "/v1/models/gpt-4o/../../files",
+        "/v1/models/../files",
+        "/v1/models/",
+        "/v1/models/a/b",
+        "/v1/chat/completions/",
+        "/v1//chat/completions",
+        "/v1/vaultgate/tokens",
     ],
 )
 def test_group_of_unserved_paths_is_none(path: str) -> None:

@@ -50,7 +50,7 @@ class _Names:
 def test_names_are_redacted_and_restored_when_a_model_is_installed() -> None:
     guard = PrivacyGuard(_Names())
     payload: dict[str, Any] = {"input": "42 ask Maria Gonzalez and then Maria Gonzalez again"}
-    rmap, changed, _, _ = guard.protect(payload, "/v1/responses", b"", DEFAULT_POLICY)
+    rmap, changed, _, _ = guard.protect(payload, {}, b"", DEFAULT_POLICY)
     assert changed and payload["input"] == "42 ask [PERSON_1] and then [PERSON_1] again"
     assert rmap.restore_text(payload["input"]).endswith("Maria Gonzalez again")
     assert "person (fake)" in guard.describe()
@@ -59,9 +59,9 @@ def test_names_are_redacted_and_restored_when_a_model_is_installed() -> None:
 def test_person_mode_allow_and_mask() -> None:
     guard = PrivacyGuard(_Names())
     payload: dict[str, Any] = {"input": "ask Maria Gonzalez"}
-    guard.protect(payload, "/v1/responses", b"", PrivacyPolicy.from_json({"pii": {"person": "allow"}}))
+    guard.protect(payload, {}, b"", PrivacyPolicy.from_json({"pii": {"person": "allow"}}))
     assert payload["input"] == "ask Maria Gonzalez"
-    guard.protect(payload, "/v1/responses", b"", PrivacyPolicy.from_json({"pii": {"person": "mask"}}))
+    guard.protect(payload, {}, b"", PrivacyPolicy.from_json({"pii": {"person": "mask"}}))
     assert payload["input"] == "ask M.G."
 
 

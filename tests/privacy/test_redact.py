@@ -10,6 +10,7 @@ import pytest
 from tests.privacy import pii_corpus as corpus
 
 from vaultgate.detect.examples import expand
+from vaultgate.gateway.endpoints import match
 from vaultgate.privacy.errors import PrivacyRefusal
 from vaultgate.privacy.guard import PrivacyGuard
 from vaultgate.privacy.modes import DEFAULT_POLICY, PrivacyPolicy, PrivacyPolicyError
@@ -23,7 +24,7 @@ IBAN = corpus.iban(RNG)
 
 
 def _protect(payload: dict[str, Any], policy: PrivacyPolicy = DEFAULT_POLICY) -> RedactionMap:
-    rmap, _, _, _ = GUARD.protect(payload, "/v1/chat/completions", b"", policy)
+    rmap, _, _, _ = GUARD.protect(payload, {}, b"", policy)
     return rmap
 
 
@@ -111,12 +112,19 @@ def test_example_secrets_are_masked_even_in_block_mode() -> None:
     assert payload["input"] == "what is [SECRET_1]?"
 
 
-def test_query_and_model_path_are_redacted() -> None:
-    _, _, path, query = GUARD.protect(
-        None, f"/v1/models/{EMAIL}", b"after=" + EMAIL.replace("@", "%40").encode(), DEFAULT_POLICY
+def test_query_and_path_parameters_are_redacted() -> None:
+    _, _, params, query = GUARD.protect(
+        None, {"model": EMAIL}, b"after=" + EMAIL.replace("@", "%40").encode(), DEFAULT_POLICY
     )
-    assert EMAIL not in path and EMAIL.replace("@", "%40") not in query.decode()
-    assert path == "/v1/models/%5BEMAIL_1%5D" and query == b"after=%5BEMAIL_1%5D"
+    assert EMAIL not in query.decode() and EMAIL.replace("@", "%40") not in query.decode()
+    assert params == {"model": "[EMAIL_1]"} and query == b"after=%5BEMAIL_1%5D"
+
+
+def test_a_card_number_as_model_id_passes_the_template_but_not_the_redaction() -> None:
+    target = match("GET", f"/v1/models/{CARD}")
+    _, _, params, _ = GUARD.protect(None, target.params, b"", DEFAULT_POLICY)
+    assert params == {"model": "[CARD_1]"}
+    assert target.with_params(params).upstream_path() == "/models/%5BCARD_1%5D"
 
 
 def test_bad_input_deep_nesting_huge_arrays_and_non_strings() -> None:

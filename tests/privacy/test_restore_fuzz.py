@@ -68,7 +68,7 @@ def test_redact_then_restore_is_the_identity_and_no_value_survives(parts: list[s
 
     text = "".join(parts)
     payload = {"input": text}
-    rmap, _, _, _ = PrivacyGuard().protect(payload, "/v1/responses", b"", DEFAULT_POLICY)
+    rmap, _, _, _ = PrivacyGuard().protect(payload, {}, b"", DEFAULT_POLICY)
     for value in rmap.values():
         assert value not in payload["input"]
     assert rmap.restore_text(payload["input"]) == text

@@ -11,6 +11,7 @@ from typing import Any
 
 import orjson
 
+from vaultgate.gateway.endpoints import RequestTarget
 from vaultgate.limits.admission import Ticket
 from vaultgate.policy.grants import KeyGrant
 from vaultgate.privacy.restore import ResponseRestorer
@@ -54,6 +55,10 @@ class Exchange:
     client_ip: ipaddress.IPv4Address | ipaddress.IPv6Address | None
     request_id: str = field(default_factory=new_request_id)
     started: float = field(default_factory=time.perf_counter)
+    # The path as the client sent it (ASGI ``raw_path``), only to match templates; never forwarded.
+    raw_path: bytes | None = None
+    # The endpoint template and validated parameters (stage 1): the only source of the upstream URL.
+    target: RequestTarget | None = None
     body: bytes = b""
     payload: dict[str, Any] | None = None
     body_changed: bool = False

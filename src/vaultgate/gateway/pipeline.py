@@ -114,11 +114,12 @@ class DataPlane:
 
     async def forward(self, ex: Exchange) -> UpstreamResponse:
         """Stage 6: the provider adapter sends the request with the vault-held key."""
-        provider = ex.provider
-        assert provider is not None
-        request = ProxyRequest(
+        provider, target = ex.provider, ex.target
+        assert provider is not None and target is not None
+        request = ProxyRequest(  # from the template and its validated parameters, never the client's path
             method=ex.method,
-            path=ex.path[3:],
+            endpoint=target.endpoint.name,
+            path=target.upstream_path(),
             query=ex.query,
             headers=hygiene.forwarded_headers(ex.headers),
             body=ex.forward_body(),

@@ -33,10 +33,13 @@ def protect(guard: PrivacyGuard, ex: Exchange) -> None:
                 ex.strip_usage_chunk = True
                 ex.body_changed = True
     policy = privacy_policy(ex)
+    target = ex.target
+    assert target is not None
     try:
-        rmap, changed, ex.path, ex.query = guard.protect(payload, ex.path, ex.query, policy)
+        rmap, changed, params, ex.query = guard.protect(payload, target.params, ex.query, policy)
     except PrivacyRefusal as refusal:
         raise GatewayError(400, refusal.code, refusal.message) from None
+    ex.target = target.with_params(params)  # the upstream path is built from the redacted parameters
     ex.body_changed = ex.body_changed or changed
     ex.restorer = guard.restorer(rmap, policy)
 

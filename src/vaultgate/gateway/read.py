@@ -1,4 +1,4 @@
-"""Stage 1, read: method, path, content type and size limits, then one JSON parse."""
+"""Stage 1, read: the endpoint template, content type and size limits, then one strict JSON parse."""
 
 from __future__ import annotations
 
@@ -6,21 +6,15 @@ import functools
 import ipaddress
 from typing import Any
 
-import orjson
-
+from vaultgate.gateway import endpoints, strict_json
 from vaultgate.gateway.asgi import Receive, Scope, read_body
 from vaultgate.gateway.errors import GatewayError
 from vaultgate.gateway.exchange import Exchange, new_request_id
 
 # Exchanging a member key for a short-lived token (vaultgate's own endpoint under /v1).
-TOKENS_PATH = "/v1/vaultgate/tokens"
-# Paths served in this version, with the methods each accepts.
-JSON_ENDPOINTS = frozenset(
-    {"/v1/chat/completions", "/v1/responses", "/v1/completions", "/v1/embeddings", "/v1/moderations", TOKENS_PATH}
-)
+TOKENS_PATH = endpoints.TOKENS.pattern
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 Networks = tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
-STREAMING_ENDPOINTS = frozenset({"/v1/chat/completions", "/v1/responses", "/v1/completions"})
 
 
 def _address(text: str) -> Address | None:
@@ -68,26 +62,26 @@ def start(scope: Scope, proxies: Networks = (), request_id: str | None = None) -
         headers=headers,
         client_ip=ip,
         request_id=request_id if request_id is not None else new_request_id(),
+        raw_path=scope.get("raw_path"),
     )
 
 
 def check_route(ex: Exchange) -> None:
-    """404/405 for what the data plane does not serve (before reading any body)."""
-    path = ex.path
-    if path in JSON_ENDPOINTS:
-        if ex.method != "POST":
-            raise GatewayError(405, "method_not_allowed", f"{ex.method} is not allowed on {path}; use POST.")
-        return
-    if path == "/v1/models" or path.startswith("/v1/models/"):
-        if ex.method != "GET":
-            raise GatewayError(405, "method_not_allowed", f"{ex.method} is not allowed on {path}; use GET.")
-        return
-    raise GatewayError(404, "unknown_url", f"Unknown request URL: {ex.method} {path}. vaultgate does not serve it.")
+    """The endpoint template the request matches (before reading any body); 404/405 otherwise.
+
+    From here on the request is the template and its validated parameters: the query keeps
+    only what the template forwards, and a path parameter naming a model is the model.
+    """
+    target = endpoints.match(ex.method, ex.path, ex.raw_path)
+    ex.target = target
+    ex.path = target.path  # what matched, whatever the server decoded into scope["path"]
+    ex.query = target.upstream_query(ex.query)
+    ex.model = target.model
 
 
 async def read(ex: Exchange, receive: Receive, limit: int) -> None:
     """Read and parse the body of a JSON endpoint; 413, 415 or 400 when it is unusable."""
-    if ex.method != "POST":
+    if ex.target is None or not ex.target.endpoint.json_body:
         return
     content_type = ex.headers.get(b"content-type", b"").split(b";", 1)[0].strip().lower()
     if content_type != b"application/json":
@@ -100,18 +94,7 @@ async def read(ex: Exchange, receive: Receive, limit: int) -> None:
     except ValueError:
         raise GatewayError(400, "invalid_request", "The Content-Length header is not a number.") from None
     ex.body = await read_body(receive, limit, size)
-    try:
-        payload: Any = orjson.loads(ex.body)
-    except orjson.JSONDecodeError as exc:
-        # orjson's messages name the problem class (UTF-8, recursion) without quoting the body.
-        reason = str(exc).lower()
-        if "utf-8" in reason:
-            detail = " The body is not valid UTF-8."
-        elif "depth" in reason or "recursion" in reason:
-            detail = " It is nested too deeply (more than 1024 levels)."
-        else:
-            detail = ""
-        raise GatewayError(400, "invalid_json", "We could not parse the JSON body of your request." + detail) from None
+    payload: Any = strict_json.parse(ex.body)
     if not isinstance(payload, dict):
         raise GatewayError(400, "invalid_request", "The request body must be a JSON object.")
     ex.payload = payload
@@ -122,10 +105,10 @@ async def read(ex: Exchange, receive: Receive, limit: int) -> None:
     stream = payload.get("stream", False)
     if stream not in (True, False, None):
         raise GatewayError(400, "invalid_request", "'stream' must be a boolean.", param="stream")
-    ex.stream = bool(stream) and ex.path in STREAMING_ENDPOINTS
+    ex.stream = bool(stream) and ex.target is not None and ex.target.endpoint.streams
 
 
 def model_of_path(ex: Exchange) -> None:
-    """``GET /v1/models/{model}`` names a model in its path; policy checks it like a body model."""
-    if ex.path.startswith("/v1/models/"):
-        ex.model = ex.path[len("/v1/models/") :]
+    """``GET /v1/models/{model}`` names a model in its path (a template parameter), checked like a body model."""
+    if ex.target is not None and ex.target.model is not None:
+        ex.model = ex.target.model

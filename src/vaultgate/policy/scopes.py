@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import enum
 
+from vaultgate.gateway.endpoints import endpoint_of
+
 
 class Level(enum.IntEnum):
     """Access to an endpoint group: ``read`` allows GET, ``write`` allows everything."""
@@ -27,32 +29,15 @@ GROUPS: tuple[str, ...] = (
     "assistants",
 )
 
-# First path segment after /v1/ → endpoint group.
-_PATH_GROUPS = {
-    "models": "models",
-    "chat": "chat",
-    "responses": "chat",
-    "completions": "chat",
-    "embeddings": "embeddings",
-    "moderations": "moderations",
-    "images": "images",
-    "audio": "audio",
-    "files": "files",
-    "uploads": "files",
-    "batches": "batches",
-    "fine_tuning": "fine_tuning",
-    "vector_stores": "vector_stores",
-    "assistants": "assistants",
-    "threads": "assistants",
-}
-
 
 def group_of(path: str) -> str | None:
-    """The endpoint group of a ``/v1/...`` path, or None when vaultgate does not serve it."""
-    if not path.startswith("/v1/"):
-        return None
-    head = path[4:].split("/", 1)[0]
-    return _PATH_GROUPS.get(head)
+    """The endpoint group of a ``/v1/...`` path, or None when vaultgate does not serve it.
+
+    It comes from the endpoint templates (``gateway/endpoints.py``), the one table of what
+    is served: a path no template matches has no group.
+    """
+    endpoint = endpoint_of(path)
+    return endpoint.group if endpoint is not None else None
 
 
 def required_level(method: str) -> Level:

@@ -6,8 +6,9 @@ to the data plane. Per request it creates a :class:`RedactionMap` that lives onl
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
-from urllib.parse import parse_qsl, quote, unquote, urlencode
+from urllib.parse import parse_qsl, urlencode
 
 from vaultgate.detect.names import load_names
 from vaultgate.detect.pii import NameRecogniser
@@ -38,22 +39,21 @@ class PrivacyGuard:
         return f"privacy recognisers: {rules}; secrets: shared detector; person names: {person}"
 
     def protect(
-        self, payload: dict[str, Any] | None, path: str, query: bytes, policy: PrivacyPolicy
-    ) -> tuple[RedactionMap, bool, str, bytes]:
-        """Redact ``payload`` in place, and the path and query; (map, payload changed, path, query).
+        self, payload: dict[str, Any] | None, params: Mapping[str, str], query: bytes, policy: PrivacyPolicy
+    ) -> tuple[RedactionMap, bool, dict[str, str], bytes]:
+        """Redact ``payload`` in place, and the path parameters and query; (map, payload changed, params, query).
 
+        Path parameters are plain identifiers (the gateway's templates refuse anything else), but
+        one can still be personal data (digits of a phone or card number): each goes through the
+        same redaction as body text, and a redacted value is sent as one encoded path segment.
         Raises :class:`~vaultgate.privacy.errors.PrivacyRefusal` when the policy blocks a value.
         """
         rmap = RedactionMap()
         changed = payload is not None and self.redactor.redact_payload(payload, policy, rmap)
         if query:
             query = self._query(query, policy, rmap)
-        if path.startswith("/v1/models/"):
-            segment = unquote(path[len("/v1/models/") :])
-            redacted = self.redactor.redact_text(segment, policy, rmap)
-            if redacted != segment:
-                path = "/v1/models/" + quote(redacted, safe="")
-        return rmap, changed, path, query
+        redacted = {name: self.redactor.redact_text(value, policy, rmap) for name, value in params.items()}
+        return rmap, changed, redacted, query
 
     def _query(self, query: bytes, policy: PrivacyPolicy, rmap: RedactionMap) -> bytes:
         text = query.decode("latin-1")

@@ -16,6 +16,10 @@ class UnknownDeployment(UpstreamError):
     code = "model_not_found"
 
 
+# Endpoints Azure serves per resource, not per deployment (``/openai/models``).
+_RESOURCE_ENDPOINTS = frozenset({"models.list", "models.retrieve"})
+
+
 class AzureAdapter(ProviderAdapter):
     """``{base}/openai/deployments/{deployment}{path}?api-version=V`` with the ``api-key`` header."""
 
@@ -23,15 +27,16 @@ class AzureAdapter(ProviderAdapter):
         self._client = client
 
     def url_for(self, provider: ProviderConfig, request: ProxyRequest) -> str:
-        """The Azure URL for a request (deployment-scoped when a model is named)."""
+        """The Azure URL for a request (deployment-scoped when a model is named); Azure's own ``api-version`` only."""
         base = provider.base_url
         version = quote(provider.api_version or "", safe="")
-        if request.model is None:
-            return f"{base}/openai{request.path}?api-version={version}"
+        extra = "&" + request.query.decode("ascii") if request.query else ""
+        if request.model is None or request.endpoint in _RESOURCE_ENDPOINTS:
+            return f"{base}/openai{request.path}?api-version={version}{extra}"
         deployment = provider.deployments.get(request.model)
         if deployment is None:
             raise UnknownDeployment(f"The model '{request.model}' has no deployment on provider '{provider.name}'.")
-        return f"{base}/openai/deployments/{quote(deployment, safe='')}{request.path}?api-version={version}"
+        return f"{base}/openai/deployments/{quote(deployment, safe='')}{request.path}?api-version={version}{extra}"
 
     async def send(self, provider: ProviderConfig, request: ProxyRequest) -> UpstreamResponse:
         headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers]

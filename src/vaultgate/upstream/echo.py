@@ -73,8 +73,8 @@ class EchoAdapter(ProviderAdapter):
     """The offline provider."""
 
     async def send(self, provider: ProviderConfig, request: ProxyRequest) -> UpstreamResponse:
-        if request.method == "GET" and request.path.startswith("/models"):
-            return self._models(request.path)
+        if request.endpoint in ("models.list", "models.retrieve"):
+            return self._models(request.model if request.endpoint == "models.retrieve" else None)
         try:
             payload = orjson.loads(request.body) if request.body else {}
         except orjson.JSONDecodeError:
@@ -82,19 +82,18 @@ class EchoAdapter(ProviderAdapter):
         if request.model is not None and request.model not in MODELS:
             return _error(404, "model_not_found", f"The model `{request.model}` does not exist.", "model")
         handler = {
-            "/chat/completions": self._chat,
-            "/responses": self._responses,
-            "/completions": self._completions,
-            "/embeddings": self._embeddings,
-            "/moderations": self._moderations,
-        }.get(request.path)
+            "chat.completions": self._chat,
+            "responses": self._responses,
+            "completions": self._completions,
+            "embeddings": self._embeddings,
+            "moderations": self._moderations,
+        }.get(request.endpoint)
         if handler is None or request.method != "POST":
             return _error(404, "unknown_url", f"Unknown request URL: {request.method} /v1{request.path}.")
         return handler(payload, request)
 
-    def _models(self, path: str) -> UpstreamResponse:
+    def _models(self, name: str | None) -> UpstreamResponse:
         entries = [{"id": m, "object": "model", "created": 1700000000, "owned_by": "vaultgate-echo"} for m in MODELS]
-        name = path[len("/models/") :] if path.startswith("/models/") else None
         if name is not None:
             match = [e for e in entries if e["id"] == name]
             if not match:

@@ -37,9 +37,16 @@ class UpstreamTimeout(UpstreamError):
 
 @dataclass(frozen=True, slots=True)
 class ProxyRequest:
-    """What an adapter sends: the path under ``/v1`` and the (possibly rewritten) body."""
+    """What an adapter sends, built by the gateway from an endpoint template, never from the client's path.
+
+    ``endpoint`` names the template (``chat.completions``, ``models.retrieve``...); ``path`` is
+    the path under ``/v1`` built from it, each parameter percent-encoded as exactly one segment;
+    ``query`` holds only the parameters the template forwards (usually none). Adapters append
+    them to their base URL as they are and never parse or rebuild them.
+    """
 
     method: str
+    endpoint: str
     path: str
     query: bytes
     headers: list[tuple[bytes, bytes]]
