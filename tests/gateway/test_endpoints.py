@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from tests.attacks.test_upstream_paths import TEMPLATES
+from tests.policy.request_facts import group_of
 
 from vaultgate.gateway import read
 from vaultgate.gateway.endpoints import (
@@ -21,7 +22,7 @@ from vaultgate.gateway.endpoints import (
 )
 from vaultgate.gateway.errors import GatewayError
 from vaultgate.gateway.exchange import Exchange
-from vaultgate.policy.scopes import GROUPS, group_of
+from vaultgate.policy.scopes import GROUPS
 
 
 def refusal(method: str, path: str, raw_path: bytes | None = None) -> GatewayError:

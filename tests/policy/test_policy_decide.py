@@ -9,11 +9,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tests.policy.request_facts import group_of, request_facts, takes_model
 
 from vaultgate.gateway.errors import invalid_api_key
-from vaultgate.policy.decide import Denial, RequestFacts, decide, takes_model
+from vaultgate.policy.decide import Denial, RequestFacts, decide
 from vaultgate.policy.grants import KeyGrant, KeyPolicy
-from vaultgate.policy.scopes import GROUPS, Level, group_of, required_level
+from vaultgate.policy.scopes import GROUPS, Level, required_level
 
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 IP = ipaddress.ip_address("10.1.2.3")
@@ -38,7 +39,7 @@ def facts(
     model: str | None = "gpt-4o",
     client_ip: object = IP,
 ) -> RequestFacts:
-    return RequestFacts(method, path, model, client_ip)  # type: ignore[arg-type]
+    return request_facts(method, path, model, client_ip)
 
 
 def test_unrestricted_key_is_allowed() -> None:
@@ -208,7 +209,7 @@ policies = st.builds(
     st.booleans(),
 )
 requests = st.builds(
-    RequestFacts,
+    request_facts,
     st.sampled_from(["GET", "POST", "HEAD", "DELETE"]),
     st.sampled_from(PATHS),
     st.none() | st.sampled_from(MODELS),

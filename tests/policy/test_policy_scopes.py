@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from tests.policy.request_facts import group_of
 
-from vaultgate.policy.scopes import GROUPS, Level, group_of, parse_level, required_level
+from vaultgate.policy.scopes import GROUPS, Level, parse_level, required_level
 
 SERVED = {
     "/v1/chat/completions": "chat",

@@ -8,6 +8,7 @@ from types import MappingProxyType
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tests.policy.request_facts import request_facts
 
 from vaultgate.policy.decide import RequestFacts, decide
 from vaultgate.policy.effective import combine
@@ -36,7 +37,7 @@ policies = st.builds(
     st.lists(st.sampled_from(NETS), max_size=2),
 )
 requests = st.builds(
-    lambda group, method, model, ip: RequestFacts(method, PATHS[group], model, ipaddress.ip_address(ip)),
+    lambda group, method, model, ip: request_facts(method, PATHS[group], model, ipaddress.ip_address(ip)),
     st.sampled_from(sorted(PATHS)),
     st.sampled_from(["GET", "POST"]),
     st.one_of(st.none(), st.sampled_from(MODELS)),

@@ -85,6 +85,11 @@ class Endpoint:
     def __post_init__(self) -> None:
         object.__setattr__(self, "segments", _segments(self.pattern))
 
+    @property
+    def takes_model(self) -> bool:
+        """Whether the request body names the model (every JSON endpoint that goes upstream)."""
+        return self.json_body and self.upstream
+
     def bind(self, segments: list[str]) -> dict[str, str] | None:
         """The parameters when the decoded segments fit this pattern, else None."""
         if len(segments) != len(self.segments):

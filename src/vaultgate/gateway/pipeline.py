@@ -107,7 +107,15 @@ class DataPlane:
     def authorize(self, ex: Exchange, snapshot: Snapshot) -> None:
         """Stage 3: the policy decision (kill switches, expiry, then the one effective policy: IP, scope, model)."""
         assert ex.grant is not None
-        facts = RequestFacts(ex.method, ex.path, ex.model, ex.client_ip)
+        endpoint = ex.target.endpoint if ex.target is not None else None
+        facts = RequestFacts(
+            ex.method,
+            ex.path,
+            ex.model,
+            ex.client_ip,
+            group=endpoint.group if endpoint is not None else None,
+            takes_model=endpoint is not None and endpoint.takes_model,
+        )
         denial = decide(ex.grant, facts, self._clock(), lockdown=snapshot.lockdown)
         if denial is not None:
             raise GatewayError(denial.status, denial.code, denial.message, param=denial.param)

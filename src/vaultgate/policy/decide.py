@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import ipaddress
-import re
 from dataclasses import dataclass
 from datetime import datetime
 
 from vaultgate.policy.grants import KeyGrant, KeyPolicy
-from vaultgate.policy.scopes import group_of, required_level
+from vaultgate.policy.scopes import required_level
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,6 +18,10 @@ class RequestFacts:
     path: str
     model: str | None
     client_ip: ipaddress.IPv4Address | ipaddress.IPv6Address | None
+    # From the endpoint's template (gateway/endpoints.py): its scope group (None: not served) and
+    # whether its body names a model (so a model allowlist can and must be checked).
+    group: str | None = None
+    takes_model: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,38 +77,10 @@ def holder_denial(grant: KeyGrant, now: datetime, *, lockdown: bool = False) -> 
     return None
 
 
-def takes_model(method: str, path: str) -> bool:
-    """Whether the endpoint names a model in its body (so a model allowlist can and must be checked)."""
-    return method == "POST" and (path in _MODEL_ENDPOINTS or _MODEL_PATHS.fullmatch(path) is not None)
-
-
-# The endpoints whose request body carries ``model`` (optional for some upstream, which then picks
-# one itself: with an allowlist in force the gateway cannot check that choice, so it asks for it).
-_MODEL_ENDPOINTS = frozenset(
-    {
-        "/v1/chat/completions",
-        "/v1/completions",
-        "/v1/responses",
-        "/v1/embeddings",
-        "/v1/moderations",
-        "/v1/images/generations",
-        "/v1/images/edits",
-        "/v1/images/variations",
-        "/v1/audio/speech",
-        "/v1/audio/transcriptions",
-        "/v1/audio/translations",
-        "/v1/fine_tuning/jobs",
-        "/v1/assistants",
-        "/v1/threads/runs",
-    }
-)
-_MODEL_PATHS = re.compile(r"/v1/(assistants/[^/]+|threads/[^/]+/runs)")
-
-
 def _check_policy(policy: KeyPolicy, facts: RequestFacts) -> Denial | None:
     if not policy.allows_ip(facts.client_ip):
         return Denial(403, "ip_not_allowed", "Requests from this IP address are not allowed for this key.")
-    group = group_of(facts.path)
+    group = facts.group
     if group is None:
         return Denial(404, "unknown_url", f"vaultgate does not serve {facts.method} {facts.path}.")
     if policy.level(group) < required_level(facts.method):
@@ -115,7 +90,9 @@ def _check_policy(policy: KeyPolicy, facts: RequestFacts) -> Denial | None:
             f"This key does not have the '{group}' scope needed for {facts.method} {facts.path}.",
         )
     if facts.model is None:
-        if policy.restricts_models() and takes_model(facts.method, facts.path):
+        # Optional upstream for some endpoints (the upstream then picks one itself): with an
+        # allowlist in force the gateway cannot check that choice, so it asks for the model.
+        if policy.restricts_models() and facts.takes_model:
             return Denial(
                 400,
                 "model_required",

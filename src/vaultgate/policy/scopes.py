@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import enum
 
-from vaultgate.gateway.endpoints import endpoint_of
-
 
 class Level(enum.IntEnum):
     """Access to an endpoint group: ``read`` allows GET, ``write`` allows everything."""
@@ -28,16 +26,6 @@ GROUPS: tuple[str, ...] = (
     "vector_stores",
     "assistants",
 )
-
-
-def group_of(path: str) -> str | None:
-    """The endpoint group of a ``/v1/...`` path, or None when vaultgate does not serve it.
-
-    It comes from the endpoint templates (``gateway/endpoints.py``), the one table of what
-    is served: a path no template matches has no group.
-    """
-    endpoint = endpoint_of(path)
-    return endpoint.group if endpoint is not None else None
 
 
 def required_level(method: str) -> Level:
