@@ -151,6 +151,7 @@ def build(settings: config.Settings) -> Gateway:
         issue_token=hooks.issue_token,
         trusted_proxies=trusted_proxies(settings.trusted_proxies),
     )
+    refresher.on_swap.append(data_plane.snapshot_swapped)  # kill switches reach requests in flight
     return Gateway(data_plane, build_admin_app(cp), refresher, client, recorder, limiter, hooks)
 
 

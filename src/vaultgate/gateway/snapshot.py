@@ -54,6 +54,8 @@ class Refresher:
         self._stop = threading.Event()
         self._task: asyncio.Task[None] | None = None
         self._listener: threading.Thread | None = None
+        # Called with each new snapshot (the data plane ends requests in flight it no longer allows).
+        self.on_swap: list[Callable[[Snapshot], None]] = []
 
     @property
     def current(self) -> Snapshot:
@@ -86,6 +88,14 @@ class Refresher:
         if revision != self._current.revision:
             self._current = await asyncio.to_thread(self._load)
             log.info("snapshot refreshed to revision %d", self._current.revision)
+            self._swapped()
+
+    def _swapped(self) -> None:
+        for listener in self.on_swap:
+            try:
+                listener(self._current)
+            except Exception:  # one failing listener must not stop the others or the refresher; logged
+                log.exception("a snapshot listener failed")
 
     async def _run(self) -> None:
         while True:
