@@ -18,9 +18,13 @@ Masked forms such as OpenAI's ``sk-proj-****abcd`` show the prefix and the last 
 characters, which OpenAI itself displays to identify a key; they are not removed. An
 authentication failure, where that form appears, is never relayed at all (see ``relay``).
 
-The search is ``bytes.find`` of short anchors cut from each form every few characters: any
-run of ``MIN_RUN`` characters contains a whole anchor, and a hit is widened byte by byte. With
-no credential present the cost is a few dozen ``find`` calls, in C (``bench/scrub_micro.py``).
+Every spelling is made of a few characters (letters, digits, ``-_+/=%\\``), so one
+``bytes.translate`` and one ``split``, in C, give the runs of those characters long enough to
+hold a spelling (ids, long words, base64 blobs); only those are looked at, each by a
+dictionary lookup of its 12-character windows (a run of ``MIN_RUN`` characters of a
+spelling is one such window), and a run found clean is remembered, so the ids and model
+names repeated in every event of a stream are checked once. Only when a credential is there
+are positions worked out and hits widened byte by byte. Costs: ``bench/scrub_micro.py``.
 """
 
 from __future__ import annotations
@@ -42,6 +46,9 @@ _STRIDE = MIN_RUN - _ANCHOR + 1  # any run of MIN_RUN characters holds one ancho
 # Lower-case words ending in '-' or '_' at the start of a key are its public kind (sk-proj-, sk-svcacct-).
 _PREFIX = re.compile(r"(?:[a-z][a-z0-9]{0,9}[-_]){1,3}")
 _SHORTEST_BASE64 = 8
+_LOOKUP_UP_TO = 256  # runs longer than this are searched with find() per anchor instead
+_CLEAN_RUNS = 65536  # runs remembered as clean, per scrubber (all forgotten at once when full)
+_WHITESPACE = frozenset(b" \t\n\r\x0b\x0c")
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,14 +105,37 @@ def forms_of(secret: str) -> list[_Form]:
 class CredentialScrubber:
     """Cuts a fixed set of credentials out of bytes and text; built once per set of secrets."""
 
-    __slots__ = ("_forms", "secrets")
+    __slots__ = ("_clean", "_forms", "_grams", "_keep", "_run", "_table", "secrets")
 
     def __init__(self, secrets: Iterable[str]) -> None:
         self.secrets = frozenset(s for s in secrets if s)
         self._forms = tuple(form for secret in sorted(self.secrets) for form in forms_of(secret))
+        # translate() maps every byte a spelling may hold to "a", every other byte to " ".
+        table = bytearray(b" " * 256)
+        for form in self._forms:
+            for byte in form.text:
+                table[byte] = ord("a")
+        self._table = bytes(table)
+        # ...and this one keeps those bytes and blanks the rest, so split() yields the runs.
+        keep = bytearray(b" " * 256)
+        for byte in range(256):
+            if table[byte] == ord("a"):
+                keep[byte] = byte
+        # A credential holding whitespace would be split apart: such a set always takes the exact path.
+        self._keep = None if any(byte in _WHITESPACE for f in self._forms for byte in f.text) else bytes(keep)
+        self._clean: set[bytes] = set()
+        width = min((form.min_run for form in self._forms), default=1)
+        self._run = b"a" * width
+        # Every `width` characters a hit must contain, with where they sit in their spelling.
+        self._grams: dict[bytes, list[tuple[_Form, int]]] = {}
+        for form in self._forms:
+            for i in range(form.start, len(form.text) - width + 1):
+                self._grams.setdefault(form.text[i : i + width], []).append((form, i))
 
     def scrub(self, data: bytes) -> bytes:
         """``data`` with every credential form replaced by ``[provider credential removed]``."""
+        if not self._forms or not self._may_hold_credential(data):
+            return data
         spans = self._spans(data)
         if not spans:
             return data
@@ -131,16 +161,58 @@ class CredentialScrubber:
         cleaned = self.scrub(data)
         return text if cleaned is data else cleaned.decode("latin-1")
 
+    def _may_hold_credential(self, data: bytes) -> bool:
+        """False when no run of ``data`` holds a credential (the usual case, found without positions)."""
+        if self._keep is None:
+            return True
+        unknown = set(data.translate(self._keep).split()) - self._clean
+        if not unknown:
+            return False
+        width = len(self._run)
+        if any(len(run) >= width and self._spans_in_run(run) for run in unknown):
+            return True
+        # Remembered, short words too: prose and the ids repeated in every event of a stream cost a set lookup.
+        if len(self._clean) + len(unknown) > _CLEAN_RUNS:
+            self._clean.clear()
+        self._clean.update(run for run in unknown if len(run) <= _LOOKUP_UP_TO)
+        return False
+
     def _spans(self, data: bytes) -> list[tuple[int, int]]:
         spans: list[tuple[int, int]] = []
-        for form in self._forms:
+        if not self._forms:
+            return spans
+        marked = data.translate(self._table)
+        begin = marked.find(self._run)
+        while begin != -1:
+            end = marked.find(b" ", begin)
+            end = len(data) if end == -1 else end
+            spans += ((begin + a, begin + b) for a, b in self._spans_in_run(data[begin:end]))
+            begin = marked.find(self._run, end)
+        return spans
+
+    def _spans_in_run(self, run: bytes) -> list[tuple[int, int]]:
+        """Spans in one run of spelling characters (a spelling never crosses a run's ends)."""
+        spans: list[tuple[int, int]] = []
+        width = len(self._run)
+        if len(run) <= _LOOKUP_UP_TO:  # ids and long words: a dictionary lookup per position
+            grams, i, last = self._grams, 0, len(run) - width
+            while i <= last:
+                places = grams.get(run[i : i + width])
+                if places is None:
+                    i += 1
+                    continue
+                found = [s for s in (_widen(run, i, f, at, width) for f, at in places or ()) if s is not None]
+                spans += found
+                i = max([i + 1, *(end for _, end in found)])  # a found credential is not searched again
+            return spans
+        for form in self._forms:  # base64 blobs and the like: a find per anchor, in C
             for anchor, offset in form.anchors:
-                hit = data.find(anchor)
+                hit = run.find(anchor)
                 while hit != -1:
-                    span = _widen(data, hit, form, offset, len(anchor))
+                    span = _widen(run, hit, form, offset, len(anchor))
                     if span is not None:
                         spans.append(span)
-                    hit = data.find(anchor, hit + 1)
+                    hit = run.find(anchor, hit + 1)
         return spans
 
 
