@@ -124,14 +124,14 @@ def cut_stream(base_url: str, key: str, switch: Callable[[], object]) -> openai.
     return raised.value
 
 
-def _usage_codes(cp: ControlPlane, key_id: str, timeout: float = 10.0) -> list[str | None]:
-    """The error codes of the key's usage rows, once at least one is written."""
+def _usage_codes(cp: ControlPlane, key_id: str, expected: str, timeout: float = 10.0) -> list[str | None]:
+    """The error codes of the key's usage rows, once ``expected`` is among them (or the wait is over)."""
     deadline = time.monotonic() + timeout
     while True:
         with cp.store.session() as session:
             codes = list(session.scalars(select(UsageEvent.error_code).where(UsageEvent.key_id == key_id)).all())
-        if codes or time.monotonic() > deadline:
-            return codes
+        if expected in codes or time.monotonic() > deadline:
+            return sorted(codes, key=str)
         time.sleep(0.05)
 
 
@@ -141,12 +141,18 @@ def test_member_suspend_ends_a_running_stream_closes_the_upstream_records_usage_
     name = served.member(team=served.team())
     created = keys.create(served.cp, LOCAL_OPERATOR, name, limits={"concurrency": 1})
     served.sync()
-    error = cut_stream(served.base_url, created.token, lambda: members.suspend(served.cp, LOCAL_OPERATOR, name))
+
+    def suspend() -> None:
+        # The running stream holds the key's one concurrency slot...
+        assert served.post("/chat/completions", created.token, CHAT, timeout=10).status_code == 429
+        members.suspend(served.cp, LOCAL_OPERATOR, name)
+
+    error = cut_stream(served.base_url, created.token, suspend)
     assert isinstance(error.body, dict) and error.body["code"] == "stream_revoked"
     assert "suspended" in error.message
     endless.wait_hang_ups(1)
-    assert _usage_codes(served.cp, created.info.id) == ["stream_revoked"]
-    # The cut stream's concurrency lease is free again: with a limit of 1, the next stream runs.
+    assert _usage_codes(served.cp, created.info.id, "stream_revoked") == ["rate_limit_exceeded", "stream_revoked"]
+    # ...and the cut stream gave it back: the next stream runs.
     members.resume(served.cp, LOCAL_OPERATOR, name)
     served.sync()
     error = cut_stream(served.base_url, created.token, lambda: keys.revoke(served.cp, LOCAL_OPERATOR, created.info.id))
