@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import base64
 import json
+from pathlib import Path
 from urllib.parse import quote
 
 import pytest
+from tests.conftest import make_settings
 
 from vaultgate.gateway.scrub import REMOVED, CredentialScrubber, ScrubberCache
+from vaultgate.services import bootstrap, credentials, providers, snapshot_loader
+from vaultgate.services.context import LOCAL_OPERATOR
 from vaultgate.upstream.config import ProviderConfig, ProviderKind
 
 KEY = "sk-proj-Ab3dEf6hIj9kLm2nOp5qRs8tUv1wXy4zAb7cDe0fGh3iJk6lMn9oPq2rSt5uVw8xYz"
@@ -92,3 +96,21 @@ def test_the_cache_holds_every_secret_of_every_provider_and_rebuilds_only_on_cha
     assert first.secrets == {KEY, HEX, "sk-draining-" + "z" * 20}
     assert cache.for_providers(providers(KEY, "sk-draining-" + "z" * 20)) is first
     assert cache.for_providers(providers(KEY)).secrets == {KEY, HEX}
+
+
+def test_the_snapshot_carries_the_secrets_of_active_and_draining_credentials(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, f"sqlite:///{tmp_path / 'vaultgate.db'}")
+    bootstrap.init(settings)
+    cp = bootstrap.open_control_plane(settings)
+    try:
+        providers.add(cp, LOCAL_OPERATOR, "p", kind="openai", base_url="https://api.openai.com/v1", api_key=KEY)
+        (old,) = credentials.list_credentials(cp, LOCAL_OPERATOR, "p")
+        credentials.add(cp, LOCAL_OPERATOR, "p", HEX)
+        credentials.drain(cp, LOCAL_OPERATOR, "p", old.id)
+        provider = snapshot_loader.load(cp).providers["p"]
+        assert provider.api_key == HEX  # new requests use the active one...
+        assert set(provider.secrets) == {KEY, HEX}  # ...answers are scrubbed of both
+        credentials.remove(cp, LOCAL_OPERATOR, "p", old.id)
+        assert snapshot_loader.load(cp).providers["p"].secrets == (HEX,)
+    finally:
+        cp.store.dispose()
