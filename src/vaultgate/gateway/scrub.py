@@ -153,14 +153,6 @@ class CredentialScrubber:
         out.append(data[at:])
         return b"".join(out)
 
-    def scrub_text(self, text: str) -> str:
-        """The same for a header value (latin-1, as HTTP carries it)."""
-        if not self._forms:
-            return text
-        data = text.encode("latin-1", "replace")
-        cleaned = self.scrub(data)
-        return text if cleaned is data else cleaned.decode("latin-1")
-
     def _may_hold_credential(self, data: bytes) -> bool:
         """False when no run of ``data`` holds a credential (the usual case, found without positions)."""
         if self._keep is None:
