@@ -134,7 +134,7 @@ class CredentialScrubber:
 
     def scrub(self, data: bytes) -> bytes:
         """``data`` with every credential form replaced by ``[provider credential removed]``."""
-        if not self._forms or not self._may_hold_credential(data):
+        if len(data) < len(self._run) or not self._forms or not self._may_hold_credential(data):
             return data
         spans = self._spans(data)
         if not spans:
