@@ -153,6 +153,7 @@ def build(settings: config.Settings) -> Gateway:
         trusted_proxies=trusted_proxies(settings.trusted_proxies),
         token_exchange_rpm=settings.token_exchange_rpm,
     )
+    refresher.on_swap.append(data_plane.snapshot_swapped)  # kill switches reach requests in flight
     return Gateway(
         data_plane, build_admin_app(cp, docs=settings.admin_docs), refresher, client, recorder, limiter, hooks
     )

@@ -17,16 +17,18 @@ import orjson
 from vaultgate.gateway import account, admit, authn, protect, read
 from vaultgate.gateway.asgi import Receive, Scope, Send, send_response
 from vaultgate.gateway.authn import CanaryAlarm
-from vaultgate.gateway.errors import GatewayError
+from vaultgate.gateway.errors import INVALID_API_KEY_MESSAGE, GatewayError
 from vaultgate.gateway.exchange import Exchange, Headers, RequestIds
 from vaultgate.gateway.read import Networks
 from vaultgate.gateway.relay import relay_stream, relay_whole
 from vaultgate.gateway.routing import choose
+from vaultgate.gateway.scrub import CredentialScrubber, ScrubberCache
 from vaultgate.gateway.snapshot import Snapshot
+from vaultgate.gateway.streams import RunningRequests
 from vaultgate.gateway.token_exchange import TokenExchange, TokenIssuer
 from vaultgate.keys.hashing import TokenHasher
 from vaultgate.limits.admission import Limiter
-from vaultgate.policy.decide import RequestFacts, decide
+from vaultgate.policy.decide import Denial, RequestFacts, decide, holder_denial
 from vaultgate.privacy import hygiene
 from vaultgate.privacy.guard import PrivacyGuard
 from vaultgate.upstream.config import ProviderKind
@@ -72,6 +74,8 @@ class DataPlane:
         self._exchange_token = TokenExchange(issue_token, limiter, token_exchange_rpm, clock)
         self._proxies = trusted_proxies
         self._request_ids = RequestIds()
+        self._running = RunningRequests(self._still_allowed, snapshot)
+        self._scrubbers = ScrubberCache()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         ex = read.start(scope, self._proxies, self._request_ids())
@@ -101,8 +105,21 @@ class DataPlane:
         await admit.admit(self._limiter, ex)  # 4 admit
         protect.protect(self._privacy, ex)  # 5 protect
         ex.provider = choose(snapshot, ex.model)
-        response = await self.forward(ex)  # 6 forward
-        await self.relay(ex, response, send)  # 7 restore; usage is read from the answer for 8
+        async with self._running.watch(ex, send) as running:  # a kill switch ends it in flight (streams.py)
+            response = await self.forward(ex)  # 6 forward
+            await self.relay(ex, response, running.send)  # 7 restore; usage is read from the answer for 8
+
+    def snapshot_swapped(self, snapshot: Snapshot) -> None:
+        """The refresher swapped in ``snapshot``: end the requests in flight it no longer allows."""
+        self._running.recheck(snapshot)
+
+    def _still_allowed(self, ex: Exchange, snapshot: Snapshot) -> Denial | None:
+        """Why a request in flight must end under ``snapshot`` (None: it may go on); authn as for a new request."""
+        try:
+            grant = authn.authenticate(ex, snapshot, self._hasher, lambda key_id, ex: None)
+        except GatewayError:  # revoked, rotated past its grace, its parent key gone
+            return Denial(401, "invalid_api_key", INVALID_API_KEY_MESSAGE)
+        return holder_denial(grant, self._clock(), lockdown=snapshot.lockdown)
 
     def authorize(self, ex: Exchange, snapshot: Snapshot) -> None:
         """Stage 3: the policy decision (kill switches, expiry, then the one effective policy: IP, scope, model)."""
@@ -140,20 +157,25 @@ class DataPlane:
             raise GatewayError(exc.status, exc.code, str(exc)) from None
 
     async def relay(self, ex: Exchange, response: UpstreamResponse, send: Send) -> None:
-        """Stage 7: answer the client (JSON or SSE, placeholders restored); model lists are filtered."""
+        """Stage 7: answer the client (JSON or SSE, placeholders restored, credentials cut); model lists filtered."""
         headers = [(b"x-request-id", ex.request_id.encode()), *admit.headers(ex)]
+        scrub = self._scrubbers.for_providers(self._snapshot().providers)
+        if ex.provider is not None and ex.provider.api_key and ex.provider.api_key not in scrub.secrets:
+            scrub = CredentialScrubber({*scrub.secrets, ex.provider.api_key})  # its credential went while in flight
         if ex.path == "/v1/models" and response.status == 200:
-            await self._relay_models(ex, response, send, headers)
+            await self._relay_models(ex, response, send, headers, scrub)
         elif ex.stream and response.status == 200:
-            await relay_stream(ex, response, send, headers)
+            await relay_stream(ex, response, send, headers, scrub)
         else:
-            await relay_whole(ex, response, send, headers)
+            await relay_whole(ex, response, send, headers, scrub)
 
-    async def _relay_models(self, ex: Exchange, response: UpstreamResponse, send: Send, headers: Headers) -> None:
+    async def _relay_models(
+        self, ex: Exchange, response: UpstreamResponse, send: Send, headers: Headers, scrub: CredentialScrubber
+    ) -> None:
         """The upstream's model list, narrowed to what the key may use."""
         assert ex.grant is not None
         try:
-            document = orjson.loads(await response.read())
+            document = orjson.loads(scrub.scrub(await response.read()))
         except orjson.JSONDecodeError:
             raise GatewayError(502, "upstream_error", "The upstream returned an unreadable model list.") from None
         policy = ex.grant.policy

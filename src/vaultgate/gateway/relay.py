@@ -1,7 +1,11 @@
 """Stages 6-8 on the way back: relay the upstream's answer (JSON or SSE) and read its usage.
 
 Only an allowlist of upstream headers reaches the client: the upstream's organisation id,
-its rate-limit headers and cookies stay behind the gateway.
+its rate-limit headers and cookies stay behind the gateway. Every provider credential is cut
+out of what is relayed (headers, bodies, each whole SSE event: :mod:`vaultgate.gateway.scrub`),
+and an upstream that refuses vaultgate's credential is never relayed at all: the client gets
+the gateway's own 502 ``upstream_auth_failed``. (The upstream's status text never is: the
+server writes its own reason phrase.)
 """
 
 from __future__ import annotations
@@ -14,7 +18,9 @@ from typing import Any
 import orjson
 
 from vaultgate.gateway.asgi import Send
+from vaultgate.gateway.errors import GatewayError
 from vaultgate.gateway.exchange import Exchange, Headers
+from vaultgate.gateway.scrub import CredentialScrubber
 from vaultgate.sse import EventSplitter, data_of
 from vaultgate.upstream.interface import UpstreamError, UpstreamResponse
 from vaultgate.usage.events import tokens_from_usage
@@ -25,16 +31,49 @@ _CODE = re.compile(r"[A-Za-z0-9_.\-]{1,60}")
 PASSED_HEADERS = frozenset({"openai-processing-ms", "openai-version", "retry-after", "retry-after-ms"})
 
 
-def _headers(response: UpstreamResponse) -> tuple[bytes, Headers]:
+# Codes (or types) an upstream gives a refused credential with a 403; any 401 is one too.
+AUTH_FAILURE_CODES = frozenset(
+    {"invalid_api_key", "invalid_authentication", "invalid_authentication_error", "account_deactivated"}
+)
+
+
+def _headers(response: UpstreamResponse, scrub: CredentialScrubber) -> tuple[bytes, Headers]:
     """The upstream's content type (JSON when it sent none) and the headers passed on, in one pass."""
     content_type = None
     passed: Headers = []
     for key, value in response.headers:
         if key in PASSED_HEADERS:
-            passed.append((key.encode("latin-1"), value.encode("latin-1")))
+            passed.append((key.encode("latin-1"), scrub.scrub(value.encode("latin-1"))))
         elif key == "content-type" and content_type is None:
-            content_type = value.encode("latin-1")
+            content_type = scrub.scrub(value.encode("latin-1"))
     return (content_type if content_type is not None else b"application/json"), passed
+
+
+def _refuses_credential(status: int, body: bytes) -> bool:
+    """Whether the upstream says vaultgate's credential is no good (any 401; a 403 with an auth code)."""
+    if status == 401:
+        return True
+    if status != 403:
+        return False
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return False
+    error = document.get("error") if isinstance(document, dict) else None
+    if not isinstance(error, dict):
+        return False
+    return any(isinstance(error.get(f), str) and error[f] in AUTH_FAILURE_CODES for f in ("code", "type"))
+
+
+def upstream_auth_failed(provider: str) -> GatewayError:
+    """The gateway's own answer when the upstream refuses its credential: the client's key was fine."""
+    return GatewayError(
+        502,
+        "upstream_auth_failed",
+        f"vaultgate's credential for provider '{provider}' was refused by the upstream; an admin must rotate it.",
+        # Retrying cannot help until an admin acts; the SDKs would otherwise retry a 502 twice.
+        headers=[(b"x-should-retry", b"false")],
+    )
 
 
 def _note_usage(ex: Exchange, document: Any) -> None:
@@ -64,10 +103,17 @@ def _error_code(body: bytes) -> str | None:
     return code if _CODE.fullmatch(code) else "upstream_error"
 
 
-async def relay_whole(ex: Exchange, response: UpstreamResponse, send: Send, headers: Headers) -> None:
-    """Read the whole upstream body, note usage, send it on."""
+async def relay_whole(
+    ex: Exchange, response: UpstreamResponse, send: Send, headers: Headers, scrub: CredentialScrubber
+) -> None:
+    """Read the whole upstream body, scrub it, note usage, send it on; 502 when the credential was refused."""
     body = await response.read()
-    content_type, passed = _headers(response)
+    if _refuses_credential(response.status, body):
+        provider = ex.provider.name if ex.provider is not None else "?"
+        log.warning("provider %r refused vaultgate's credential (upstream status %d)", provider, response.status)
+        raise upstream_auth_failed(provider)
+    body = scrub.scrub(body)
+    content_type, passed = _headers(response, scrub)
     if ex.restorer is not None:  # 7 restore: placeholders back, also in errors that echo the prompt
         body = ex.restorer.body(body, is_json=b"json" in content_type)
     ex.status = response.status
@@ -123,10 +169,12 @@ _STREAM_BROKEN = (
 )
 
 
-async def relay_stream(ex: Exchange, response: UpstreamResponse, send: Send, headers: Headers) -> None:
-    """Forward SSE events as they complete, noting usage; a broken upstream ends with an error event."""
+async def relay_stream(
+    ex: Exchange, response: UpstreamResponse, send: Send, headers: Headers, scrub: CredentialScrubber
+) -> None:
+    """Forward SSE events as they complete, scrubbed, noting usage; a broken upstream ends with an error event."""
     ex.status = response.status
-    content_type, passed = _headers(response)
+    content_type, passed = _headers(response, scrub)
     await send(
         {
             "type": "http.response.start",
@@ -143,7 +191,8 @@ async def relay_stream(ex: Exchange, response: UpstreamResponse, send: Send, hea
     restorer = ex.restorer
     try:
         async for chunk in response.chunks():
-            events = [e for e in splitter.feed(chunk) if _keep_event(ex, e)]
+            # Whole events only: a credential split across chunks is whole again here.
+            events = [scrub.scrub(e) for e in splitter.feed(chunk) if _keep_event(ex, e)]
             if restorer is not None:  # 7 restore, across chunk and event boundaries
                 events = [restorer.event(e) for e in events]
             if events:
@@ -155,7 +204,7 @@ async def relay_stream(ex: Exchange, response: UpstreamResponse, send: Send, hea
         return
     finally:
         await response.close()
-    tail = splitter.close()
+    tail = scrub.scrub(splitter.close())
     if restorer is not None:
         tail = restorer.tail(tail)
     await send({"type": "http.response.body", "body": tail, "more_body": False})

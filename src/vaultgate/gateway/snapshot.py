@@ -75,6 +75,8 @@ class Refresher:
         self._stop = threading.Event()
         self._task: asyncio.Task[None] | None = None
         self._listener: threading.Thread | None = None
+        # Called with each new snapshot (the data plane ends requests in flight it no longer allows).
+        self.on_swap: list[Callable[[Snapshot], None]] = []
 
     @property
     def current(self) -> Snapshot:
@@ -116,9 +118,9 @@ class Refresher:
     def add_token(self, digest: str, grant: KeyGrant, parent_digest: str) -> None:
         """Serve a token this replica just issued at once, until a loaded snapshot holds it."""
         self._issued[digest] = (grant, parent_digest)
-        self._swap(self._current)
+        self._swap(self._current, notify=False)  # only a token more: nothing running needs a re-check
 
-    def _swap(self, new: Snapshot) -> None:
+    def _swap(self, new: Snapshot, *, notify: bool = True) -> None:
         """Make ``new`` current, with the tokens issued here that it does not hold yet (while their
         parent secret is still live in it: a revoked or rotated-out parent takes them along)."""
         missing: dict[str, KeyGrant] = {}
@@ -132,6 +134,15 @@ class Refresher:
         if missing:
             new = replace(new, tokens=MappingProxyType({**new.tokens, **missing}))
         self._current = new
+        if notify:
+            self._swapped()
+
+    def _swapped(self) -> None:
+        for listener in self.on_swap:
+            try:
+                listener(self._current)
+            except Exception:  # one failing listener must not stop the others or the refresher; logged
+                log.exception("a snapshot listener failed")
 
     async def _run(self) -> None:
         while True:

@@ -133,24 +133,32 @@ def load_tokens(cp: ControlPlane, current: Snapshot) -> tuple[Mapping[str, KeyGr
 
 
 def _providers(cp: ControlPlane, session: Session) -> tuple[dict[str, ProviderConfig], str | None]:
-    """Every provider with its newest active credential opened by the vault."""
+    """Every provider with its newest active credential opened by the vault, and every secret it may be using.
+
+    Draining credentials serve no new request, but answers to requests sent with them may
+    still be arriving: their secrets are kept so that answers are scrubbed of them too.
+    """
     providers: dict[str, ProviderConfig] = {}
     default = None
-    credentials = {
-        c.provider_id: c
-        for c in session.scalars(
-            select(ProviderCredential)
-            .where(ProviderCredential.state == "active")
-            .order_by(ProviderCredential.created_at, ProviderCredential.id)
-        ).all()
-    }
+    rows = session.scalars(
+        select(ProviderCredential)
+        .where(ProviderCredential.state.in_(("active", "draining")))
+        .order_by(ProviderCredential.created_at, ProviderCredential.id)
+    ).all()
+    opened: dict[str, list[tuple[ProviderCredential, str | None]]] = {}
+    for cred in rows:
+        try:
+            secret: str | None = cp.vault.open(cred.id, cred.sealed).decode()
+        except SealError:
+            secret = None
+        opened.setdefault(cred.provider_id, []).append((cred, secret))
     for provider in session.scalars(select(Provider)).all():
+        creds = opened.get(provider.id, [])
+        active = [(cred, secret) for cred, secret in creds if cred.state == "active"]
         api_key = None
-        cred = credentials.get(provider.id)
-        if cred is not None:
-            try:
-                api_key = cp.vault.open(cred.id, cred.sealed).decode()
-            except SealError:
+        if active:
+            cred, api_key = active[-1]  # the newest active one serves new requests
+            if api_key is None:
                 log.error("credential %s of provider %s does not open; check the master key", cred.id, provider.name)
                 continue
         providers[provider.name] = ProviderConfig(
@@ -161,6 +169,7 @@ def _providers(cp: ControlPlane, session: Session) -> tuple[dict[str, ProviderCo
             api_version=provider.api_version,
             deployments=MappingProxyType(dict(provider.deployments)),
             is_default=provider.is_default,
+            secrets=tuple(secret for _, secret in creds if secret),
         )
         if provider.is_default:
             default = provider.name

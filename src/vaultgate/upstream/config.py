@@ -37,6 +37,9 @@ class ProviderConfig:
     api_version: str | None = None
     deployments: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     is_default: bool = False
+    # Every secret of this provider that may be in use (active and draining credentials), so that
+    # answers are scrubbed of all of them (gateway/scrub.py); api_key is the one new requests use.
+    secrets: tuple[str, ...] = field(default=(), repr=False)
 
 
 class UnsafeURLError(ValueError):

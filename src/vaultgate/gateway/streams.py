@@ -1,0 +1,153 @@
+"""Requests in flight, so that a kill switch also ends what is already running (issue 9, class 5).
+
+Every request that was sent upstream is registered here with the task serving it, from the
+moment it is forwarded until its answer is complete. Whenever the refresher swaps in a new
+snapshot, and every second (for expiry, which needs no change in the store), each one is
+checked again: its credential must still be in the snapshot (gone: revoked, rotated past its
+grace, or its parent key gone) and must pass the kill switches and its lifetime
+(:func:`vaultgate.policy.decide.holder_denial`). One that fails is cancelled:
+
+- still waiting for the upstream (or a whole answer not started): the client gets the same
+  401/403 in JSON that a new request would get;
+- a stream already under way: it ends with an SSE error event (code ``stream_revoked``),
+  which the official SDKs raise as ``APIError``.
+
+Either way the upstream request is abandoned, which closes its connection (an unfinished
+response is never returned to the pool), and the pipeline's ``finally`` still settles the
+limits (the concurrency lease is released) and records usage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any
+
+from vaultgate.gateway.asgi import Message, Send
+from vaultgate.gateway.errors import GatewayError
+from vaultgate.gateway.exchange import Exchange
+from vaultgate.gateway.snapshot import Snapshot
+from vaultgate.policy.decide import Denial
+
+log = logging.getLogger("vaultgate.gateway.streams")
+
+STREAM_REVOKED = "stream_revoked"
+# None when the request may go on, else why it must end (decided against the given snapshot).
+StillAllowed = Callable[[Exchange, Snapshot], Denial | None]
+
+
+def revoked_event(denial: Denial) -> bytes:
+    """The SSE event that ends a stream cut by a kill switch (the SDKs raise ``APIError`` on it)."""
+    message = "vaultgate ended this stream: " + denial.message
+    error = GatewayError(denial.status, STREAM_REVOKED, message)
+    return b"data: " + error.body() + b"\n\n"
+
+
+@dataclass(slots=True)
+class RunningRequest:
+    """One request in flight: what it is, the task serving it, and whether its answer has started."""
+
+    exchange: Exchange
+    task: asyncio.Task[Any]
+    _send: Send = field(repr=False)
+    started: bool = False
+    ended_by: Denial | None = None
+
+    async def send(self, message: Message) -> None:
+        """The ASGI ``send`` the request answers through; notes when the answer starts."""
+        if message["type"] == "http.response.start":
+            self.started = True
+        await self._send(message)
+
+
+class RunningRequests:
+    """The requests in flight on this process, checked again on every snapshot and every second."""
+
+    def __init__(self, still_allowed: StillAllowed, snapshot: Callable[[], Snapshot], interval: float = 1.0) -> None:
+        self._still_allowed = still_allowed
+        self._snapshot = snapshot
+        self._interval = interval
+        self._running: dict[str, RunningRequest] = {}
+        self._timer: asyncio.Task[None] | None = None
+
+    def __len__(self) -> int:
+        return len(self._running)
+
+    def watch(self, ex: Exchange, send: Send) -> Watch:
+        """``async with running.watch(ex, send) as request:`` around forwarding and relaying."""
+        return Watch(self, ex, send)
+
+    def recheck(self, snapshot: Snapshot) -> None:
+        """End every request whose credential ``snapshot`` no longer allows."""
+        for request in list(self._running.values()):
+            if request.ended_by is None:
+                denial = self._still_allowed(request.exchange, snapshot)
+                if denial is not None:
+                    self._end(request, denial)
+
+    def _end(self, request: RunningRequest, denial: Denial) -> None:
+        if request.started and not request.exchange.stream:
+            return  # a whole answer already on its way out: it is complete, let it finish
+        request.ended_by = denial
+        request.task.cancel()
+        log.info("request %s ended in flight: %s", request.exchange.request_id, denial.code)
+
+    def _add(self, request: RunningRequest) -> None:
+        self._running[request.exchange.request_id] = request
+        if self._timer is None:  # one timer while anything runs, none when idle
+            self._timer = asyncio.get_running_loop().create_task(self._tick(), name="vaultgate-running-requests")
+
+    def _remove(self, request: RunningRequest) -> None:
+        self._running.pop(request.exchange.request_id, None)
+
+    async def _tick(self) -> None:
+        """Expiry needs no change in the store: look again every ``interval`` while requests run."""
+        try:
+            while self._running:
+                await asyncio.sleep(self._interval)
+                self.recheck(self._snapshot())
+        finally:
+            self._timer = None
+
+
+class Watch:
+    """Registers a request for its forward and relay; turns a kill-switch cancellation into its answer."""
+
+    __slots__ = ("_ex", "_registry", "_request", "_send")
+
+    def __init__(self, registry: RunningRequests, ex: Exchange, send: Send) -> None:
+        self._registry = registry
+        self._ex = ex
+        self._send = send
+        self._request: RunningRequest | None = None
+
+    async def __aenter__(self) -> RunningRequest:
+        task = asyncio.current_task()
+        assert task is not None
+        self._request = RunningRequest(self._ex, task, self._send)
+        self._registry._add(self._request)
+        return self._request
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> bool:
+        request = self._request
+        assert request is not None
+        self._registry._remove(request)  # before any await: a cancel can no longer be aimed at us
+        denial = request.ended_by
+        if denial is None:
+            return False
+        if exc is None:  # the cancellation was swallowed on the way; nothing left to answer
+            request.task.uncancel()
+            return False
+        if request.task.uncancel() > 0:
+            return False  # cancelled for another reason as well (shutdown): let that win
+        if not request.started:
+            raise GatewayError(denial.status, denial.code, denial.message, param=denial.param) from None
+        ex = self._ex
+        ex.status, ex.error_code = denial.status, STREAM_REVOKED
+        await self._send({"type": "http.response.body", "body": revoked_event(denial), "more_body": False})
+        return True
