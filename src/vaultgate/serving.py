@@ -11,9 +11,11 @@ on the head's size or field count either. This protocol adds them:
   is closed, after a 408 if any of the request had arrived;
 - a head over ``max_header_count`` fields or ``max_header_bytes`` bytes (request line included)
   gets a 431 and the connection is closed; the app never sees it;
-- a body still incomplete ``body_timeout`` + a grace after the head closes the connection. The
-  data plane answers 408 itself before then (``gateway.asgi.timed_receive``); this is the bound
-  for the admin API, whose framework reads bodies without a deadline.
+- a body still incomplete ``body_timeout`` + a grace after the head closes the connection (also
+  when the app answered without reading it). The data plane answers 408 itself before then
+  (``gateway.asgi.timed_receive``); this is the bound for the admin API, whose framework reads
+  bodies without a deadline;
+- a request httptools cannot parse gets a JSON 400 instead of uvicorn's plain-text one.
 
 The refusals are JSON in OpenAI's error shape, like every other answer of the gateway. The limits
 come from the app (``Gateway.http_limits``, built from the settings), read once per connection.
@@ -133,10 +135,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         if not self._refused:
             super().on_message_complete()
 
-    def on_response_complete(self) -> None:
-        """The answer went out (maybe before the body was read): the body deadline has no purpose left."""
-        self._cancel_body_timer()
-        super().on_response_complete()
+    def send_400_response(self, msg: str) -> None:
+        """A request httptools cannot parse: the 400 in OpenAI's shape (uvicorn's own is plain text)."""
+        self._refuse(GatewayError(400, "invalid_request", "The request is not valid HTTP/1.1."))
 
     # Timers and refusals
 

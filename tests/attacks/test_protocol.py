@@ -238,6 +238,15 @@ def test_an_endless_header_field_is_refused_before_it_ends(served: Served) -> No
         assert refused.error()["code"] == "request_header_fields_too_large"
 
 
+def test_a_request_that_is_not_http_gets_json(served: Served) -> None:
+    with connect(served) as sock:
+        sock.sendall(b"GET /v1/models HTTP/1.1\r\nHost: x\r\nBad Header Name: 1\r\n\r\n")
+        response = read_response(sock)
+        assert response is not None
+        assert response.status == 400
+        assert response.error()["code"] == "invalid_request"
+
+
 # --- the key before the body ---
 
 
