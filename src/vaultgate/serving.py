@@ -87,8 +87,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         super().data_received(data)
         if self._refused or not self._in_head:
             return
+        # httptools buffers an incomplete field without limit: bound what it may hold. The count is an
+        # upper bound: a chunk that also ends a previous (pipelined) request's body counts whole.
         self._head_bytes += len(data)
-        # httptools buffers an incomplete field without limit: bound what it may hold.
         if self._head_bytes > self.limits.max_header_bytes or self._head_fields > self.limits.max_header_count:
             self._refuse(headers_too_large(self.limits))
 
