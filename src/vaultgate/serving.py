@@ -13,7 +13,7 @@ on the head's size or field count either. This protocol adds them:
   gets a 431 and the connection is closed; the app never sees it;
 - a body still incomplete ``body_timeout`` + a grace after the head closes the connection (also
   when the app answered without reading it). The data plane answers 408 itself before then
-  (``gateway.asgi.timed_receive``); this is the bound for the admin API, whose framework reads
+  (``gateway.body_deadlines``); this is the bound for the admin API, whose framework reads
   bodies without a deadline;
 - a request httptools cannot parse gets a JSON 400 instead of uvicorn's plain-text one.
 

@@ -14,7 +14,8 @@ from tests.conftest import Stack
 
 from vaultgate import config
 from vaultgate.gateway import authn, failure, protect, relay
-from vaultgate.gateway.asgi import Message, timed_receive
+from vaultgate.gateway.asgi import Message
+from vaultgate.gateway.body_deadlines import BodyDeadlines
 from vaultgate.gateway.errors import GatewayError
 from vaultgate.gateway.exchange import Exchange
 from vaultgate.gateway.http_limits import HttpLimits, header_refusal
@@ -79,11 +80,14 @@ def never_more(*chunks: bytes) -> Any:
 
 def test_a_stalled_body_read_ends_with_408() -> None:
     async def run() -> None:
-        receive = timed_receive(never_more(b"{"), idle=0.05, total=60)
+        receive = BodyDeadlines(idle=0.05, total=60).receive(never_more(b"{"))
         assert (await receive())["body"] == b"{"
         with pytest.raises(GatewayError) as raised:
             await receive()
         assert (raised.value.status, raised.value.code) == (408, "request_timeout")
+        receive.stop()
+        # The task was not left cancelled: it goes on (to answer the 408).
+        await asyncio.sleep(0)
 
     asyncio.run(run())
 
@@ -94,11 +98,25 @@ def test_a_body_read_past_its_overall_deadline_ends_with_408() -> None:
             await asyncio.sleep(0.01)
             return {"type": "http.request", "body": b" ", "more_body": True}
 
-        receive = timed_receive(steady, idle=60, total=0.2)
+        receive = BodyDeadlines(idle=60, total=0.2).receive(steady)
         with pytest.raises(GatewayError) as raised:
             while True:  # every read is quick; the sum is not
                 await receive()
         assert raised.value.status == 408
+        receive.stop()
+
+    asyncio.run(run())
+
+
+def test_a_passed_deadline_never_cancels_a_task_that_is_not_reading() -> None:
+    async def run() -> None:
+        async def whole() -> Message:
+            return {"type": "http.request", "body": b"{}", "more_body": False}
+
+        receive = BodyDeadlines(idle=0.01, total=0.02).receive(whole)
+        assert (await receive())["body"] == b"{}"
+        await asyncio.sleep(0.1)  # past both deadlines, not reading (and not stopped): not cancelled
+        receive.stop()
 
     asyncio.run(run())
 

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from vaultgate.gateway.errors import GatewayError
-from vaultgate.gateway.http_limits import request_timeout
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -36,25 +34,6 @@ async def read_body(receive: Receive, limit: int, declared: int | None) -> bytes
             chunks.append(chunk)
         if not message.get("more_body", False):
             return chunks[0] if len(chunks) == 1 else b"".join(chunks)
-
-
-def timed_receive(receive: Receive, idle: float, total: float) -> Receive:
-    """``receive`` for reading a body: 408 when one read waits over ``idle`` seconds or all of them over ``total``.
-
-    A client that trickles its body (or stops sending) would otherwise hold the request, its
-    connection and the key's concurrency slot for as long as it likes.
-    """
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + total
-
-    async def receive_in_time() -> Message:
-        try:
-            async with asyncio.timeout_at(min(loop.time() + idle, deadline)):
-                return await receive()
-        except TimeoutError:
-            raise request_timeout("body") from None
-
-    return receive_in_time
 
 
 def too_large(limit: int) -> GatewayError:

@@ -3,7 +3,7 @@
 The server enforces the head limits while parsing (``vaultgate.serving``: a head that is too
 slow or too large never reaches the app); the app enforces them again on what it is handed
 (:func:`header_refusal`), so they hold under any ASGI server, and enforces the body timeouts
-itself (:func:`vaultgate.gateway.asgi.timed_receive`).
+itself (:func:`vaultgate.gateway.body_deadlines`).
 """
 
 from __future__ import annotations

@@ -18,8 +18,9 @@ from typing import Any
 import orjson
 
 from vaultgate.gateway import account, admit, authn, protect, read
-from vaultgate.gateway.asgi import Receive, Scope, Send, send_response, timed_receive
+from vaultgate.gateway.asgi import Receive, Scope, Send, send_response
 from vaultgate.gateway.authn import CanaryAlarm
+from vaultgate.gateway.body_deadlines import BodyDeadlines
 from vaultgate.gateway.errors import GatewayError
 from vaultgate.gateway.exchange import Exchange, Headers, RequestIds
 from vaultgate.gateway.failure import ResponseTracker, answer_failure, internal_error, log_failure
@@ -79,7 +80,8 @@ class DataPlane:
         self._on_canary = on_canary
         self._issue_token = issue_token
         self._proxies = trusted_proxies
-        self._http_limits = http_limits if http_limits is not None else HttpLimits()
+        limits = http_limits if http_limits is not None else HttpLimits()
+        self._body_deadlines = BodyDeadlines(limits.body_idle_timeout, limits.body_timeout)
         self._request_ids = RequestIds()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -117,9 +119,11 @@ class DataPlane:
         read.check_route(ex)  # 1 read: the route
         snapshot = self._snapshot()
         ex.grant = authn.authenticate(ex, raw_headers, snapshot, self._hasher, self._on_canary)  # 2 authn
-        limits = self._http_limits
-        body_receive = timed_receive(receive, limits.body_idle_timeout, limits.body_timeout)
-        await read.read(ex, body_receive, self._max_body)  # 1 read: the body, only for a known key
+        body_receive = self._body_deadlines.receive(receive)
+        try:
+            await read.read(ex, body_receive, self._max_body)  # 1 read: the body, only for a known key
+        finally:
+            body_receive.stop()
         read.model_of_path(ex)
         if ex.path == read.TOKENS_PATH:  # a credential exchange, not an API call
             await self.exchange_token(ex, snapshot, send)
