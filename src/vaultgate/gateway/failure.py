@@ -51,24 +51,34 @@ def sse_error_event(err: GatewayError) -> bytes:
 
 
 class ResponseTracker:
-    """Wraps ``send`` to know whether a response started, and whether it is an event stream."""
+    """Wraps ``send`` to know whether a response started (and with which headers) and whether it ended."""
 
-    __slots__ = ("_send", "event_stream", "finished", "started")
+    __slots__ = ("_send", "finished", "start")
 
     def __init__(self, send: Send) -> None:
         self._send = send
-        self.started = False
+        self.start: Message | None = None
         self.finished = False
-        self.event_stream = False
+
+    @property
+    def started(self) -> bool:
+        """Whether the status line and headers went out."""
+        return self.start is not None
+
+    @property
+    def event_stream(self) -> bool:
+        """Whether the response under way is an SSE stream (looked up only when a failure needs it)."""
+        if self.start is None:
+            return False
+        for name, value in self.start.get("headers", ()):
+            if name.lower() == b"content-type":
+                return bool(value.startswith(b"text/event-stream"))
+        return False
 
     async def __call__(self, message: Message) -> None:
         """Pass ``message`` on, noting the start and the end of the response."""
         if message["type"] == "http.response.start":
-            self.started = True
-            for name, value in message.get("headers", ()):
-                if name.lower() == b"content-type":
-                    self.event_stream = value.startswith(b"text/event-stream")
-                    break
+            self.start = message
         elif not message.get("more_body", False):
             self.finished = True
         await self._send(message)
