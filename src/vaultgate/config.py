@@ -51,6 +51,13 @@ class Settings:
     admin_docs: bool = False
     # Providers on link-local and cloud metadata addresses (169.254.169.254 ...) are refused unless this is set.
     allow_link_local_upstreams: bool = False
+    # Protocol hygiene (issue 9): slow or oversized requests are cut off before they hold a connection.
+    header_timeout: float = 10.0
+    body_idle_timeout: float = 15.0
+    body_timeout: float = 120.0
+    max_header_count: int = 100
+    max_header_bytes: int = 32 * 1024
+    keepalive_timeout: int = 5
 
     @property
     def resolved_database_url(self) -> str:
@@ -81,7 +88,17 @@ _CASTS: dict[str, Any] = {
     "upstream_timeout": float,
     "rotation_check_interval": float,
     "token_exchange_rpm": int,
+    "header_timeout": float,
+    "body_idle_timeout": float,
+    "body_timeout": float,
+    "max_header_count": int,
+    "max_header_bytes": int,
+    "keepalive_timeout": int,
 }
+# A zero or negative limit would refuse everything (or, for a timeout, nothing would ever finish).
+_POSITIVE = frozenset(
+    {"header_timeout", "body_idle_timeout", "body_timeout", "max_header_count", "max_header_bytes", "keepalive_timeout"}
+)
 
 
 _BOOLEANS = {"true": True, "1": True, "yes": True, "on": True, "false": False, "0": False, "no": False, "off": False}
@@ -108,9 +125,12 @@ def _cast(name: str, value: object) -> object:
     if isinstance(value, bool) or (cast is int and isinstance(value, float)):
         raise ConfigError(f"VAULTGATE_{name.upper()}: cannot use {value!r}")
     try:
-        return cast(value)
+        result = cast(value)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"VAULTGATE_{name.upper()}: cannot use {value!r}") from exc
+    if name in _POSITIVE and not result > 0:
+        raise ConfigError(f"VAULTGATE_{name.upper()}: must be greater than zero, not {value!r}")
+    return result
 
 
 def _file_values(environ: Mapping[str, str]) -> dict[str, object]:

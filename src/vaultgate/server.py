@@ -11,6 +11,9 @@ from vaultgate import config
 from vaultgate.admin.api import build_admin_app
 from vaultgate.gateway.asgi import ASGIApp, Receive, Scope, Send, send_response
 from vaultgate.gateway.errors import GatewayError
+from vaultgate.gateway.exchange import new_request_id
+from vaultgate.gateway.failure import ResponseTracker, answer_failure, internal_error, log_failure
+from vaultgate.gateway.http_limits import HttpLimits, header_refusal
 from vaultgate.gateway.pipeline import DataPlane
 from vaultgate.gateway.read import Networks
 from vaultgate.gateway.snapshot import Refresher
@@ -47,8 +50,11 @@ class Gateway:
         recorder: UsageRecorder,
         limiter: Limiter | None = None,
         hooks: DataPlaneHooks | None = None,
+        http_limits: HttpLimits | None = None,
     ) -> None:
         self.hooks = hooks
+        # Read by vaultgate.serving's protocol, which enforces the head limits while parsing.
+        self.http_limits = http_limits if http_limits is not None else HttpLimits()
         self._background: list[asyncio.Task[None]] = []
         self.data_plane = data_plane
         self.admin = admin
@@ -60,19 +66,34 @@ class Gateway:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "http":
-            path: str = scope["path"]
-            if path.startswith("/v1/"):
-                await self.data_plane(scope, receive, send)
-            elif path.startswith("/admin"):
-                await self.admin(scope, receive, send)
-            elif path == "/healthz":
-                body = orjson.dumps({"status": "ok", "revision": self.refresher.current.revision})
-                await send_response(send, 200, body, [])
-            else:
-                err = GatewayError(404, "unknown_url", f"Unknown request URL: {scope['method']} {path}.")
-                await send_response(send, 404, err.body(), [])
+            tracker = ResponseTracker(send)
+            try:
+                await self._route(scope, receive, tracker)
+            except Exception as exc:  # whatever a plane let through: JSON, logged without its message
+                request_id = new_request_id()
+                log_failure(_plane(scope["path"]), request_id, exc)
+                headers = [(b"x-request-id", request_id.encode()), (b"connection", b"close")]
+                await answer_failure(tracker, internal_error(), headers)
         elif kind == "lifespan":
             await self._lifespan(receive, send)
+
+    async def _route(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """``/healthz`` first (it must answer while the planes are busy), then the planes by prefix."""
+        path: str = scope["path"]
+        if path == "/healthz":
+            body = orjson.dumps({"status": "ok", "revision": self.refresher.current.revision})
+            await send_response(send, 200, body, [])
+            return
+        refusal = header_refusal(scope["headers"], self.http_limits)
+        if refusal is not None:  # under another ASGI server than vaultgate serve's, which refuses them earlier
+            await send_response(send, refusal.status, refusal.body(), [(b"connection", b"close")])
+        elif path.startswith("/v1/"):
+            await self.data_plane(scope, receive, send)
+        elif path.startswith("/admin"):
+            await self.admin(scope, receive, send)
+        else:
+            err = GatewayError(404, "unknown_url", f"Unknown request URL: {scope['method']} {path}.")
+            await send_response(send, 404, err.body(), [])
 
     async def start(self) -> None:
         """Open the upstream pool, load the first snapshot, start the background tasks."""
@@ -118,6 +139,14 @@ class Gateway:
                 return
 
 
+def _plane(path: str) -> str:
+    """Which part of the server a path belongs to (a log label that carries nothing the client chose)."""
+    for prefix in ("/v1/", "/admin", "/healthz"):
+        if path.startswith(prefix):
+            return prefix.rstrip("/")
+    return "other paths"
+
+
 def build(settings: config.Settings) -> Gateway:
     """A gateway for ``settings`` (reads the master key and the database, opens nothing else yet)."""
     cp = open_control_plane(settings)
@@ -140,6 +169,7 @@ def build(settings: config.Settings) -> Gateway:
     privacy = PrivacyGuard.with_installed_recognisers()
     log.info("%s", privacy.describe())  # which recognisers are active, said once at start-up
     hooks = DataPlaneHooks(cp, refresher, settings.rotation_check_interval)
+    limits = http_limits(settings)
     data_plane = DataPlane(
         snapshot=lambda: refresher.current,
         hasher=cp.hasher,
@@ -152,10 +182,22 @@ def build(settings: config.Settings) -> Gateway:
         issue_token=hooks.issue_token,
         trusted_proxies=trusted_proxies(settings.trusted_proxies),
         token_exchange_rpm=settings.token_exchange_rpm,
+        http_limits=limits,
     )
     refresher.on_swap.append(data_plane.snapshot_swapped)  # kill switches reach requests in flight
     return Gateway(
-        data_plane, build_admin_app(cp, docs=settings.admin_docs), refresher, client, recorder, limiter, hooks
+        data_plane, build_admin_app(cp, docs=settings.admin_docs), refresher, client, recorder, limiter, hooks, limits
+    )
+
+
+def http_limits(settings: config.Settings) -> HttpLimits:
+    """The protocol limits from the settings (``VAULTGATE_HEADER_TIMEOUT`` and the others)."""
+    return HttpLimits(
+        header_timeout=settings.header_timeout,
+        body_idle_timeout=settings.body_idle_timeout,
+        body_timeout=settings.body_timeout,
+        max_header_count=settings.max_header_count,
+        max_header_bytes=settings.max_header_bytes,
     )
 
 

@@ -90,10 +90,11 @@ def serve(
     cp = open_control_plane(s)  # fail here, with a clear message, not in a worker
     migrate.upgrade(cp.store)  # a new version's migrations run once, before any worker starts
     cp.store.dispose()
-    _run_server(s.data_dir, host or s.host, port or s.port, workers, s.log_level)
+    _run_server(s.data_dir, host or s.host, port or s.port, workers, s.log_level, s.keepalive_timeout)
 
 
-def _run_server(data_dir: Path, host: str, port: int, workers: int, log_level: str) -> None:
+def _run_server(data_dir: Path, host: str, port: int, workers: int, log_level: str, keepalive_timeout: int = 5) -> None:
+    """uvicorn with vaultgate's app and protocol; the head and body limits come from the app's settings."""
     import uvicorn
 
     os.environ["VAULTGATE_DATA_DIR"] = str(data_dir)
@@ -104,7 +105,11 @@ def _run_server(data_dir: Path, host: str, port: int, workers: int, log_level: s
         port=port,
         workers=workers,
         loop="uvloop",
-        http="httptools",
+        # httptools with the head deadline and size limits uvicorn lacks (see vaultgate.serving).
+        # A string, not the class: with --workers the config is handed to spawned processes.
+        http="vaultgate.serving:GuardedHttpToolsProtocol",
+        timeout_keep_alive=keepalive_timeout,
+        ws="none",  # vaultgate serves no WebSocket: an upgrade request is an ordinary HTTP request
         access_log=False,
         log_level=log_level,
         server_header=False,
@@ -153,7 +158,7 @@ def quickstart_cmd(
     if no_serve:
         return
     say(f"\nServing on http://{host}:{port} (Ctrl-C to stop)")
-    _run_server(s.data_dir, host, port, 1, s.log_level)
+    _run_server(s.data_dir, host, port, 1, s.log_level, s.keepalive_timeout)
 
 
 def run(argv: list[str] | None = None) -> None:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
-from vaultgate.gateway.errors import invalid_api_key, missing_api_key
+from vaultgate.gateway.errors import GatewayError, invalid_api_key, missing_api_key
 from vaultgate.gateway.exchange import Exchange
 from vaultgate.gateway.snapshot import Snapshot
 from vaultgate.keys import tokens
@@ -25,13 +25,50 @@ def presented_token(ex: Exchange) -> str | None:
 
 
 CanaryAlarm = Callable[[str, Exchange], None]
+_CREDENTIAL_HEADERS = (b"authorization", b"api-key")
 
 
-def authenticate(ex: Exchange, snapshot: Snapshot, hasher: TokenHasher, on_canary: CanaryAlarm) -> KeyGrant:
-    """The grant for the presented member key or short-lived token; one 401 for every kind of bad key.
+def repeated_credentials() -> GatewayError:
+    """The 400 for a request carrying more than one credential."""
+    return GatewayError(400, "invalid_request", "Send exactly one Authorization header.", param="authorization")
 
-    A canary key gets the same 401 as an unknown key, and ``on_canary(key_id, ex)`` raises the alarm.
+
+def check_single_credential(ex: Exchange, raw_headers: Sequence[tuple[bytes, bytes]]) -> None:
+    """400 for two ``Authorization`` headers (or two ``api-key``), or both kinds with different tokens.
+
+    ``ex.headers`` keeps one value per name, so without this check the gateway would judge one
+    copy while a proxy or the admin plane could read another: a request with two credentials
+    has no single meaning, and is refused.
     """
+    # A repeated name makes the raw list longer than the dict built from it (the common case costs
+    # one comparison); only then are the raw headers walked.
+    if len(raw_headers) != len(ex.headers):
+        seen = [name.lower() for name, _ in raw_headers]
+        if any(seen.count(name) > 1 for name in _CREDENTIAL_HEADERS):
+            raise repeated_credentials()
+    api_key = ex.headers.get(b"api-key")
+    if (
+        api_key is not None
+        and b"authorization" in ex.headers
+        and presented_token(ex) != api_key.strip().decode("latin-1")
+    ):
+        raise repeated_credentials()
+
+
+def authenticate(
+    ex: Exchange,
+    raw_headers: Sequence[tuple[bytes, bytes]],
+    snapshot: Snapshot,
+    hasher: TokenHasher,
+    on_canary: CanaryAlarm,
+) -> KeyGrant:
+    """The grant for the one presented member key or short-lived token; one 401 for every kind of bad key.
+
+    ``raw_headers`` are the request's headers as received (``scope["headers"]``), for the check that
+    there is exactly one credential. A canary key gets the same 401 as an unknown key, and
+    ``on_canary(key_id, ex)`` raises the alarm.
+    """
+    check_single_credential(ex, raw_headers)
     token = presented_token(ex)
     if token is None:
         raise missing_api_key()

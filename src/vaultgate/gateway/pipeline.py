@@ -1,9 +1,11 @@
 """The data plane: every ``/v1/*`` request runs the stages in the order of :meth:`DataPlane.handle`.
 
-1 read → 2 authn → 3 authz → 4 admit → 5 protect → 6 forward → 7 restore → 8 account → 9 audit.
+1 read (route) → 2 authn (headers only) → 1 read (body) → 3 authz → 4 admit → 5 protect
+→ 6 forward → 7 restore → 8 account → 9 audit.
 Each stage is a small module of this package; stages refuse by raising :class:`GatewayError`,
-and the answer is then an OpenAI-shaped error. No stage touches the database: keys and
-providers come from the in-memory snapshot. (9, audit: data-plane requests are recorded by
+and the answer is then an OpenAI-shaped error; any other exception is answered as a 500 in
+the same shape (in a stream already under way, as a final SSE error event). No stage touches
+the database: keys and providers come from the in-memory snapshot. (9, audit: data-plane requests are recorded by
 ``account``; control-plane changes are audited in their own transaction by the services.)
 """
 
@@ -17,8 +19,11 @@ import orjson
 from vaultgate.gateway import account, admit, authn, protect, read
 from vaultgate.gateway.asgi import Receive, Scope, Send, send_response
 from vaultgate.gateway.authn import CanaryAlarm
+from vaultgate.gateway.body_deadlines import BodyDeadlines
 from vaultgate.gateway.errors import INVALID_API_KEY_MESSAGE, GatewayError
 from vaultgate.gateway.exchange import Exchange, Headers, RequestIds
+from vaultgate.gateway.failure import ResponseTracker, answer_failure, internal_error, log_failure
+from vaultgate.gateway.http_limits import HttpLimits
 from vaultgate.gateway.read import Networks
 from vaultgate.gateway.relay import relay_stream, relay_whole
 from vaultgate.gateway.routing import choose
@@ -60,6 +65,7 @@ class DataPlane:
         issue_token: TokenIssuer | None = None,
         trusted_proxies: Networks = (),
         token_exchange_rpm: int = 20,
+        http_limits: HttpLimits | None = None,
     ) -> None:
         self._snapshot = snapshot
         self._hasher = hasher
@@ -73,31 +79,53 @@ class DataPlane:
         self._on_canary = on_canary
         self._exchange_token = TokenExchange(issue_token, limiter, token_exchange_rpm, clock)
         self._proxies = trusted_proxies
+        limits = http_limits if http_limits is not None else HttpLimits()
+        self._body_deadlines = BodyDeadlines(limits.body_idle_timeout, limits.body_timeout)
         self._request_ids = RequestIds()
         self._running = RunningRequests(self._still_allowed, snapshot)
         self._scrubbers = ScrubberCache()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         ex = read.start(scope, self._proxies, self._request_ids())
+        tracker = ResponseTracker(send)
         try:
-            await self.handle(ex, receive, send)
+            await self.handle(ex, scope["headers"], receive, tracker)
         except GatewayError as err:
             ex.status, ex.error_code = err.status, err.code
-            headers = [(b"x-request-id", ex.request_id.encode()), *err.headers]
-            await send_response(send, err.status, err.body(), headers)
+            await answer_failure(tracker, err, self._error_headers(ex, err))
+        except Exception as exc:  # answered and logged (type and frames, no message), not swallowed
+            failure = internal_error()
+            ex.status, ex.error_code = failure.status, failure.code
+            log_failure("/v1", ex.request_id, exc)
+            await answer_failure(
+                tracker, failure, [(b"x-request-id", ex.request_id.encode()), (b"connection", b"close")]
+            )
         finally:
             await admit.settle(self._limiter, ex)  # 8 account: limits settle with the real usage
             record = account.usage_record(ex, self._clock(), self._prices)
             if record is not None:
                 self._usage.record(record)
 
-    async def handle(self, ex: Exchange, receive: Receive, send: Send) -> None:
-        """The stage order, in one place."""
-        read.check_route(ex)  # 1 read
-        await read.read(ex, receive, self._max_body)
-        read.model_of_path(ex)
+    @staticmethod
+    def _error_headers(ex: Exchange, err: GatewayError) -> Headers:
+        """The refusal's headers; ``connection: close`` when the body may not have been read, so the
+        server does not go on reading (and discarding) what the client still sends."""
+        headers = [(b"x-request-id", ex.request_id.encode()), *err.headers]
+        if ex.payload is None and ex.method == "POST":
+            headers.append((b"connection", b"close"))
+        return headers
+
+    async def handle(self, ex: Exchange, raw_headers: Headers, receive: Receive, send: Send) -> None:
+        """The stage order, in one place. The key is checked on the headers alone, before any body is read."""
+        read.check_route(ex)  # 1 read: the route
         snapshot = self._snapshot()
-        ex.grant = authn.authenticate(ex, snapshot, self._hasher, self._on_canary)  # 2 authn
+        ex.grant = authn.authenticate(ex, raw_headers, snapshot, self._hasher, self._on_canary)  # 2 authn
+        body_receive = self._body_deadlines.receive(receive)
+        try:
+            await read.read(ex, body_receive, self._max_body)  # 1 read: the body, only for a known key
+        finally:
+            body_receive.stop()
+        read.model_of_path(ex)
         if ex.path == read.TOKENS_PATH:  # a credential exchange, not an API call
             await self._exchange_token(ex, snapshot, send)
             return
@@ -114,10 +142,10 @@ class DataPlane:
         self._running.recheck(snapshot)
 
     def _still_allowed(self, ex: Exchange, snapshot: Snapshot) -> Denial | None:
-        """Why a request in flight must end under ``snapshot`` (None: it may go on); authn as for a new request."""
-        try:
-            grant = authn.authenticate(ex, snapshot, self._hasher, lambda key_id, ex: None)
-        except GatewayError:  # revoked, rotated past its grace, its parent key gone
+        """Why a request in flight must end under ``snapshot`` (None: it may go on): its credential (by the
+        keyed hash authn found it under) must still be there, and its holder still allowed."""
+        grant = snapshot.grant(ex.credential_hash) if ex.credential_hash else None
+        if grant is None:  # revoked, rotated past its grace, its parent key gone
             return Denial(401, "invalid_api_key", INVALID_API_KEY_MESSAGE)
         return holder_denial(grant, self._clock(), lockdown=snapshot.lockdown)
 
