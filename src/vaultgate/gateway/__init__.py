@@ -5,6 +5,8 @@ __all__ = [
     "asgi",
     "errors",
     "exchange",
+    "failure",
+    "http_limits",
     "pipeline",
     "read",
     "snapshot",
