@@ -2,10 +2,29 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI, Request
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
 
 from vaultgate.admin import errors, routes_keys, routes_org, routes_providers
 from vaultgate.services.context import ControlPlane
+from vaultgate.services.errors import InvalidInput
+
+
+def _query_names(dependant: Dependant) -> set[str]:
+    names = {param.alias for param in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _query_names(sub)
+    return names
+
+
+def refuse_unknown_query(request: Request) -> None:
+    """InvalidInput (400) for a query parameter the route does not declare, as bodies refuse unknown fields."""
+    route = request.scope.get("route")
+    declared = _query_names(route.dependant) if isinstance(route, APIRoute) else set()
+    unknown = sorted(set(request.query_params) - declared)
+    if unknown:
+        raise InvalidInput(f"unknown query parameter {unknown[0][:40]!r}")
 
 
 def build_admin_app(cp: ControlPlane) -> FastAPI:
@@ -17,6 +36,7 @@ def build_admin_app(cp: ControlPlane) -> FastAPI:
         docs_url="/admin/docs",
         redoc_url=None,
         responses=errors.ERROR_RESPONSES,
+        dependencies=[Depends(refuse_unknown_query)],
     )
     app.state.control_plane = cp
     errors.install(app, cp)
