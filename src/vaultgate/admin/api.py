@@ -35,6 +35,7 @@ def build_admin_app(cp: ControlPlane) -> FastAPI:
         openapi_url="/admin/openapi.json",
         docs_url="/admin/docs",
         redoc_url=None,
+        redirect_slashes=False,  # one spelling per route: '/admin/keys/' is unknown, not a redirect
         responses=errors.ERROR_RESPONSES,
         dependencies=[Depends(refuse_unknown_query)],
     )
