@@ -1,4 +1,8 @@
-"""Reading the audit log: verification of the hash chain and export."""
+"""Reading the audit log: verification of the hash chain and export.
+
+The chain can only be verified whole, so reading it is all or nothing: owners, organisation
+admins and auditors (``access.require_audit_reader``); team admins and members read none of it.
+"""
 
 from __future__ import annotations
 
