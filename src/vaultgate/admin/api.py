@@ -18,13 +18,17 @@ def _query_names(dependant: Dependant) -> set[str]:
     return names
 
 
-def refuse_unknown_query(request: Request) -> None:
-    """InvalidInput (400) for a query parameter the route does not declare, as bodies refuse unknown fields."""
+def request_hygiene(request: Request) -> None:
+    """InvalidInput (400) for a query parameter the route does not declare (as bodies refuse unknown fields),
+    and for a NUL character in the path or the query (PostgreSQL text cannot hold one)."""
     route = request.scope.get("route")
     declared = _query_names(route.dependant) if isinstance(route, APIRoute) else set()
     unknown = sorted(set(request.query_params) - declared)
     if unknown:
         raise InvalidInput(f"unknown query parameter {unknown[0][:40]!r}")
+    values = [*request.path_params.values(), *request.query_params.values()]
+    if any("\x00" in str(value) for value in values):
+        raise InvalidInput("text must not contain NUL characters")
 
 
 def build_admin_app(cp: ControlPlane) -> FastAPI:
@@ -37,7 +41,7 @@ def build_admin_app(cp: ControlPlane) -> FastAPI:
         redoc_url=None,
         redirect_slashes=False,  # one spelling per route: '/admin/keys/' is unknown, not a redirect
         responses=errors.ERROR_RESPONSES,
-        dependencies=[Depends(refuse_unknown_query)],
+        dependencies=[Depends(request_hygiene)],
     )
     app.state.control_plane = cp
     errors.install(app, cp)

@@ -5,19 +5,37 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+def holds_nul(value: Any) -> bool:
+    """Whether a JSON value has a NUL character in any string (PostgreSQL text cannot store one)."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(holds_nul(k) or holds_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(holds_nul(v) for v in value)
+    return False
 
 
 class Strict(BaseModel):
-    """Unknown fields are an error, not silently ignored."""
+    """Unknown fields are an error, not silently ignored; so is a NUL character in any string."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul(cls, data: Any) -> Any:
+        if holds_nul(data):
+            raise ValueError("text must not contain NUL characters")
+        return data
 
 
 class MemberCreate(Strict):
     name: str = Field(min_length=1, max_length=100)
-    email: str | None = None
-    team: str | None = None
+    email: str | None = Field(default=None, max_length=320)
+    team: str | None = Field(default=None, max_length=100)
     role: Literal["member", "admin", "auditor", "owner"] = "member"
 
 
@@ -88,11 +106,11 @@ class LeakResult(BaseModel):
 
 
 class ProviderCreate(Strict):
-    name: str
+    name: str = Field(max_length=100)
     kind: Literal["openai", "azure", "compatible", "echo"]
-    base_url: str | None = None
+    base_url: str | None = Field(default=None, max_length=500)
     api_key: str | None = Field(default=None, repr=False)
-    api_version: str | None = None
+    api_version: str | None = Field(default=None, max_length=40)
     deployments: dict[str, str] = Field(default_factory=dict)
     allow_insecure_http: bool = False
     default: bool | None = None
