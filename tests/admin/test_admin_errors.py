@@ -106,3 +106,14 @@ def test_the_openapi_document_declares_the_error_shape_on_every_route(stack: Sta
                 ref = operation["responses"][status]["content"]["application/json"]["schema"]["$ref"]
                 assert ref.endswith("/ErrorBody"), (method, path, status)
     assert "HTTPValidationError" not in str(spec)
+
+
+def test_nul_characters_are_refused_everywhere(stack: Stack) -> None:
+    """PostgreSQL text cannot hold NUL: refused as input (400), never a database error (500)."""
+    body = call(stack, "POST", "/admin/members", json={"name": "x", "email": "a\x00@example.com"})
+    assert_error(body, 400, "invalid_input")
+    assert_error(call(stack, "GET", "/admin/keys", params={"member": "a\x00b"}), 400, "invalid_input")
+    assert_error(call(stack, "POST", "/admin/members/a%00b/suspend"), 400, "invalid_input")
+    assert_error(call(stack, "POST", "/admin/keys", json={"member": "alice", "name": "k\x00"}), 400, "invalid_input")
+    too_long = call(stack, "POST", "/admin/members", json={"name": "x", "email": "a" * 400 + "@example.com"})
+    assert_error(too_long, 400, "invalid_input")
