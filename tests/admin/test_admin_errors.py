@@ -54,7 +54,7 @@ def test_bad_json_and_bad_fields(stack: Stack) -> None:
     assert "detail" not in bad_json.text + wrong_type.text + unknown_field.text
 
 
-@pytest.mark.parametrize("duration", ["99999999999d", "9" * 5000 + "s", "3654d", "-1d", "1y"])
+@pytest.mark.parametrize("duration", ["99999999999d", "9" * 5000 + "s", "3654d", "-1d", "1y", "\u0661\u0662d"])
 def test_durations_are_bounded(stack: Stack, duration: str) -> None:
     stack.member("alice")
     resp = call(stack, "POST", "/admin/keys", json={"member": "alice", "expires_in": duration})
@@ -117,3 +117,8 @@ def test_nul_characters_are_refused_everywhere(stack: Stack) -> None:
     assert_error(call(stack, "POST", "/admin/keys", json={"member": "alice", "name": "k\x00"}), 400, "invalid_input")
     too_long = call(stack, "POST", "/admin/members", json={"name": "x", "email": "a" * 400 + "@example.com"})
     assert_error(too_long, 400, "invalid_input")
+
+
+def test_an_unparseable_provider_url_is_a_400(stack: Stack) -> None:
+    resp = call(stack, "POST", "/admin/providers", json={"name": "p2", "kind": "compatible", "base_url": "http://[::1"})
+    assert_error(resp, 400, "invalid_input")

@@ -22,7 +22,7 @@ from vaultgate.services.rotation import rotation_status
 from vaultgate.store.models import Member, MemberKey, Team
 
 # At most 12 digits: a longer number cannot be a sensible duration, and int() of thousands of digits is slow.
-_DURATION = re.compile(r"^(\d{1,12})([smhdw])$")
+_DURATION = re.compile(r"^([0-9]{1,12})([smhdw])$")  # ASCII digits only: int() also reads other scripts' digits
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 DEFAULT_GRACE = "24h"
 # Longer than any key, token or grace period should live; also keeps every date arithmetic in range.

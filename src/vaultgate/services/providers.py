@@ -74,6 +74,8 @@ def add(
         url = check_base_url(parsed_kind, base_url, allow_insecure_http)
     except UnsafeURLError as exc:
         raise InvalidInput(str(exc)) from None
+    except ValueError:  # urllib's own refusals, e.g. an unclosed IPv6 bracket
+        raise InvalidInput(f"invalid base URL {base_url[:80]!r}") from None
     if parsed_kind is ProviderKind.AZURE:
         if not api_version:
             raise InvalidInput("an azure provider needs --api-version (for example 2024-10-21)")
