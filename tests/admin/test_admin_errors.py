@@ -122,3 +122,11 @@ def test_nul_characters_are_refused_everywhere(stack: Stack) -> None:
 def test_an_unparseable_provider_url_is_a_400(stack: Stack) -> None:
     resp = call(stack, "POST", "/admin/providers", json={"name": "p2", "kind": "compatible", "base_url": "http://[::1"})
     assert_error(resp, 400, "invalid_input")
+
+
+@pytest.mark.parametrize(
+    "body", [b'{"member": "alice", "privacy": {"x": NaN}}', b'{"member": "alice", "x": [Infinity]}']
+)
+def test_nan_and_infinity_are_not_json(stack: Stack, body: bytes) -> None:
+    resp = call(stack, "POST", "/admin/keys", content=body, headers={"content-type": "application/json"})
+    assert "finite" in str(assert_error(resp, 400, "invalid_input")["message"])

@@ -2,33 +2,38 @@
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
-def holds_nul(value: Any) -> bool:
-    """Whether a JSON value has a NUL character in any string (PostgreSQL text cannot store one)."""
+def unstorable(value: Any) -> str | None:
+    """Why a JSON value cannot be stored as given (None if it can): a NUL character in a string
+    (PostgreSQL text cannot hold one), or NaN/Infinity (not JSON; Python's parser lets them through)."""
     if isinstance(value, str):
-        return "\x00" in value
+        return "text must not contain NUL characters" if "\x00" in value else None
+    if isinstance(value, float):
+        return None if math.isfinite(value) else "numbers must be finite (no NaN or Infinity)"
     if isinstance(value, dict):
-        return any(holds_nul(k) or holds_nul(v) for k, v in value.items())
+        return next((r for k, v in value.items() for r in (unstorable(k), unstorable(v)) if r), None)
     if isinstance(value, list):
-        return any(holds_nul(v) for v in value)
-    return False
+        return next((r for r in map(unstorable, value) if r), None)
+    return None
 
 
 class Strict(BaseModel):
-    """Unknown fields are an error, not silently ignored; so is a NUL character in any string."""
+    """Unknown fields are an error, not silently ignored; so is a value that could not be stored as given."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     @model_validator(mode="before")
     @classmethod
-    def _no_nul(cls, data: Any) -> Any:
-        if holds_nul(data):
-            raise ValueError("text must not contain NUL characters")
+    def _storable(cls, data: Any) -> Any:
+        reason = unstorable(data)
+        if reason:
+            raise ValueError(reason)
         return data
 
 
