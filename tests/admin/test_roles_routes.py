@@ -20,10 +20,12 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import func, select
 from tests.conftest import Stack
 
 from vaultgate.services import admin_tokens, credentials, keys, members, org, providers, teams, usage
 from vaultgate.services.context import LOCAL_OPERATOR
+from vaultgate.store.models import AuditEvent
 from vaultgate.usage.events import UsageRecord
 
 ROLES = ("owner", "org_admin", "team_admin", "auditor", "member")
@@ -290,6 +292,12 @@ def rows_of(listing: list[dict[str, Any]], team: str) -> bool:
     return any(name == team or name.startswith(team + "-") for name in owners)
 
 
+def changes(stack: Stack) -> int:
+    """How many changes the audit log holds (every change is audited in its own transaction)."""
+    with stack.cp.store.session() as session:
+        return session.scalar(select(func.count()).select_from(AuditEvent).where(AuditEvent.outcome == "ok")) or 0
+
+
 def spec_routes(stack: Stack) -> set[tuple[str, str]]:
     spec = httpx.get(stack.gateway.url + "/admin/openapi.json").json()
     return {(method, path) for path, operations in spec["paths"].items() for method in operations}
@@ -312,7 +320,12 @@ def test_each_role_on_each_route_against_its_own_team_and_another(stack: Stack, 
         for target, expected in zip((OWN, OTHER), case.rule[role], strict=True):
             params, body = case.prepare(world, target)
             concrete = path.format(**params)
+            changes_before = changes(stack)
             resp = world.client.request(method.upper(), concrete, json=body)
+            if resp.status_code >= 400 and changes(stack) != changes_before:
+                failures.append(
+                    f"{method.upper()} {path} [{target}]: refused ({resp.status_code}) but changed something"
+                )
             if resp.status_code != expected:
                 failures.append(
                     f"{method.upper()} {path} [{target}]: {resp.status_code}, expected {expected}: {resp.text[:200]}"
