@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -130,3 +131,23 @@ def test_an_unparseable_provider_url_is_a_400(stack: Stack) -> None:
 def test_nan_and_infinity_are_not_json(stack: Stack, body: bytes) -> None:
     resp = call(stack, "POST", "/admin/keys", content=body, headers={"content-type": "application/json"})
     assert "finite" in str(assert_error(resp, 400, "invalid_input")["message"])
+
+
+def test_a_huge_body_is_refused_before_it_is_read(stack: Stack) -> None:
+    declared = call(
+        stack,
+        "POST",
+        "/admin/keys/leaked",
+        content=b"x" * (3 * 1024 * 1024),
+        headers={"content-type": "application/json"},
+    )
+    assert_error(declared, 413, "request_too_large")
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: the cap counts what arrives
+        for _ in range(48):
+            yield b" " * 65536
+
+    streamed = call(stack, "POST", "/admin/keys/leaked", content=chunks(), headers={"content-type": "application/json"})
+    assert_error(streamed, 413, "request_too_large")
+    no_token = httpx.post(stack.gateway.url + "/admin/members", content=b"x" * (3 * 1024 * 1024))
+    assert_error(no_token, 413, "request_too_large")

@@ -12,6 +12,7 @@ in docs/ERRORS.md):
     404 unknown_url          no such route
     405 method_not_allowed   the route exists, the method does not
     409 conflict             exists already, or in a state that forbids the change
+    413 request_too_large    a body over 2 MiB (refused before it is read)
     500 internal_error       an unexpected failure (logged by exception type only)
 """
 
@@ -29,6 +30,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vaultgate.admin.auth import AdminAuthError, RepeatedAuthorization, actor_or_none
+from vaultgate.admin.body_limit import BodyLimit, BodyTooLarge
 from vaultgate.services.context import ControlPlane
 from vaultgate.services.errors import Conflict, InvalidInput, NotAuthorised, NotFound, ServiceError
 
@@ -66,6 +68,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         404: "Not found (or outside the caller's scope)",
         405: "Method not allowed",
         409: "Conflict with the object's state",
+        413: "Request body too large",
         422: "Never sent: invalid input is a 400",
         500: "Unexpected failure",
     }.items()
@@ -118,13 +121,20 @@ def install(app: FastAPI, cp: ControlPlane) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if isinstance(exc.__cause__, BodyTooLarge):  # FastAPI wraps any failure while reading the body
+            return _too_large()
         if exc.status_code == 404:
             return error(404, "unknown_url", "No such admin API route.")
         if exc.status_code == 405:
             return error(405, "method_not_allowed", "This route does not accept that method.")
         return error(exc.status_code, "invalid_request", str(exc.detail)[:200])
 
-    app.add_middleware(CatchAll)
+    app.add_middleware(BodyLimit)
+    app.add_middleware(CatchAll)  # added last: the outermost, so it also answers BodyLimit's refusals
+
+
+def _too_large() -> JSONResponse:
+    return error(413, "request_too_large", "The request body is larger than the admin API accepts (2 MiB).")
 
 
 class CatchAll:
@@ -146,6 +156,9 @@ class CatchAll:
 
         try:
             await self.app(scope, receive, tracked)
+        except BodyTooLarge:
+            if not started:
+                await _too_large()(scope, receive, send)
         except Exception as exc:  # the boundary: one shape for every failure, never a traceback with values
             _log.error("admin API request failed: %s", type(exc).__name__)
             if not started:
