@@ -9,8 +9,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import select
 
 from vaultgate.keys import tokens
-from vaultgate.services.access import rank
-from vaultgate.services.context import Actor, ControlPlane, Role
+from vaultgate.services.access import effective_role
+from vaultgate.services.context import Actor, ControlPlane
 from vaultgate.store.models import AdminToken, Member
 
 _bearer = HTTPBearer(auto_error=False, description="An admin token: vga_...")
@@ -18,6 +18,17 @@ _bearer = HTTPBearer(auto_error=False, description="An admin token: vga_...")
 
 class AdminAuthError(Exception):
     """Missing, malformed, unknown, revoked or expired admin token (one answer for all)."""
+
+
+class RepeatedAuthorization(Exception):
+    """More than one ``Authorization`` header: refused (400), never guessed which one counts."""
+
+
+def _single_authorization(request: Request) -> None:
+    # Proxies and frameworks disagree on which copy of a repeated header wins; one rule on both
+    # planes: refuse, so no component can check one token while another acts on the other.
+    if len(request.headers.getlist("authorization")) > 1:
+        raise RepeatedAuthorization
 
 
 def control_plane(request: Request) -> ControlPlane:
@@ -30,7 +41,8 @@ def current_actor(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Actor:
-    """The member behind the bearer admin token, or AdminAuthError (→ 401)."""
+    """The member behind the bearer admin token, or AdminAuthError (→ 401); RepeatedAuthorization (→ 400)."""
+    _single_authorization(request)
     if credentials is None:
         raise AdminAuthError
     token = credentials.credentials
@@ -52,10 +64,7 @@ def current_actor(
         raise AdminAuthError
     if member.status != "active":
         raise AdminAuthError
-    # A token acts with its own role, never more than the member's current role.
-    role = Role(member.role)
-    if admin_token.role is not None and rank(Role(admin_token.role)) < rank(role):
-        role = Role(admin_token.role)
+    role = effective_role(member.role, admin_token.role)
     return Actor(name=member.name, role=role, member_id=member.id, team_id=member.team_id)
 
 
@@ -70,5 +79,5 @@ def actor_or_none(request: Request) -> Actor | None:
         return None
     try:
         return current_actor(request, HTTPAuthorizationCredentials(scheme="Bearer", credentials=token.strip()))
-    except AdminAuthError:
+    except (AdminAuthError, RepeatedAuthorization):
         return None

@@ -2,22 +2,45 @@
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+def unstorable(value: Any) -> str | None:
+    """Why a JSON value cannot be stored as given (None if it can): a NUL character in a string
+    (PostgreSQL text cannot hold one), or NaN/Infinity (not JSON; Python's parser lets them through)."""
+    if isinstance(value, str):
+        return "text must not contain NUL characters" if "\x00" in value else None
+    if isinstance(value, float):
+        return None if math.isfinite(value) else "numbers must be finite (no NaN or Infinity)"
+    if isinstance(value, dict):
+        return next((r for k, v in value.items() for r in (unstorable(k), unstorable(v)) if r), None)
+    if isinstance(value, list):
+        return next((r for r in map(unstorable, value) if r), None)
+    return None
 
 
 class Strict(BaseModel):
-    """Unknown fields are an error, not silently ignored."""
+    """Unknown fields are an error, not silently ignored; so is a value that could not be stored as given."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _storable(cls, data: Any) -> Any:
+        reason = unstorable(data)
+        if reason:
+            raise ValueError(reason)
+        return data
 
 
 class MemberCreate(Strict):
     name: str = Field(min_length=1, max_length=100)
-    email: str | None = None
-    team: str | None = None
+    email: str | None = Field(default=None, max_length=320)
+    team: str | None = Field(default=None, max_length=100)
     role: Literal["member", "admin", "auditor", "owner"] = "member"
 
 
@@ -92,11 +115,11 @@ class LeakResult(BaseModel):
 
 
 class ProviderCreate(Strict):
-    name: str
+    name: str = Field(max_length=100)
     kind: Literal["openai", "azure", "compatible", "echo"]
-    base_url: str | None = None
+    base_url: str | None = Field(default=None, max_length=500)
     api_key: str | None = Field(default=None, repr=False)
-    api_version: str | None = None
+    api_version: str | None = Field(default=None, max_length=40)
     deployments: dict[str, str] = Field(default_factory=dict)
     allow_insecure_http: bool = False
     default: bool | None = None

@@ -9,8 +9,8 @@ from sqlalchemy import select
 
 from vaultgate.keys import tokens
 from vaultgate.services import access, members
-from vaultgate.services.context import Actor, ControlPlane, Role, new_id
-from vaultgate.services.errors import Conflict, InvalidInput, NotAuthorised, NotFound
+from vaultgate.services.context import Actor, ControlPlane, new_id
+from vaultgate.services.errors import Conflict, InvalidInput, NotFound
 from vaultgate.services.keys import parse_duration
 from vaultgate.services.refusals import refusals_audited
 from vaultgate.store.models import AdminToken, Member
@@ -48,17 +48,10 @@ def create(
         raise InvalidInput("an admin token must expire within 366 days")
     now = cp.clock()
     token = tokens.mint(tokens.TokenKind.ADMIN_TOKEN)
+    access.require_issue_admin_token(actor, member_name)
     with cp.store.session() as session:
-        member = members.find(session, member_name)
-        if actor.role is not Role.OWNER and member.id != actor.member_id:
-            raise NotAuthorised("only an owner may issue admin tokens for someone else")
-        member_role = Role(member.role)
-        try:
-            token_role = Role.parse(role) if role else member_role
-        except ValueError as exc:
-            raise InvalidInput(str(exc)) from None
-        if access.rank(token_role) > access.rank(member_role) or access.rank(token_role) > access.rank(actor.role):
-            raise NotAuthorised(f"a token for {member.name} cannot carry the {token_role.value} role")
+        member = members.find_visible(session, actor, member_name)
+        token_role = access.admin_token_role(actor, member, role)
         row = AdminToken(
             id=new_id("adm"),
             member_id=member.id,
@@ -76,25 +69,31 @@ def create(
 
 
 def list_tokens(cp: ControlPlane, actor: Actor) -> list[AdminTokenInfo]:
-    """All tokens for owners and auditors, one's own otherwise."""
+    """Tokens in the actor's scope: all for owners and auditors, one's own otherwise."""
     with cp.store.session() as session:
         rows = session.execute(
-            select(AdminToken, Member).join(Member, AdminToken.member_id == Member.id).order_by(AdminToken.created_at)
+            select(AdminToken, Member)
+            .join(Member, AdminToken.member_id == Member.id)
+            .where(access.admin_token_scope(actor))
+            .order_by(AdminToken.created_at, AdminToken.id)
         ).all()
-        visible = actor.role in (Role.OWNER, Role.AUDITOR)
-        return [_info(t, m) for t, m in rows if visible or m.id == actor.member_id]
+        return [_info(t, m) for t, m in rows]
 
 
 @refusals_audited("admin_token.revoke")
 def revoke(cp: ControlPlane, actor: Actor, token_id: str) -> AdminTokenInfo:
-    """Revoke an admin token (one's own, or anyone's for an owner)."""
+    """Revoke an admin token (one's own, or anyone's for an owner); NotFound outside the actor's scope."""
     with cp.store.session() as session:
         found = session.execute(
-            select(AdminToken, Member).join(Member, AdminToken.member_id == Member.id).where(AdminToken.id == token_id)
+            select(AdminToken, Member)
+            .join(Member, AdminToken.member_id == Member.id)
+            .where(AdminToken.id == token_id)
+            .where(access.admin_token_scope(actor))
         ).first()
-        if found is None or (actor.role is not Role.OWNER and found[1].id != actor.member_id):
+        if found is None:
             raise NotFound(f"no admin token with id {token_id!r}")
         row, member = found
+        access.require_revoke_admin_token(actor, row)
         if row.revoked_at is not None:
             raise Conflict(f"admin token {token_id} is already revoked")
         row.revoked_at = cp.clock()

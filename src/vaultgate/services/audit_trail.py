@@ -1,4 +1,8 @@
-"""Reading the audit log: verification of the hash chain and export."""
+"""Reading the audit log: verification of the hash chain and export.
+
+The chain can only be verified whole, so reading it is all or nothing: owners, organisation
+admins and auditors (``access.require_audit_reader``); team admins and members read none of it.
+"""
 
 from __future__ import annotations
 
@@ -6,18 +10,13 @@ from collections.abc import Iterator
 
 from vaultgate.audit import chain
 from vaultgate.audit import log as audit_log
-from vaultgate.services.context import Actor, ControlPlane, Role
-from vaultgate.services.errors import NotAuthorised
-
-
-def _require_reader(actor: Actor) -> None:
-    if actor.role not in (Role.OWNER, Role.ADMIN, Role.AUDITOR):
-        raise NotAuthorised(f"the {actor.role.value} role may not read the audit log")
+from vaultgate.services import access
+from vaultgate.services.context import Actor, ControlPlane
 
 
 def verify(cp: ControlPlane, actor: Actor) -> tuple[int, chain.ChainBreak | None]:
     """(records checked, first break or None)."""
-    _require_reader(actor)
+    access.require_audit_reader(actor)
     with cp.store.session() as session:
         count = 0
 
@@ -33,6 +32,6 @@ def verify(cp: ControlPlane, actor: Actor) -> tuple[int, chain.ChainBreak | None
 
 def export(cp: ControlPlane, actor: Actor) -> Iterator[chain.AuditRecord]:
     """Every record in chain order."""
-    _require_reader(actor)
+    access.require_audit_reader(actor)
     with cp.store.session() as session:
         yield from audit_log.records(session)

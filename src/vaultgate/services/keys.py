@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -23,17 +23,23 @@ from vaultgate.services.refusals import refusals_audited
 from vaultgate.services.rotation import rotation_status
 from vaultgate.store.models import Member, MemberKey, Team
 
-_DURATION = re.compile(r"^(\d+)([smhdw])$")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+# At most 12 digits: a longer number cannot be a sensible duration, and int() of thousands of digits is slow.
+_DURATION = re.compile(r"^([0-9]{1,12})([smhdw])$")  # ASCII digits only: int() also reads other scripts' digits
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 DEFAULT_GRACE = "24h"
+# Longer than any key, token or grace period should live; also keeps every date arithmetic in range.
+MAX_DURATION = timedelta(days=3653)
 
 
 def parse_duration(text: str) -> timedelta:
-    """``90d``, ``12h``, ``30m``, ``2w``, ``0s`` → timedelta; InvalidInput otherwise."""
+    """``90d``, ``12h``, ``30m``, ``2w``, ``0s`` → timedelta of at most 10 years; InvalidInput otherwise."""
     match = _DURATION.match(text.strip())
     if not match:
-        raise InvalidInput(f"invalid duration {text!r}: use a number and s, m, h, d or w (for example 90d)")
-    return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+        raise InvalidInput(f"invalid duration {text[:40]!r}: use a number and s, m, h, d or w (for example 90d)")
+    seconds = int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    if seconds > MAX_DURATION.total_seconds():
+        raise InvalidInput(f"invalid duration {text[:40]!r}: at most 10 years (3653d)")
+    return timedelta(seconds=seconds)
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,9 +169,18 @@ def _instant(text: str | None, now: datetime, what: str) -> datetime | None:
     try:
         value = datetime.fromisoformat(text)
     except ValueError:
-        raise InvalidInput(f"invalid {what} {text!r}: use a duration (90d) or an ISO 8601 time with offset") from None
+        raise InvalidInput(
+            f"invalid {what} {text[:40]!r}: use a duration (90d) or an ISO 8601 time with offset"
+        ) from None
     if value.tzinfo is None:
-        raise InvalidInput(f"invalid {what} {text!r}: give a UTC offset (for example 2027-01-01T00:00:00+00:00)")
+        raise InvalidInput(f"invalid {what} {text[:40]!r}: give a UTC offset (for example 2027-01-01T00:00:00+00:00)")
+    try:
+        # Years 1 and 9999 with an offset fall outside datetime's range once converted to UTC.
+        value = value.astimezone(UTC)
+    except OverflowError:
+        raise InvalidInput(f"invalid {what} {text[:40]!r}: out of range") from None
+    if abs(value - now) > MAX_DURATION:
+        raise InvalidInput(f"invalid {what} {text[:40]!r}: at most 10 years from now")
     return value
 
 
@@ -202,8 +217,7 @@ def create(
         member = members.find(session, member_name)
         if not access.can_view(actor, member):
             raise NotFound(f"no member named {member_name!r}")
-        if not access.can_manage(actor, member):
-            raise NotAuthorised(f"the {actor.role.value} role may not create keys for {member.name}")
+        access.require_manage_keys(actor, member, "create")
         _check_ceiling(session, actor, member, parsed)
         row = MemberKey(
             id=new_id("key"),
@@ -230,36 +244,37 @@ def create(
 
 
 def list_keys(cp: ControlPlane, actor: Actor, member_name: str | None = None) -> list[KeyInfo]:
-    """Keys whose member the actor may see (members: only their own)."""
+    """Keys in the actor's scope (members: only their own; team admins: their team's), filtered in the query."""
     now = cp.clock()
     with cp.store.session() as session:
         query = (
             select(MemberKey, Member, Team)
             .join(Member, MemberKey.member_id == Member.id)
             .outerjoin(Team, Member.team_id == Team.id)
+            .where(access.key_scope(actor))
         )
         if member_name is not None:
-            member = members.find(session, member_name)
-            if not access.can_view(actor, member):
-                raise NotFound(f"no member named {member_name!r}")
+            member = members.find_visible(session, actor, member_name)
             query = query.where(MemberKey.member_id == member.id)
         rows = session.execute(query.order_by(MemberKey.created_at, MemberKey.id)).all()
-        return [_shown(session, row, member, now) for row, member, _ in rows if access.can_view(actor, member)]
+        return [_shown(session, row, member, now) for row, member, _ in rows]
 
 
 def find_key(session: Session, actor: Actor, key_id: str) -> tuple[MemberKey, Member]:
-    """The key and its member; NotFound also when the actor may not see it (no oracle)."""
+    """The key and its member; NotFound also when the key is outside the actor's scope (no oracle)."""
     found = session.execute(
-        select(MemberKey, Member).join(Member, MemberKey.member_id == Member.id).where(MemberKey.id == key_id)
+        select(MemberKey, Member)
+        .join(Member, MemberKey.member_id == Member.id)
+        .where(MemberKey.id == key_id)
+        .where(access.key_scope(actor))
     ).first()
-    if found is None or not access.can_view(actor, found[1]):
+    if found is None:
         raise NotFound(f"no key with id {key_id!r}")
     return found[0], found[1]
 
 
 def _require_manage(actor: Actor, member: Member, what: str) -> None:
-    if not access.can_manage(actor, member):
-        raise NotAuthorised(f"the {actor.role.value} role may not {what} {member.name}'s keys")
+    access.require_manage_keys(actor, member, what)
 
 
 @refusals_audited("key.revoke")

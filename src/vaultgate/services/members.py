@@ -11,8 +11,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from vaultgate.services import access
-from vaultgate.services.context import Actor, ControlPlane, Role, new_id
-from vaultgate.services.errors import Conflict, InvalidInput, NotAuthorised, NotFound
+from vaultgate.services.context import Actor, ControlPlane, new_id
+from vaultgate.services.errors import Conflict, InvalidInput, NotFound
 from vaultgate.services.limit_input import parse_limits
 from vaultgate.services.refusals import refusals_audited
 from vaultgate.store.models import Member, Team
@@ -97,25 +97,20 @@ def add(
     """Create a member (and its team on first use); Conflict if the name is taken."""
     access.require_manager(actor, "add members")
     check_name("member", name)
-    try:
-        parsed_role = Role.parse(role)
-    except ValueError as exc:
-        raise InvalidInput(str(exc)) from None
-    if parsed_role is not Role.MEMBER and actor.role is not Role.OWNER:
-        raise NotAuthorised(f"only an owner may create a member with the {parsed_role.value} role")
-    if actor.team_id is not None:
-        # A team admin adds members to their own team only.
-        with cp.store.session() as session:
-            own = session.get(Team, actor.team_id)
-        if team is not None and (own is None or team != own.name):
-            raise NotAuthorised("a team admin may add members to their own team only")
-        team = own.name if own else None
+    parsed_role = access.parse_role(role)
     if email is not None and not _EMAIL.match(email):
         raise InvalidInput(f"invalid email address {email!r}")
     with cp.store.session() as session:
+        named = session.scalar(select(Team).where(Team.name == team)) if team is not None else None
+        new_team = team is not None and named is None  # created below, by an organisation manager only
+        team_id = access.default_team_id(actor) if team is None else (named.id if named else None)
+        access.require_add_member(actor, parsed_role, team_id, new_team=new_team)
         if session.scalar(select(Member.id).where(Member.name == name)) is not None:
             raise Conflict(f"a member named {name!r} already exists")
-        team_row = team_for(session, cp, team, actor) if team else None
+        if team is not None:
+            team_row: Team | None = team_for(session, cp, team, actor)
+        else:
+            team_row = session.get(Team, team_id) if team_id is not None else None
         member = Member(
             id=new_id("mem"),
             name=name,
@@ -128,24 +123,38 @@ def add(
         )
         session.add(member)
         session.flush()
-        cp.audit(session, actor, "member.create", name, role=parsed_role.value, team=team)
+        cp.audit(
+            session, actor, "member.create", name, role=parsed_role.value, team=team_row.name if team_row else None
+        )
         return _info(member, team_row)
 
 
 def list_members(cp: ControlPlane, actor: Actor) -> list[MemberInfo]:
-    """The members the actor may see (members: only themselves; team admins: their team)."""
+    """The members in the actor's scope (members: only themselves; team admins: their team)."""
     with cp.store.session() as session:
-        query = select(Member, Team).outerjoin(Team, Member.team_id == Team.id).order_by(Member.name)
-        return [_info(m, t) for m, t in session.execute(query).all() if access.can_view(actor, m)]
+        query = (
+            select(Member, Team)
+            .outerjoin(Team, Member.team_id == Team.id)
+            .where(access.member_scope(actor))
+            .order_by(Member.name)
+        )
+        return [_info(m, t) for m, t in session.execute(query).all()]
+
+
+def find_visible(session: Session, actor: Actor, name: str) -> Member:
+    """The member called ``name`` (or with that id) within the actor's scope; NotFound otherwise (no oracle)."""
+    member = session.scalar(
+        select(Member).where((Member.name == name) | (Member.id == name)).where(access.member_scope(actor))
+    )
+    if member is None:
+        raise NotFound(f"no member named {name!r}")
+    return member
 
 
 def _set_status(cp: ControlPlane, actor: Actor, name: str, status: str) -> MemberInfo:
     with cp.store.session() as session:
-        member = find(session, name)
-        if not access.can_view(actor, member):
-            raise NotFound(f"no member named {name!r}")
-        if not access.can_manage(actor, member) or member.id == actor.member_id:
-            raise NotAuthorised(f"the {actor.role.value} role may not change {member.name}'s access")
+        member = find_visible(session, actor, name)
+        access.require_change_member(actor, member, f"change {member.name}'s access")
         if member.status == status:
             raise Conflict(f"member {member.name} is already {status}")
         member.status = status
@@ -172,11 +181,8 @@ def set_limits(cp: ControlPlane, actor: Actor, name: str, limits: dict[str, Any]
     """Rate limits and budget shared by all of a member's keys (empty: none)."""
     parsed = parse_limits(cp, limits).to_json()
     with cp.store.session() as session:
-        member = find(session, name)
-        if not access.can_view(actor, member):
-            raise NotFound(f"no member named {name!r}")
-        if not access.can_manage(actor, member) or member.id == actor.member_id:
-            raise NotAuthorised(f"the {actor.role.value} role may not set {member.name}'s limits")
+        member = find_visible(session, actor, name)
+        access.require_change_member(actor, member, f"set {member.name}'s limits")
         member.limits = parsed
         cp.audit(session, actor, "member.limits", member.name, limits=parsed)
         cp.store.notify_change(session)

@@ -49,7 +49,7 @@ def org_policy(session: Session) -> KeyPolicy | None:
 
 def org_policy_json(cp: ControlPlane, actor: Actor) -> dict[str, Any] | None:
     """The organisation's ceiling as JSON (None: no restriction); any admin or auditor may read it."""
-    access.require_reader(actor, "read the organisation policy")
+    access.require_policy_reader(actor)
     with cp.store.session() as session:
         row = session.get(OrgSetting, POLICY)
         return None if row is None else dict(row.value)

@@ -79,6 +79,8 @@ def add(
         )
     except UnsafeURLError as exc:
         raise InvalidInput(f"'base_url': {exc}") from None
+    except ValueError:  # urllib's own refusals, e.g. an unclosed IPv6 bracket
+        raise InvalidInput(f"'base_url': not a valid URL {base_url[:80]!r}") from None
     if parsed_kind is ProviderKind.AZURE:
         if not api_version:
             raise InvalidInput("an azure provider needs 'api_version' (for example 2024-10-21)")

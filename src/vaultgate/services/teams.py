@@ -47,12 +47,12 @@ def _find(session: Session, name: str) -> Team:
     return team
 
 
-def _require_team_manager(actor: Actor, team: Team) -> None:
-    if access.is_org_manager(actor):
-        return
-    if actor.role.value == "admin" and actor.team_id == team.id:
-        return
-    access.require_org_manager(actor, f"change team {team.name}")
+def _find_visible(session: Session, actor: Actor, name: str) -> Team:
+    """The team within the actor's scope; NotFound otherwise (no oracle)."""
+    team = session.scalar(select(Team).where(Team.name == name).where(access.team_scope(actor)))
+    if team is None:
+        raise NotFound(f"no team named {name!r}")
+    return team
 
 
 @refusals_audited("team.create")
@@ -68,10 +68,8 @@ def create(cp: ControlPlane, actor: Actor, name: str) -> TeamInfo:
 def list_teams(cp: ControlPlane, actor: Actor) -> list[TeamInfo]:
     """Teams the actor may see (team admins and members: their own)."""
     with cp.store.session() as session:
-        teams = session.scalars(select(Team).order_by(Team.name)).all()
-        if actor.role.value in ("owner", "auditor") or access.is_org_manager(actor):
-            return [_info(t) for t in teams]
-        return [_info(t) for t in teams if t.id == actor.team_id]
+        teams = session.scalars(select(Team).where(access.team_scope(actor)).order_by(Team.name)).all()
+        return [_info(t) for t in teams]
 
 
 @refusals_audited("team.policy")
@@ -98,8 +96,8 @@ def set_policy(
         except PolicyError as exc:
             raise InvalidInput(str(exc)) from None
     with cp.store.session() as session:
-        team = _find(session, name)
-        _require_team_manager(actor, team)
+        team = _find_visible(session, actor, name)
+        access.require_team_manager(actor, team)
         if parsed is not None and team.policy and not access.can_exceed_ceiling(actor):
             _require_narrower(parsed, team)
         if parsed is not None:

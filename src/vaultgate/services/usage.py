@@ -8,8 +8,8 @@ from datetime import datetime
 
 from sqlalchemy import case, func, insert, select
 
-from vaultgate.services.context import Actor, ControlPlane, Role
-from vaultgate.services.errors import NotAuthorised
+from vaultgate.services import access
+from vaultgate.services.context import Actor, ControlPlane
 from vaultgate.store.models import Member, UsageEvent
 from vaultgate.usage.events import UsageRecord
 
@@ -40,9 +40,11 @@ class UsageLine:
 
 
 def report(cp: ControlPlane, actor: Actor, since: datetime | None = None) -> list[UsageLine]:
-    """Requests and tokens per member and model (members see only their own)."""
-    if actor.role is Role.MEMBER and actor.member_id is None:
-        raise NotAuthorised("no member to report on")
+    """Requests and tokens per member and model, over the usage rows in the actor's scope.
+
+    Team admins see their team's members, members themselves; owners, organisation admins and
+    auditors everyone. The scope is part of the query, so nothing outside it is ever read.
+    """
     with cp.store.session() as session:
         query = (
             select(
@@ -56,12 +58,11 @@ def report(cp: ControlPlane, actor: Actor, since: datetime | None = None) -> lis
             .select_from(UsageEvent)
             .outerjoin(Member, UsageEvent.member_id == Member.id)
             .group_by(Member.name, UsageEvent.model)
+            .where(access.usage_scope(actor))
             .order_by(Member.name, UsageEvent.model)
         )
         if since is not None:
             query = query.where(UsageEvent.at >= since)
-        if actor.role is Role.MEMBER:
-            query = query.where(UsageEvent.member_id == actor.member_id)
         return [
             UsageLine(row[0], row[1], int(row[2]), int(row[3] or 0), int(row[4]), int(row[5]))
             for row in session.execute(query)
