@@ -244,6 +244,10 @@ EXPECTED: dict[tuple[str, str], Case] = {
     ("post", "/admin/teams/{name}/suspend"): Case(org_managers(200), _team(suspended=False)),
     ("post", "/admin/teams/{name}/resume"): Case(org_managers(200), _team(suspended=True)),
     ("put", "/admin/lockdown"): Case(org_managers(200), _lockdown),
+    # the organisation's policy: every admin and auditor reads it (it bounds their keys), org managers set it
+    ("get", "/admin/org/policy"): Case({**everyone(200), "member": (403, 403)}),
+    ("put", "/admin/org/policy"): Case(org_managers(200), lambda w, t: ({}, {"scopes": {"images": "none"}})),
+    ("delete", "/admin/org/policy"): Case(org_managers(200)),
     # admin tokens: for oneself only, except owners
     ("post", "/admin/tokens"): Case(
         {role: (201, 201) if role == "owner" else (403, 403) for role in ROLES},

@@ -68,7 +68,7 @@ def test_owner_cannot_register_a_provider_on_a_metadata_or_link_local_address(
     )
     assert response.status_code == 400, response.text
     error = response.json()["error"]
-    assert error["code"] == "invalidinput"
+    assert error["code"] == "invalid_input"
     assert error["message"].startswith("'base_url': host refused: "), error["message"]
     listed = httpx.get(served.url + "/admin/providers", headers=headers).json()
     assert name not in [p["name"] for p in listed]
