@@ -1,0 +1,55 @@
+"""A string as the detectors read it, with the way back to the string as written.
+
+Folding (:mod:`vaultgate.detect.normalise`: format characters removed, NFKC, look-alike
+letters) comes first, then the common escapes (:mod:`vaultgate.privacy.escapes`), so a
+fullwidth ``％４０`` is read as ``@`` too. Both keep an offset map; a match in the view is
+edited in the original through :meth:`TextView.original_span`. Request redaction and response
+scanning read text through the same view: one standard both ways.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from vaultgate.detect.normalise import Folded, fold
+from vaultgate.detect.pii import PiiDetector, PiiMatch
+from vaultgate.privacy.escapes import Decoded, decode
+
+
+@dataclass(frozen=True, slots=True)
+class TextView:
+    """``text`` is what the detectors read; ``original_span`` maps a span of it back."""
+
+    text: str
+    folded: Folded | None
+    decoded: Decoded | None
+
+    def original_span(self, start: int, end: int) -> tuple[int, int]:
+        """The span of the original string that view ``[start, end)`` stands for."""
+        if self.decoded is not None:
+            start, end = self.decoded.original_span(start, end)
+        if self.folded is not None:
+            start, end = self.folded.original_span(start, end)
+        return start, end
+
+
+def view(text: str) -> TextView | None:
+    """The detectors' view of ``text``, or None when it is the text itself (the common case)."""
+    folded = fold(text)
+    middle = folded.text if folded is not None else text
+    decoded = decode(middle)
+    if folded is None and decoded is None:
+        return None
+    return TextView(decoded.text if decoded is not None else middle, folded, decoded)
+
+
+def find_pii(detector: PiiDetector, text: str) -> list[PiiMatch]:
+    """``detector.find`` over the view of ``text``: spans in ``text`` itself, values as read (decoded)."""
+    seen = view(text)
+    if seen is None:
+        return detector.find(text)
+    found = []
+    for match in detector.find(seen.text):
+        start, end = seen.original_span(match.start, match.end)
+        found.append(PiiMatch(match.entity, start, end, match.value))
+    return found
