@@ -125,12 +125,16 @@ def _ssn(match: re.Match[str], text: str) -> Span | None:
         itin = label.group("itin") is not None and area[0] == "9"
         return (Entity.ITIN if itin else Entity.SSN), match.start(), match.end()
     valid_itin, valid_ssn = v.itin_ok(area, group, serial), v.ssn_ok(area, group, serial)
-    if not (valid_itin or valid_ssn):
-        return None
-    if not match.group("sep") and _NOT_PERSONAL.search(before):
-        return None  # a bare nine-digit order, invoice or tracking number
     if _PHONE_LABEL.search(before):
         return None
+    if match.group("sep"):
+        # AAA-GG-SSSS is an SSN whatever its area (masking a look-alike costs little, a leak a
+        # lot), unless the context says it is something else: an order, ticket or part number.
+        if not (valid_itin or valid_ssn) and _NOT_PERSONAL.search(before):
+            return None
+        return (Entity.ITIN if valid_itin else Entity.SSN), match.start(), match.end()
+    if not (valid_itin or valid_ssn) or _NOT_PERSONAL.search(before):
+        return None  # nine bare digits: an SSN only when valid, and not an order, invoice or tracking number
     return (Entity.ITIN if valid_itin else Entity.SSN), match.start(), match.end()
 
 

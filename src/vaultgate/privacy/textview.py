@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from vaultgate.detect.normalise import Folded, fold
 from vaultgate.detect.pii import PiiDetector, PiiMatch
+from vaultgate.privacy.encoded import blobs
 from vaultgate.privacy.escapes import Decoded, decode
 
 
@@ -44,12 +45,23 @@ def view(text: str) -> TextView | None:
 
 
 def find_pii(detector: PiiDetector, text: str) -> list[PiiMatch]:
-    """``detector.find`` over the view of ``text``: spans in ``text`` itself, values as read (decoded)."""
+    """``detector.find`` over the view of ``text``: spans in ``text`` itself, values as read (decoded).
+
+    A base64 run whose text holds personal data is one match covering the whole run.
+    """
     seen = view(text)
+    source = seen.text if seen is not None else text
+    found = detector.find(source)
+    for blob in blobs(source):
+        inner = view(blob.decoded)
+        hits = detector.find(inner.text if inner is not None else blob.decoded)
+        if hits and not any(m.start < blob.end and blob.start < m.end for m in found):
+            found.append(PiiMatch(hits[0].entity, blob.start, blob.end, source[blob.start : blob.end]))
+    found.sort(key=lambda m: m.start)
     if seen is None:
-        return detector.find(text)
-    found = []
-    for match in detector.find(seen.text):
+        return found
+    mapped = []
+    for match in found:
         start, end = seen.original_span(match.start, match.end)
-        found.append(PiiMatch(match.entity, start, end, match.value))
-    return found
+        mapped.append(PiiMatch(match.entity, start, end, match.value))
+    return mapped
