@@ -45,6 +45,9 @@ class Settings:
     # Proxies whose X-Forwarded-For is believed (comma-separated addresses or CIDRs).
     trusted_proxies: str = ""
     rotation_check_interval: float = 600.0
+    # Privacy scan bounds (issue 9): a deadline in seconds and a body size budget in bytes; past either, fail closed.
+    privacy_scan_timeout: float = 10.0
+    privacy_scan_max_bytes: int = 8 * 1024 * 1024
 
     @property
     def resolved_database_url(self) -> str:
@@ -74,6 +77,8 @@ _CASTS: dict[str, Any] = {
     "usage_flush_interval": float,
     "upstream_timeout": float,
     "rotation_check_interval": float,
+    "privacy_scan_timeout": float,
+    "privacy_scan_max_bytes": int,
 }
 
 

@@ -102,7 +102,7 @@ class DataPlane:
             return
         self.authorize(ex, snapshot)  # 3 authz
         await admit.admit(self._limiter, ex)  # 4 admit
-        protect.protect(self._privacy, ex)  # 5 protect
+        await protect.protect(self._privacy, ex)  # 5 protect
         ex.provider = choose(snapshot, ex.model)
         response = await self.forward(ex)  # 6 forward
         await self.relay(ex, response, send)  # 7 restore; usage is read from the answer for 8

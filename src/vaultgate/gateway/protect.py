@@ -16,8 +16,12 @@ from vaultgate.privacy.modes import DEFAULT_POLICY, PrivacyPolicy
 USAGE_STREAMS = ("chat/completions", "completions")
 
 
-def protect(guard: PrivacyGuard, ex: Exchange) -> None:
-    """Rewrite the request for the upstream; 400 ``secret_detected``/``pii_blocked`` when the policy blocks."""
+async def protect(guard: PrivacyGuard, ex: Exchange) -> None:
+    """Rewrite the request for the upstream; 400 ``secret_detected``/``pii_blocked`` when the policy blocks.
+
+    A body over the scanning budget is refused with 413 ``request_too_large``, a scan past its
+    deadline with 503 ``privacy_scan_timeout`` (not retried by the SDKs: it would time out again).
+    """
     grant = ex.grant
     assert grant is not None
     payload = ex.payload
@@ -34,9 +38,12 @@ def protect(guard: PrivacyGuard, ex: Exchange) -> None:
                 ex.body_changed = True
     policy = privacy_policy(ex)
     try:
-        rmap, changed, ex.path, ex.query = guard.protect(payload, ex.path, ex.query, policy)
+        rmap, changed, ex.path, ex.query = await guard.protect_bounded(
+            payload, ex.path, ex.query, policy, size=len(ex.body), pseudonym=grant.pseudonym
+        )
     except PrivacyRefusal as refusal:
-        raise GatewayError(400, refusal.code, refusal.message) from None
+        headers = [(b"x-should-retry", b"false")] if refusal.status >= 500 else None
+        raise GatewayError(refusal.status, refusal.code, refusal.message, headers=headers) from None
     ex.body_changed = ex.body_changed or changed
     ex.restorer = guard.restorer(rmap, policy)
 
