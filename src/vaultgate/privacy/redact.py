@@ -59,6 +59,9 @@ _KNOWN_KEYS = frozenset(
         "call_id", "status", "verbosity", "cache_control", "annotations",
     }
 )  # fmt: skip
+# Values of these fields name a structure (a role, a part type), not text: adjacency of text
+# strings (for secrets split in two) looks past them.
+_STRUCTURAL = frozenset({"role", "type", "model", "id", "tool_call_id", "call_id", "status", "detail", "format"})
 _VALUE, _KEY, _NUMBER = 0, 1, 2
 # How far each side of the boundary between two adjacent strings a split secret is looked for.
 _JUNCTION = 256
@@ -328,7 +331,7 @@ class Redactor:
 
         Both pieces go: the first becomes the placeholder, the second is removed.
         """
-        values = [i for i, slot in enumerate(slots) if slot.kind == _VALUE]
+        values = [i for i, slot in enumerate(slots) if slot.kind == _VALUE and slot.key not in _STRUCTURAL]
         if len(values) < 2:
             return []
         windows: list[str] = []
