@@ -77,6 +77,12 @@ _NOT_PERSONAL = _re(
     r"(?:\b(?:order|invoice|ticket|tracking|ref|reference|account|acct|po|sku|id|no\.|number|case|build|serial"
     r"|part|item|batch|lot|job|run|transaction|txn|confirmation|booking|shipment|zip|isbn)|#)(?:\s+(?:is|was|of))?\W{0,4}$"
 )
+# What names an SSN-shaped AAA-GG-SSSS as something else: a kind of record, not just "number" or "id".
+_OTHER_RECORD = _re(
+    r"\b(?:order|invoice|ticket|tracking|ref|reference|po|sku|case|build|serial|part|item|batch|lot|job|run"
+    r"|transaction|txn|confirmation|booking|shipment|zip|isbn|version)\b(?:\s*(?:number|no\.?|#|id))?"
+    r"(?:\s+(?:is|was|of))?\W{0,4}$"
+)
 _PHONE_LABEL = _re(r"\b(?:phone|tel|telephone|call|calling|mobile|cell|fax|whatsapp|sms|text me|reach me|ring)\b")
 _VERSION_LABEL = _re(r"\b(?:version|ver\.?|release|build|firmware|v|python|node|oid|snmp)\W{0,3}$")
 _FILE_TLDS = frozenset(
@@ -130,7 +136,7 @@ def _ssn(match: re.Match[str], text: str) -> Span | None:
     if match.group("sep"):
         # AAA-GG-SSSS is an SSN whatever its area (masking a look-alike costs little, a leak a
         # lot), unless the context says it is something else: an order, ticket or part number.
-        if not (valid_itin or valid_ssn) and _NOT_PERSONAL.search(before):
+        if not (valid_itin or valid_ssn) and _OTHER_RECORD.search(before):
             return None
         return (Entity.ITIN if valid_itin else Entity.SSN), match.start(), match.end()
     if not (valid_itin or valid_ssn) or _NOT_PERSONAL.search(before):
