@@ -65,8 +65,9 @@ _STRUCTURAL = frozenset({"role", "type", "model", "id", "tool_call_id", "call_id
 _VALUE, _KEY, _NUMBER = 0, 1, 2
 # How far each side of the boundary between two adjacent strings a split secret is looked for.
 _JUNCTION = 256
-# With this many distinct values or fewer, one str.find pass per value is the cheapest search.
-_FEW_VALUES = 8
+# Up to this many characters searched in all (values x text), one str.find pass per value is
+# the cheapest search (a few milliseconds at most); beyond, a prefix lookup keeps it linear.
+_FIND_BUDGET = 1 << 24
 
 Edit = tuple[int, int, str]
 
@@ -404,7 +405,7 @@ def _every_occurrence(text: str, edits: list[Edit]) -> None:
     replacements = {text[s:e]: r for s, e, r in edits}
     taken = sorted((s, e) for s, e, _ in edits)
     found: list[Edit] = []
-    if len(replacements) <= _FEW_VALUES:
+    if len(replacements) * len(text) <= _FIND_BUDGET:
         for value, replacement in replacements.items():
             position = text.find(value)
             while position != -1:
