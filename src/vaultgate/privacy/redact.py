@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import bisect
 import itertools
-import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
 from vaultgate.detect.pii import NameRecogniser, PiiDetector
 from vaultgate.detect.pii_rules import Entity
 from vaultgate.detect.secrets import SecretDetector, default_detector
+from vaultgate.privacy.edits import Edit, apply_edits, every_occurrence, merge_edits
 from vaultgate.privacy.encoded import blobs
 from vaultgate.privacy.errors import PrivacyRefusal
 from vaultgate.privacy.modes import Mode, PrivacyPolicy, SecretMode
@@ -65,11 +65,6 @@ _STRUCTURAL = frozenset({"role", "type", "model", "id", "tool_call_id", "call_id
 _VALUE, _KEY, _NUMBER = 0, 1, 2
 # How far each side of the boundary between two adjacent strings a split secret is looked for.
 _JUNCTION = 256
-# Up to this many characters searched in all (values x text), one str.find pass per value is
-# the cheapest search (a few milliseconds at most); beyond, a prefix lookup keeps it linear.
-_FIND_BUDGET = 1 << 24
-
-Edit = tuple[int, int, str]
 
 
 def mask(entity: Entity, value: str) -> str:
@@ -216,7 +211,7 @@ class Redactor:
         # Backwards, so a value is written before the key that holds it is renamed.
         for index, slot_edits in sorted(per_slot.items(), reverse=True):
             slot = slots[index]
-            merged = _merge(slot_edits)
+            merged = merge_edits(slot_edits)
             if slot.kind == _NUMBER:
                 start, end, replacement = merged[0]
                 if (start, end) == (0, len(slot.text)):
@@ -225,7 +220,7 @@ class Redactor:
             seen = views[index]
             if seen is not None:
                 merged = [(*seen.original_span(start, end), replacement) for start, end, replacement in merged]
-            slot.write(_apply(slot.text, merged))
+            slot.write(apply_edits(slot.text, merged))
         return True
 
     def redact_text(self, text: str, policy: PrivacyPolicy, rmap: RedactionMap) -> str:
@@ -242,7 +237,7 @@ class Redactor:
         edits = self._edits(source, policy, rmap, original)
         if seen is not None:
             edits = [(*seen.original_span(start, end), replacement) for start, end, replacement in edits]
-        return _apply(text, edits)
+        return apply_edits(text, edits)
 
     def _refuse_secret(self, rule_id: str) -> PrivacyRefusal:
         return PrivacyRefusal(
@@ -272,7 +267,7 @@ class Redactor:
         if entities:
             self._pii_edits(text, policy, rmap, entities, edits, original)
         if edits:
-            _every_occurrence(text, edits)
+            every_occurrence(text, edits)
         edits.sort()
         return edits
 
@@ -366,77 +361,3 @@ def _refuse_pii(entity: Entity) -> PrivacyRefusal:
         "pii_blocked",
         f"The request contains personal data of type '{entity.value}', which this key's privacy policy blocks.",
     )
-
-
-def _apply(text: str, edits: list[Edit]) -> str:
-    """``text`` with sorted, non-overlapping ``edits`` applied (one join: linear in the text)."""
-    pieces: list[str] = []
-    position = 0
-    for start, end, replacement in edits:
-        if start < position:
-            continue
-        pieces.append(text[position:start])
-        pieces.append(replacement)
-        position = end
-    pieces.append(text[position:])
-    return "".join(pieces)
-
-
-def _merge(edits: list[tuple[int, int, str, int]]) -> list[Edit]:
-    """One slot's edits in order, overlapping ones joined (a split-secret edit wins)."""
-    merged: list[tuple[int, int, str, int]] = []
-    for start, end, replacement, rank in sorted(edits, key=lambda e: (e[0], -e[1])):
-        if merged and start < merged[-1][1]:
-            last = merged[-1]
-            keep = (replacement, rank) if rank > last[3] else (last[2], last[3])
-            merged[-1] = (last[0], max(last[1], end), keep[0], keep[1])
-        else:
-            merged.append((start, end, replacement, rank))
-    return [(s, e, r) for s, e, r, _ in merged]
-
-
-def _every_occurrence(text: str, edits: list[Edit]) -> None:
-    """Replace every other verbatim occurrence of a value already found (one the recognisers
-    missed in a context such as ``a@b.org4111``): once a value is known, it never leaves raw.
-
-    Linear in the text: few values are searched with ``str.find``; many are looked up by
-    prefix, only in the text that no edit covers yet.
-    """
-    replacements = {text[s:e]: r for s, e, r in edits}
-    taken = sorted((s, e) for s, e, _ in edits)
-    found: list[Edit] = []
-    if len(replacements) * len(text) <= _FIND_BUDGET:
-        for value, replacement in replacements.items():
-            position = text.find(value)
-            while position != -1:
-                found.append((position, position + len(value), replacement))
-                position = text.find(value, position + len(value))
-    else:
-        width = min(8, *(len(v) for v in replacements))
-        longest = max(len(v) for v in replacements)
-        by_prefix: dict[str, list[str]] = {}
-        for value in sorted(replacements, key=len, reverse=True):
-            by_prefix.setdefault(value[:width], []).append(value)
-        first = re.compile("[" + "".join(sorted({re.escape(v[0]) for v in replacements})) + "]")
-        gap_start = 0
-        for span_start, span_end in [*taken, (len(text), len(text))]:
-            # A missed occurrence starts in a gap between edits (it may run into the next one).
-            for hit in first.finditer(text, gap_start, min(len(text), span_start + longest)):
-                position = hit.start()
-                if position >= span_start:
-                    break
-                for value in by_prefix.get(text[position : position + width], ()):
-                    if text.startswith(value, position):
-                        found.append((position, position + len(value), replacements[value]))
-                        break
-            gap_start = max(gap_start, span_end)
-    found.sort()
-    index = 0
-    last_end = 0
-    for start, end, replacement in found:
-        while index < len(taken) and taken[index][1] <= start:
-            index += 1
-        if start < last_end or (index < len(taken) and taken[index][0] < end):
-            continue
-        edits.append((start, end, replacement))
-        last_end = end
