@@ -10,15 +10,19 @@ from __future__ import annotations
 
 import random
 import time
+from importlib import resources
 from typing import Any
 
 import httpx
 import pytest
+import tiktoken
 from sqlalchemy import select
+from tiktoken.load import load_tiktoken_bpe
 
 from tests.attacks.conftest import RecordingUpstream, Served
 from tests.privacy import pii_corpus as corpus
 from vaultgate.detect.examples import expand
+from vaultgate.limits.token_estimate import _CL100K_PATTERN, _SPECIAL, CL100K_SHA256
 from vaultgate.store.models import UsageEvent
 
 RNG = random.Random(906)
@@ -123,3 +127,31 @@ def test_usage_rows_keep_no_secret_sent_as_a_model_name(served: Served, upstream
     models = [r.model for r in rows()]
     assert "text-embedding-3-small" in models
     assert not any(m and (KEY[:20] in m or "example.org" in m) for m in models)
+
+
+def _cl100k() -> tiktoken.Encoding:
+    """The encoding token-id prompts of embeddings and legacy completions use, loaded offline."""
+    path = resources.files("tiktoken_ext").joinpath("data/cl100k_base.tiktoken")
+    ranks = load_tiktoken_bpe(str(path), expected_hash=CL100K_SHA256)
+    return tiktoken.Encoding(
+        name="cl100k_base", pat_str=_CL100K_PATTERN, mergeable_ranks=ranks, special_tokens=_SPECIAL
+    )
+
+
+def test_a_secret_sent_as_token_ids_is_refused(served: Served, upstream: RecordingUpstream) -> None:
+    tokens = _cl100k()
+    response = _post(
+        served, "/embeddings", {"model": "text-embedding-3-small", "input": tokens.encode_ordinary(f"key {KEY}")}
+    )
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["code"] == "secret_detected"
+    assert not upstream.requests
+
+
+def test_personal_data_sent_as_token_ids_is_redacted(served: Served, upstream: RecordingUpstream) -> None:
+    tokens = _cl100k()
+    prompt = [tokens.encode_ordinary(f"write to {EMAIL} today"), tokens.encode_ordinary("and hello")]
+    response = _post(served, "/completions", {"model": "gpt-3.5-turbo-instruct", "prompt": prompt})
+    assert upstream.requests, response.text
+    sent = [tokens.decode(ids) for ids in upstream.last.json()["prompt"]]
+    assert sent == ["write to [EMAIL_1] today", "and hello"]

@@ -28,6 +28,7 @@ from vaultgate.privacy.errors import PrivacyRefusal
 from vaultgate.privacy.modes import Mode, PrivacyPolicy, SecretMode
 from vaultgate.privacy.placeholders import RedactionMap
 from vaultgate.privacy.textview import TextView, view
+from vaultgate.privacy.token_ids import TOKEN_FIELDS, TokenText
 
 TAG = {
     Entity.EMAIL: "EMAIL",
@@ -62,7 +63,7 @@ _KNOWN_KEYS = frozenset(
 # Values of these fields name a structure (a role, a part type), not text: adjacency of text
 # strings (for secrets split in two) looks past them.
 _STRUCTURAL = frozenset({"role", "type", "model", "id", "tool_call_id", "call_id", "status", "detail", "format"})
-_VALUE, _KEY, _NUMBER = 0, 1, 2
+_VALUE, _KEY, _NUMBER, _TOKENS = 0, 1, 2, 3
 # How far each side of the boundary between two adjacent strings a split secret is looked for.
 _JUNCTION = 256
 
@@ -109,7 +110,20 @@ def _number_text(value: Any) -> str | None:
     return None
 
 
-def _collect(payload: dict[str, Any], pseudonym: str | None) -> list[_Slot]:
+def _token_slots(value: list[Any], tokens: TokenText) -> list[_Slot] | None:
+    """A token-id prompt (an array of ids, or an array of such arrays) as text slots; None if it is not one."""
+    if value and all(isinstance(item, list) for item in value):
+        slots = []
+        for index, item in enumerate(value):
+            text = tokens.decode(item)
+            if text is None:
+                return None
+            slots.append(_Slot(value, index, text, _TOKENS))
+        return slots
+    return None
+
+
+def _collect(payload: dict[str, Any], pseudonym: str | None, tokens: TokenText) -> list[_Slot]:
     """Every string (and long number) in ``payload`` in document order; nesting costs no stack."""
     slots: list[_Slot] = []
     stack: list[tuple[Any, Iterator[tuple[Any, Any]]]] = [(payload, iter(payload.items()))]
@@ -125,6 +139,12 @@ def _collect(payload: dict[str, Any], pseudonym: str | None) -> list[_Slot]:
                 continue
             if key not in _KNOWN_KEYS:
                 slots.append(_Slot(container, key, key, _KEY))
+        if container is payload and key in TOKEN_FIELDS and isinstance(value, list):
+            text = tokens.decode(value)
+            found = [_Slot(payload, key, text, _TOKENS)] if text is not None else _token_slots(value, tokens)
+            if found is not None:
+                slots.extend(slot for slot in found if slot.text)
+                continue
         if isinstance(value, str):
             if value:
                 slots.append(_Slot(container, key, value, _VALUE))
@@ -150,6 +170,7 @@ class Redactor:
         self.names = names
         self._secrets = secrets or default_detector()
         self._detectors: dict[frozenset[Entity], PiiDetector] = {}
+        self._tokens = TokenText()
 
     def detector(self, entities: frozenset[Entity]) -> PiiDetector:
         """The PII detector for ``entities`` (cached: a policy's selection is compiled once)."""
@@ -173,7 +194,7 @@ class Redactor:
         ``pseudonym``: the value hygiene wrote into ``safety_identifier``/``user`` (exempt there).
         ``check`` is called between phases (it raises when the scan's deadline has passed).
         """
-        slots = _collect(payload, pseudonym)
+        slots = _collect(payload, pseudonym, self._tokens)
         if not slots:
             return False
         views: list[TextView | None] = [view(s.text) if s.kind != _NUMBER else None for s in slots]
@@ -220,7 +241,11 @@ class Redactor:
             seen = views[index]
             if seen is not None:
                 merged = [(*seen.original_span(start, end), replacement) for start, end, replacement in merged]
-            slot.write(apply_edits(slot.text, merged))
+            new = apply_edits(slot.text, merged)
+            if slot.kind == _TOKENS:
+                slot.container[slot.key] = self._tokens.encode(new)
+            else:
+                slot.write(new)
         return True
 
     def redact_text(self, text: str, policy: PrivacyPolicy, rmap: RedactionMap) -> str:
