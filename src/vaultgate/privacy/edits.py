@@ -9,23 +9,46 @@ from __future__ import annotations
 import re
 
 Edit = tuple[int, int, str]
+# How far around an edit the edited text is searched again (longer than any value's context).
+AROUND = 64
 # Up to this many characters searched in all (values x text), one str.find pass per value is
 # the cheapest search (a few milliseconds at most); beyond, a prefix lookup keeps it linear.
 _FIND_BUDGET = 1 << 24
 
 
-def apply_edits(text: str, edits: list[Edit]) -> str:
-    """``text`` with sorted, non-overlapping ``edits`` applied (one join: linear in the text)."""
+def apply_edits(text: str, edits: list[Edit], around: list[str] | None = None) -> str:
+    """``text`` with sorted, non-overlapping ``edits`` applied (one join: linear in the text).
+
+    With ``around``, the new text within :data:`AROUND` characters of each edit is appended to
+    it (merged where windows overlap), for a check that the edits made nothing new readable.
+    """
     pieces: list[str] = []
+    spans: list[tuple[int, int]] = []
     position = 0
+    length = 0
     for start, end, replacement in edits:
         if start < position:
             continue
         pieces.append(text[position:start])
+        length += start - position
+        spans.append((length, length + len(replacement)))
         pieces.append(replacement)
+        length += len(replacement)
         position = end
     pieces.append(text[position:])
-    return "".join(pieces)
+    new = "".join(pieces)
+    if around is not None:
+        window_start, window_end = -1, -1
+        for start, end in spans:
+            low, high = max(0, start - AROUND), min(len(new), end + AROUND)
+            if low > window_end:
+                if window_end > window_start:
+                    around.append(new[window_start:window_end])
+                window_start = low
+            window_end = max(window_end, high)
+        if window_end > window_start >= 0:
+            around.append(new[window_start:window_end])
+    return new
 
 
 def merge_edits(edits: list[tuple[int, int, str, int]]) -> list[Edit]:

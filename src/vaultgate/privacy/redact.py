@@ -193,10 +193,40 @@ class Redactor:
 
         ``pseudonym``: the value hygiene wrote into ``safety_identifier``/``user`` (exempt there).
         ``check`` is called between phases (it raises when the scan's deadline has passed).
+
+        A replacement changes the context of what stands next to it (``x@y.org::1`` becomes
+        ``[EMAIL_1]::1``, where ``::1`` now reads as an address): the text around each edit is
+        searched again, and when it holds anything, the whole body gets one more pass.
         """
+        changed, around = self._redact_once(payload, policy, rmap, pseudonym, check)
+        if changed and self._finds_any("\x00".join(around), policy):
+            check()
+            self._redact_once(payload, policy, rmap, pseudonym, check)
+        return changed
+
+    def _finds_any(self, text: str, policy: PrivacyPolicy) -> bool:
+        """Whether ``text`` (read through its view) holds a secret or personal data the policy scans for."""
+        if not text:
+            return False
+        seen = view(text)
+        readable = seen.text if seen is not None else text
+        if self._secrets.find(readable, allow_placeholders=False):
+            return True
+        entities = policy.scanned()
+        return bool(entities) and bool(self.detector(entities).find(readable))
+
+    def _redact_once(
+        self,
+        payload: dict[str, Any],
+        policy: PrivacyPolicy,
+        rmap: RedactionMap,
+        pseudonym: str | None,
+        check: Callable[[], None],
+    ) -> tuple[bool, list[str]]:
+        """One pass: (changed, the edited text around each edit)."""
         slots = _collect(payload, pseudonym, self._tokens)
         if not slots:
-            return False
+            return False, []
         views: list[TextView | None] = [view(s.text) if s.kind != _NUMBER else None for s in slots]
         texts = [v.text if v is not None else s.text for s, v in zip(slots, views, strict=True)]
         starts: list[int] = []
@@ -227,8 +257,9 @@ class Redactor:
         for index, start, end, replacement in self._junction_edits(slots, texts, policy, rmap):
             per_slot.setdefault(index, []).append((start, end, replacement, 1))
         if not per_slot:
-            return False
+            return False, []
         check()
+        around: list[str] = []
         # Backwards, so a value is written before the key that holds it is renamed.
         for index, slot_edits in sorted(per_slot.items(), reverse=True):
             slot = slots[index]
@@ -241,12 +272,12 @@ class Redactor:
             seen = views[index]
             if seen is not None:
                 merged = [(*seen.original_span(start, end), replacement) for start, end, replacement in merged]
-            new = apply_edits(slot.text, merged)
+            new = apply_edits(slot.text, merged, around)
             if slot.kind == _TOKENS:
                 slot.container[slot.key] = self._tokens.encode(new)
             else:
                 slot.write(new)
-        return True
+        return True, around
 
     def redact_text(self, text: str, policy: PrivacyPolicy, rmap: RedactionMap) -> str:
         """One string redacted by the same rules (a query value, a path segment)."""
