@@ -45,6 +45,8 @@ async def protect(guard: PrivacyGuard, ex: Exchange) -> None:
         headers = [(b"x-should-retry", b"false")] if refusal.status >= 500 else None
         raise GatewayError(refusal.status, refusal.code, refusal.message, headers=headers) from None
     ex.body_changed = ex.body_changed or changed
+    if changed and payload is not None and isinstance(payload.get("model"), str):
+        ex.model = payload["model"]  # a redacted model name: routing and adapters see what is sent
     ex.restorer = guard.restorer(rmap, policy)
 
 
