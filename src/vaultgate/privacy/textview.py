@@ -2,7 +2,8 @@
 
 Folding (:mod:`vaultgate.detect.normalise`: format characters removed, NFKC, look-alike
 letters) comes first, then the common escapes (:mod:`vaultgate.privacy.escapes`), so a
-fullwidth ``％４０`` is read as ``@`` too. Both keep an offset map; a match in the view is
+fullwidth ``％４０`` is read as ``@`` too, then folding again when escapes stood for
+non-ASCII characters (``&#8203;``, a zero-width space). Each step keeps an offset map; a match in the view is
 edited in the original through :meth:`TextView.original_span`. Request redaction and response
 scanning read text through the same view: one standard both ways.
 """
@@ -24,9 +25,12 @@ class TextView:
     text: str
     folded: Folded | None
     decoded: Decoded | None
+    refolded: Folded | None = None
 
     def original_span(self, start: int, end: int) -> tuple[int, int]:
         """The span of the original string that view ``[start, end)`` stands for."""
+        if self.refolded is not None:
+            start, end = self.refolded.original_span(start, end)
         if self.decoded is not None:
             start, end = self.decoded.original_span(start, end)
         if self.folded is not None:
@@ -41,7 +45,10 @@ def view(text: str) -> TextView | None:
     decoded = decode(middle)
     if folded is None and decoded is None:
         return None
-    return TextView(decoded.text if decoded is not None else middle, folded, decoded)
+    if decoded is None:
+        return TextView(middle, folded, None)
+    refolded = fold(decoded.text)
+    return TextView(refolded.text if refolded is not None else decoded.text, folded, decoded, refolded)
 
 
 def find_pii(detector: PiiDetector, text: str) -> list[PiiMatch]:
