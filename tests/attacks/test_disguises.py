@@ -48,6 +48,7 @@ SECRET_DISGUISES = {
     "word joiner and soft hyphen inside the key": KEY[:12] + "\u2060" + KEY[12:40] + "\u00ad" + KEY[40:],
     "zero-width space written as an HTML entity": KEY[:20] + "&#8203;" + KEY[20:],
     "zero-width joiner written as a JSON-style escape": KEY[:30] + "\\u200d" + KEY[30:],
+    "zero-width space percent-encoded": KEY[:25] + "%E2%80%8B" + KEY[25:],
     "fullwidth letters": _fullwidth(KEY[:16]) + KEY[16:],
     "cyrillic look-alikes in the prefix": "ѕk-рrој-" + KEY[8:],
     "zero-width inside an AWS key id": AWS[:4] + "\u200d" + AWS[4:],

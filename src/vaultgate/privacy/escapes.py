@@ -2,8 +2,9 @@
 with a map back to the original offsets, so a value written escaped is found and replaced too.
 
 Escapes of ASCII characters are decoded, and numeric escapes of any character (``&#8203;``,
-``&#x200B;``, ``\\u200b``): the view then folds what they stand for (a zero-width space written
-as an entity inside a key is removed like a literal one; see :mod:`vaultgate.privacy.textview`).
+``&#x200B;``, ``\\u200b``, percent-encoded UTF-8 such as ``%E2%80%8B``): the view then folds
+what they stand for (a zero-width space written as an entity inside a key is removed like a
+literal one; see :mod:`vaultgate.privacy.textview`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import re
 from dataclasses import dataclass
 
 _ESCAPE = re.compile(
-    r"%[0-7][0-9A-Fa-f]|&(?:#\d{1,7}|#[xX][0-9A-Fa-f]{1,6}|amp|commat|period|plus|lpar|rpar|dash|hyphen);"
+    r"%[C-Fc-f][0-9A-Fa-f](?:%[89ABab][0-9A-Fa-f]){1,3}|%[0-7][0-9A-Fa-f]|&(?:#\d{1,7}|#[xX][0-9A-Fa-f]{1,6}|amp|commat|period|plus|lpar|rpar|dash|hyphen);"
     r"|\\u[0-9A-Fa-f]{4}|\\x[0-7][0-9A-Fa-f]"
 )
 _NAMED = {"amp": "&", "commat": "@", "period": ".", "plus": "+", "lpar": "(", "rpar": ")", "dash": "-", "hyphen": "-"}
@@ -22,6 +23,12 @@ _MAYBE = re.compile(r"[%&\\]")
 
 def _char(escape: str) -> str | None:
     if escape[0] == "%":
+        if len(escape) > 3:  # percent-encoded UTF-8 of one non-ASCII character
+            try:
+                char = bytes.fromhex(escape.replace("%", "")).decode("utf-8")
+            except UnicodeDecodeError:
+                return None
+            return char if len(char) == 1 else None
         return chr(int(escape[1:], 16))
     if escape[0] == "\\":
         return _code_point(int(escape[2:], 16))
