@@ -58,6 +58,9 @@ class Settings:
     max_header_count: int = 100
     max_header_bytes: int = 32 * 1024
     keepalive_timeout: int = 5
+    # Privacy scan bounds (issue 9): a deadline in seconds and a body size budget in bytes; past either, fail closed.
+    privacy_scan_timeout: float = 10.0
+    privacy_scan_max_bytes: int = 8 * 1024 * 1024
 
     @property
     def resolved_database_url(self) -> str:
@@ -94,6 +97,8 @@ _CASTS: dict[str, Any] = {
     "max_header_count": int,
     "max_header_bytes": int,
     "keepalive_timeout": int,
+    "privacy_scan_timeout": float,
+    "privacy_scan_max_bytes": int,
 }
 # A zero or negative limit would refuse everything (or, for a timeout, nothing would ever finish).
 _POSITIVE = frozenset(

@@ -166,7 +166,9 @@ def build(settings: config.Settings) -> Gateway:
     )
     recorder = UsageRecorder(lambda batch: usage.write(cp, batch), flush_interval=settings.usage_flush_interval)
     limiter = build_limiter(settings, cp.prices)
-    privacy = PrivacyGuard.with_installed_recognisers()
+    privacy = PrivacyGuard.with_installed_recognisers(
+        scan_timeout=settings.privacy_scan_timeout, scan_max_bytes=settings.privacy_scan_max_bytes
+    )
     log.info("%s", privacy.describe())  # which recognisers are active, said once at start-up
     hooks = DataPlaneHooks(cp, refresher, settings.rotation_check_interval)
     limits = http_limits(settings)

@@ -231,7 +231,8 @@ def _negatives(rng: random.Random) -> list[str]:
         f"Card ending {rng.randint(1000, 9999)} was declined.",
         f"The test card {bad_card(rng)} should fail the checksum.",
         f"Reference {iban(rng, valid=False)} is not a valid account.",
-        f"Placeholder SSN {ssn(rng, area=rng.choice([0, 666]))} from the sample form.".replace("SSN", "value"),
+        # SSN-shaped with an area no SSN has: not personal only because the context says what it is.
+        f"Ticket {ssn(rng, area=rng.choice([0, 666, rng.randint(900, 999)]))} from the sample form.",
         f"Total: ${rng.randint(1000, 99999)}.{rng.randint(0, 99):02d} for {rng.randint(2, 40)} seats.",
         f"ISBN 978-{rng.randint(0, 9)}-{rng.randint(100, 999)}-{rng.randint(10000, 99999)}-{rng.randint(0, 9)}",
         f"Meeting at {rng.randint(1, 12)}:{rng.randint(0, 59):02d} in room {rng.randint(100, 999)}.",
@@ -258,6 +259,8 @@ def _variants(rng: random.Random) -> list[tuple[str, str, Callable[[], str]]]:
 
     return [
         ("connect to {v}:8080 and retry", "ip_address", lambda: ipv4(rng)),
+        # SSN-shaped, no label, an area the SSA never issued: still treated as an SSN (issue 9).
+        ("the form says {v} in box 3", "ssn", lambda: ssn(rng, area=rng.choice([0, 666]))),
         ("curl -g http://[{v}]:443/health", "ip_address", lambda: ipv6(rng)),
         ("IP={v},port=22", "ip_address", lambda: ipv4(rng)),
         ("From: Billing Team <{v}>", "email", lambda: email(rng)),

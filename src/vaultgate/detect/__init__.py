@@ -4,6 +4,7 @@
 __all__ = [
     "interface",
     "names",
+    "normalise",
     "pii",
     "pii_rules",
     "secrets",

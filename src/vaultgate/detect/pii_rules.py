@@ -77,6 +77,12 @@ _NOT_PERSONAL = _re(
     r"(?:\b(?:order|invoice|ticket|tracking|ref|reference|account|acct|po|sku|id|no\.|number|case|build|serial"
     r"|part|item|batch|lot|job|run|transaction|txn|confirmation|booking|shipment|zip|isbn)|#)(?:\s+(?:is|was|of))?\W{0,4}$"
 )
+# What names an SSN-shaped AAA-GG-SSSS as something else: a kind of record, not just "number" or "id".
+_OTHER_RECORD = _re(
+    r"\b(?:order|invoice|ticket|tracking|ref|reference|po|sku|case|build|serial|part|item|batch|lot|job|run"
+    r"|transaction|txn|confirmation|booking|shipment|zip|isbn|version)\b(?:\s*(?:number|no\.?|#|id))?"
+    r"(?:\s+(?:is|was|of))?\W{0,4}$"
+)
 _PHONE_LABEL = _re(r"\b(?:phone|tel|telephone|call|calling|mobile|cell|fax|whatsapp|sms|text me|reach me|ring)\b")
 _VERSION_LABEL = _re(r"\b(?:version|ver\.?|release|build|firmware|v|python|node|oid|snmp)\W{0,3}$")
 _FILE_TLDS = frozenset(
@@ -125,12 +131,16 @@ def _ssn(match: re.Match[str], text: str) -> Span | None:
         itin = label.group("itin") is not None and area[0] == "9"
         return (Entity.ITIN if itin else Entity.SSN), match.start(), match.end()
     valid_itin, valid_ssn = v.itin_ok(area, group, serial), v.ssn_ok(area, group, serial)
-    if not (valid_itin or valid_ssn):
-        return None
-    if not match.group("sep") and _NOT_PERSONAL.search(before):
-        return None  # a bare nine-digit order, invoice or tracking number
     if _PHONE_LABEL.search(before):
         return None
+    if match.group("sep"):
+        # AAA-GG-SSSS is an SSN whatever its area (masking a look-alike costs little, a leak a
+        # lot), unless the context says it is something else: an order, ticket or part number.
+        if not (valid_itin or valid_ssn) and _OTHER_RECORD.search(before):
+            return None
+        return (Entity.ITIN if valid_itin else Entity.SSN), match.start(), match.end()
+    if not (valid_itin or valid_ssn) or _NOT_PERSONAL.search(before):
+        return None  # nine bare digits: an SSN only when valid, and not an order, invoice or tracking number
     return (Entity.ITIN if valid_itin else Entity.SSN), match.start(), match.end()
 
 

@@ -6,8 +6,11 @@ import time
 from datetime import datetime
 
 from vaultgate.gateway.exchange import Exchange
-from vaultgate.usage.events import UsageRecord
+from vaultgate.usage.events import UsageRecord, model_label
 from vaultgate.usage.pricing import PriceTable
+
+# Refusals that mean the request carried content that must not be kept, its model name included.
+_CONTENT_REFUSALS = frozenset({"secret_detected", "pii_blocked"})
 
 
 def usage_record(ex: Exchange, now: datetime, prices: PriceTable | None) -> UsageRecord | None:
@@ -21,10 +24,14 @@ def usage_record(ex: Exchange, now: datetime, prices: PriceTable | None) -> Usag
         member_id=grant.member_id,
         key_id=grant.key_id,
         provider=ex.provider.name if ex.provider else None,
-        # Client-chosen strings are cut to their column sizes: one oversized value must not make
-        # the batched insert fail (and with it every event of the batch).
+        # Client-chosen strings are bounded (one oversized value must not make the batched insert
+        # fail) and kept only in a non-identifying form: a secret sent as `model` is not stored.
         endpoint=ex.endpoint[:60],
-        model=ex.model[:200] if ex.model is not None else None,
+        model=model_label(
+            ex.model,
+            frozenset(prices.models) if prices is not None else None,
+            refused_content=ex.error_code in _CONTENT_REFUSALS,
+        ),
         status=ex.status,
         error_code=ex.error_code[:60] if ex.error_code is not None else None,
         stream=ex.stream,

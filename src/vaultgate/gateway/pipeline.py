@@ -131,7 +131,7 @@ class DataPlane:
             return
         self.authorize(ex, snapshot)  # 3 authz
         await admit.admit(self._limiter, ex)  # 4 admit
-        protect.protect(self._privacy, ex)  # 5 protect
+        await protect.protect(self._privacy, ex)  # 5 protect
         ex.provider = choose(snapshot, ex.model)
         async with self._running.watch(ex, send) as running:  # a kill switch ends it in flight (streams.py)
             response = await self.forward(ex)  # 6 forward

@@ -16,8 +16,12 @@ from vaultgate.privacy.modes import DEFAULT_POLICY, PrivacyPolicy
 USAGE_STREAMS = ("chat/completions", "completions")
 
 
-def protect(guard: PrivacyGuard, ex: Exchange) -> None:
-    """Rewrite the request for the upstream; 400 ``secret_detected``/``pii_blocked`` when the policy blocks."""
+async def protect(guard: PrivacyGuard, ex: Exchange) -> None:
+    """Rewrite the request for the upstream; 400 ``secret_detected``/``pii_blocked`` when the policy blocks.
+
+    A body over the scanning budget is refused with 413 ``request_too_large``, a scan past its
+    deadline with 503 ``privacy_scan_timeout`` (not retried by the SDKs: it would time out again).
+    """
     grant = ex.grant
     assert grant is not None
     payload = ex.payload
@@ -36,11 +40,16 @@ def protect(guard: PrivacyGuard, ex: Exchange) -> None:
     target = ex.target
     assert target is not None
     try:
-        rmap, changed, params, ex.query = guard.protect(payload, target.params, ex.query, policy)
+        rmap, changed, params, ex.query = await guard.protect_bounded(
+            payload, target.params, ex.query, policy, size=len(ex.body), pseudonym=grant.pseudonym
+        )
     except PrivacyRefusal as refusal:
-        raise GatewayError(400, refusal.code, refusal.message) from None
+        headers = [(b"x-should-retry", b"false")] if refusal.status >= 500 else None
+        raise GatewayError(refusal.status, refusal.code, refusal.message, headers=headers) from None
     ex.target = target.with_params(params)  # the upstream path is built from the redacted parameters
     ex.body_changed = ex.body_changed or changed
+    if changed and payload is not None and isinstance(payload.get("model"), str):
+        ex.model = payload["model"]  # a redacted model name: routing and adapters see what is sent
     ex.restorer = guard.restorer(rmap, policy)
 
 

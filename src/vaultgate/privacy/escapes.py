@@ -1,7 +1,10 @@
 """Common escapes in prompt text (``%40``, ``&#64;``, ``&commat;``, ``\\u0040``, ``\\x40``), decoded
 with a map back to the original offsets, so a value written escaped is found and replaced too.
 
-Only escapes of ASCII characters are decoded: the formats recognised are ASCII.
+Escapes of ASCII characters are decoded, and numeric escapes of any character (``&#8203;``,
+``&#x200B;``, ``\\u200b``, percent-encoded UTF-8 such as ``%E2%80%8B``): the view then folds
+what they stand for (a zero-width space written as an entity inside a key is removed like a
+literal one; see :mod:`vaultgate.privacy.textview`).
 """
 
 from __future__ import annotations
@@ -11,8 +14,8 @@ import re
 from dataclasses import dataclass
 
 _ESCAPE = re.compile(
-    r"%[0-7][0-9A-Fa-f]|&(?:#\d{1,3}|#[xX][0-7]?[0-9A-Fa-f]|amp|commat|period|plus|lpar|rpar|dash|hyphen);"
-    r"|\\u00[0-7][0-9A-Fa-f]|\\x[0-7][0-9A-Fa-f]"
+    r"%[C-Fc-f][0-9A-Fa-f](?:%[89ABab][0-9A-Fa-f]){1,3}|%[0-7][0-9A-Fa-f]|&(?:#\d{1,7}|#[xX][0-9A-Fa-f]{1,6}|amp|commat|period|plus|lpar|rpar|dash|hyphen);"
+    r"|\\u[0-9A-Fa-f]{4}|\\x[0-7][0-9A-Fa-f]"
 )
 _NAMED = {"amp": "&", "commat": "@", "period": ".", "plus": "+", "lpar": "(", "rpar": ")", "dash": "-", "hyphen": "-"}
 _MAYBE = re.compile(r"[%&\\]")
@@ -20,14 +23,26 @@ _MAYBE = re.compile(r"[%&\\]")
 
 def _char(escape: str) -> str | None:
     if escape[0] == "%":
+        if len(escape) > 3:  # percent-encoded UTF-8 of one non-ASCII character
+            try:
+                char = bytes.fromhex(escape.replace("%", "")).decode("utf-8")
+            except UnicodeDecodeError:
+                return None
+            return char if len(char) == 1 else None
         return chr(int(escape[1:], 16))
     if escape[0] == "\\":
-        return chr(int(escape[2:], 16))
+        return _code_point(int(escape[2:], 16))
     body = escape[1:-1]
     if body[0] == "#":
-        code = int(body[2:], 16) if body[1] in "xX" else int(body[1:])
-        return chr(code) if code < 128 else None
+        return _code_point(int(body[2:], 16) if body[1] in "xX" else int(body[1:]))
     return _NAMED.get(body)
+
+
+def _code_point(code: int) -> str | None:
+    """The character of a numeric escape; None for surrogates and values past Unicode."""
+    if code > 0x10FFFF or 0xD800 <= code <= 0xDFFF:
+        return None
+    return chr(code)
 
 
 @dataclass(frozen=True, slots=True)

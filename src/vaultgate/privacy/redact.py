@@ -1,24 +1,34 @@
 """Stage 5 on the request: find secrets and personal data in every string the upstream will see,
 then block, redact (typed placeholder, restored later), mask (one-way) or allow, per policy.
 
-All of a request's strings (values of every field, known or not, at any depth; unusual
-object keys; long integers, which may be card numbers) are joined by NUL and searched in one
-pass by the shared detectors of :mod:`vaultgate.detect`. Strings with common escapes are
-searched decoded and edited in their original form.
+Every string of the body is looked at: values of every field at any depth (``model`` too),
+every object key that is not a field name of the API, and numbers that can hold a card or an
+SSN (nine digits or more, negative or written as a float too). Only the fields hygiene itself
+wrote (``safety_identifier``, the pseudonymised ``user``) are exempt. Each string is read
+through its :mod:`~vaultgate.privacy.textview` (format characters removed, look-alikes
+folded, escapes decoded) and edited in its original form; base64 runs that decode to text are
+scanned decoded (:mod:`~vaultgate.privacy.encoded`), and a hit covers the whole run. All
+strings are joined by NUL and searched in one pass; then the ends of adjacent strings are
+searched joined, so a secret split across two messages or two content parts is caught.
 """
 
 from __future__ import annotations
 
 import bisect
+import itertools
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from vaultgate.detect.pii import NameRecogniser, PiiDetector
 from vaultgate.detect.pii_rules import Entity
 from vaultgate.detect.secrets import SecretDetector, default_detector
+from vaultgate.privacy.edits import Edit, apply_edits, every_occurrence, merge_edits
+from vaultgate.privacy.encoded import blobs
 from vaultgate.privacy.errors import PrivacyRefusal
-from vaultgate.privacy.escapes import Decoded, decode
 from vaultgate.privacy.modes import Mode, PrivacyPolicy, SecretMode
 from vaultgate.privacy.placeholders import RedactionMap
+from vaultgate.privacy.textview import TextView, view
+from vaultgate.privacy.token_ids import TOKEN_FIELDS, TokenText
 
 TAG = {
     Entity.EMAIL: "EMAIL",
@@ -30,15 +40,37 @@ TAG = {
     Entity.IP_ADDRESS: "IP_ADDRESS",
     Entity.PERSON: "PERSON",
 }
-# Top-level fields the gateway itself owns or routes on (hygiene has already replaced `user`
-# and `safety_identifier` with the member's pseudonym).
-_SKIPPED = frozenset({"model", "safety_identifier", "user"})
-_VALUE, _KEY, _INT = 0, 1, 2
+# Top-level fields hygiene writes: exempt only while they hold the member's pseudonym.
+_HYGIENE_FIELDS = frozenset({"safety_identifier", "user"})
+# Object keys that are field names of the OpenAI API hold no secret (and are nearly all keys):
+# scanning them would only cost time. Every other key is scanned like a value.
+_KNOWN_KEYS = frozenset(
+    {
+        "model", "messages", "role", "content", "type", "text", "name", "input", "prompt", "instructions", "tools",
+        "tool_choice", "function", "functions", "arguments", "description", "parameters", "properties", "required",
+        "items", "enum", "strict", "tool_calls", "tool_call_id", "id", "image_url", "url", "detail", "input_audio",
+        "data", "format", "file", "file_id", "file_data", "filename", "refusal", "audio", "temperature", "top_p",
+        "n", "stream", "stream_options", "include_usage", "stop", "max_tokens", "max_completion_tokens",
+        "max_output_tokens", "presence_penalty", "frequency_penalty", "logit_bias", "logprobs", "top_logprobs",
+        "user", "seed", "response_format", "json_schema", "schema", "modalities", "reasoning", "effort", "summary",
+        "metadata", "store", "safety_identifier", "service_tier", "parallel_tool_calls", "previous_response_id",
+        "truncation", "include", "background", "conversation", "encoding_format", "dimensions", "suffix", "echo",
+        "best_of", "prediction", "web_search_options", "additionalProperties", "anyOf", "allOf", "oneOf", "minimum",
+        "maximum", "minLength", "maxLength", "pattern", "default", "title", "$ref", "$defs", "definitions", "output",
+        "call_id", "status", "verbosity", "cache_control", "annotations",
+    }
+)  # fmt: skip
+# Values of these fields name a structure (a role, a part type), not text: adjacency of text
+# strings (for secrets split in two) looks past them.
+_STRUCTURAL = frozenset({"role", "type", "model", "id", "tool_call_id", "call_id", "status", "detail", "format"})
+_VALUE, _KEY, _NUMBER, _TOKENS = 0, 1, 2, 3
+# How far each side of the boundary between two adjacent strings a split secret is looked for.
+_JUNCTION = 256
 
 
 def mask(entity: Entity, value: str) -> str:
     """A one-way masked form that keeps the shape: ``j***@***.com``, ``**** **** **** 1111``."""
-    if entity is Entity.EMAIL:
+    if entity is Entity.EMAIL and "@" in value:
         local, _, domain = value.partition("@")
         return f"{local[:1]}***@***.{domain.rsplit('.', 1)[-1]}"
     if entity is Entity.PERSON:
@@ -67,34 +99,68 @@ class _Slot:
             self.container[self.key] = new
 
 
-def _collect(payload: dict[str, Any]) -> list[_Slot]:
-    """Every string (and long integer) in ``payload``, iteratively: nesting depth costs no stack."""
+def _number_text(value: Any) -> str | None:
+    """The digits of a number that can hold a card, an SSN or a phone number (nine digits or more)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return str(abs(value)) if abs(value) >= 10**8 else None
+    if isinstance(value, float) and value.is_integer() and 1e8 <= abs(value) < 1e20:
+        return str(int(abs(value)))
+    return None
+
+
+def _token_slots(value: list[Any], tokens: TokenText) -> list[_Slot] | None:
+    """A token-id prompt (an array of ids, or an array of such arrays) as text slots; None if it is not one."""
+    if value and all(isinstance(item, list) for item in value):
+        slots = []
+        for index, item in enumerate(value):
+            text = tokens.decode(item)
+            if text is None:
+                return None
+            slots.append(_Slot(value, index, text, _TOKENS))
+        return slots
+    return None
+
+
+def _collect(payload: dict[str, Any], pseudonym: str | None, tokens: TokenText) -> list[_Slot]:
+    """Every string (and long number) in ``payload`` in document order; nesting costs no stack."""
     slots: list[_Slot] = []
-    stack: list[Any] = [payload]
+    stack: list[tuple[Any, Iterator[tuple[Any, Any]]]] = [(payload, iter(payload.items()))]
     while stack:
-        node = stack.pop()
-        if isinstance(node, dict):
-            top = node is payload
-            for key, value in list(node.items()):
-                if top and key in _SKIPPED:
-                    continue
-                if not (key.isidentifier() and len(key) < 24):
-                    slots.append(_Slot(node, key, key, _KEY))
-                _visit(node, key, value, slots, stack)
+        container, items = stack[-1]
+        step = next(items, None)
+        if step is None:
+            stack.pop()
+            continue
+        key, value = step
+        if isinstance(container, dict):
+            if container is payload and key in _HYGIENE_FIELDS and pseudonym is not None and value == pseudonym:
+                continue
+            if key not in _KNOWN_KEYS:
+                slots.append(_Slot(container, key, key, _KEY))
+        if container is payload and key in TOKEN_FIELDS and isinstance(value, list):
+            text = tokens.decode(value)
+            found = [_Slot(payload, key, text, _TOKENS)] if text is not None else _token_slots(value, tokens)
+            if found is not None:
+                slots.extend(slot for slot in found if slot.text)
+                continue
+        if isinstance(value, str):
+            if value:
+                slots.append(_Slot(container, key, value, _VALUE))
+        elif isinstance(value, dict):
+            stack.append((value, iter(value.items())))
+        elif isinstance(value, list):
+            stack.append((value, enumerate(value)))
         else:
-            for index, value in enumerate(node):
-                _visit(node, index, value, slots, stack)
+            digits = _number_text(value)
+            if digits is not None:
+                slots.append(_Slot(container, key, digits, _NUMBER))
     return slots
 
 
-def _visit(container: Any, key: Any, value: Any, slots: list[_Slot], stack: list[Any]) -> None:
-    if isinstance(value, str):
-        if value:
-            slots.append(_Slot(container, key, value, _VALUE))
-    elif isinstance(value, dict | list):
-        stack.append(value)
-    elif isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**8:
-        slots.append(_Slot(container, key, str(value), _INT))
+def _overlaps(spans: list[tuple[int, int]], start: int, end: int) -> bool:
+    return any(s < end and start < e for s, e in spans)
 
 
 class Redactor:
@@ -104,6 +170,7 @@ class Redactor:
         self.names = names
         self._secrets = secrets or default_detector()
         self._detectors: dict[frozenset[Entity], PiiDetector] = {}
+        self._tokens = TokenText()
 
     def detector(self, entities: frozenset[Entity]) -> PiiDetector:
         """The PII detector for ``entities`` (cached: a policy's selection is compiled once)."""
@@ -113,81 +180,178 @@ class Redactor:
             self._detectors[entities] = detector
         return detector
 
-    def redact_payload(self, payload: dict[str, Any], policy: PrivacyPolicy, rmap: RedactionMap) -> bool:
-        """Rewrite ``payload`` in place; True when it changed. Raises PrivacyRefusal for block modes."""
-        slots = _collect(payload)
+    def redact_payload(
+        self,
+        payload: dict[str, Any],
+        policy: PrivacyPolicy,
+        rmap: RedactionMap,
+        *,
+        pseudonym: str | None = None,
+        check: Callable[[], None] = lambda: None,
+    ) -> bool:
+        """Rewrite ``payload`` in place; True when it changed. Raises PrivacyRefusal for block modes.
+
+        ``pseudonym``: the value hygiene wrote into ``safety_identifier``/``user`` (exempt there).
+        ``check`` is called between phases (it raises when the scan's deadline has passed).
+
+        A replacement changes the context of what stands next to it (``x@y.org::1`` becomes
+        ``[EMAIL_1]::1``, where ``::1`` now reads as an address): the text around each edit is
+        searched again, and when it holds anything, the whole body gets one more pass.
+        """
+        changed, around = self._redact_once(payload, policy, rmap, pseudonym, check)
+        if changed and self._finds_any("\x00".join(around), policy):
+            check()
+            self._redact_once(payload, policy, rmap, pseudonym, check)
+        return changed
+
+    def _finds_any(self, text: str, policy: PrivacyPolicy) -> bool:
+        """Whether ``text`` (read through its view) holds a secret or personal data the policy scans for."""
+        if not text:
+            return False
+        seen = view(text)
+        readable = seen.text if seen is not None else text
+        if self._secrets.find(readable, allow_placeholders=False):
+            return True
+        entities = policy.scanned()
+        return bool(entities) and bool(self.detector(entities).find(readable))
+
+    def _redact_once(
+        self,
+        payload: dict[str, Any],
+        policy: PrivacyPolicy,
+        rmap: RedactionMap,
+        pseudonym: str | None,
+        check: Callable[[], None],
+    ) -> tuple[bool, list[str]]:
+        """One pass: (changed, the edited text around each edit)."""
+        slots = _collect(payload, pseudonym, self._tokens)
         if not slots:
-            return False
-        texts: list[str] = []
-        decoded: dict[int, Decoded] = {}
-        for index, slot in enumerate(slots):
-            found = decode(slot.text) if slot.kind != _INT else None
-            if found is not None:
-                decoded[index] = found
-                texts.append(found.text)
-            else:
-                texts.append(slot.text)
-        joined = "\x00".join(texts)
-        edits = self._edits(joined, policy, rmap)
-        if not edits:
-            return False
+            return False, []
+        views: list[TextView | None] = [view(s.text) if s.kind != _NUMBER else None for s in slots]
+        texts = [v.text if v is not None else s.text for s, v in zip(slots, views, strict=True)]
         starts: list[int] = []
         position = 0
         for text in texts:
             starts.append(position)
             position += len(text) + 1
-        per_slot: dict[int, list[tuple[int, int, str]]] = {}
-        for start, end, replacement in edits:
+        check()
+
+        def original(start: int, end: int) -> str:
+            index = bisect.bisect_right(starts, start) - 1
+            local_start, local_end = start - starts[index], end - starts[index]
+            seen = views[index]
+            if local_end > len(texts[index]) or seen is None:
+                return texts[index][local_start:local_end]
+            first, last = seen.original_span(local_start, local_end)
+            return slots[index].text[first:last]
+
+        joined = "\x00".join(texts)
+        per_slot: dict[int, list[tuple[int, int, str, int]]] = {}
+        for start, end, replacement in self._edits(joined, policy, rmap, original):
             index = bisect.bisect_right(starts, start) - 1
             local_start, local_end = start - starts[index], end - starts[index]
             if local_end > len(texts[index]):
                 continue  # crosses into the next string: no single value
-            if index in decoded:
-                local_start, local_end = decoded[index].original_span(local_start, local_end)
-            per_slot.setdefault(index, []).append((local_start, local_end, replacement))
+            per_slot.setdefault(index, []).append((local_start, local_end, replacement, 0))
+        check()
+        for index, start, end, replacement in self._junction_edits(slots, texts, policy, rmap):
+            per_slot.setdefault(index, []).append((start, end, replacement, 1))
+        if not per_slot:
+            return False, []
+        check()
+        around: list[str] = []
         # Backwards, so a value is written before the key that holds it is renamed.
         for index, slot_edits in sorted(per_slot.items(), reverse=True):
             slot = slots[index]
-            if slot.kind == _INT:
-                start, end, replacement = slot_edits[0]
+            merged = merge_edits(slot_edits)
+            if slot.kind == _NUMBER:
+                start, end, replacement = merged[0]
                 if (start, end) == (0, len(slot.text)):
                     slot.write(replacement)
                 continue
-            text = slot.text
-            for start, end, replacement in reversed(slot_edits):
-                text = text[:start] + replacement + text[end:]
-            slot.write(text)
-        return bool(per_slot)
+            seen = views[index]
+            if seen is not None:
+                merged = [(*seen.original_span(start, end), replacement) for start, end, replacement in merged]
+            new = apply_edits(slot.text, merged, around)
+            if slot.kind == _TOKENS:
+                slot.container[slot.key] = self._tokens.encode(new)
+            else:
+                slot.write(new)
+        return True, around
 
     def redact_text(self, text: str, policy: PrivacyPolicy, rmap: RedactionMap) -> str:
         """One string redacted by the same rules (a query value, a path segment)."""
-        found = decode(text)
-        source = found.text if found is not None else text
-        edits = self._edits(source, policy, rmap)
-        for start, end, replacement in reversed(edits):
-            if found is not None:
-                start, end = found.original_span(start, end)
-            text = text[:start] + replacement + text[end:]
-        return text
+        seen = view(text)
+        source = seen.text if seen is not None else text
 
-    def _edits(self, text: str, policy: PrivacyPolicy, rmap: RedactionMap) -> list[tuple[int, int, str]]:
+        def original(start: int, end: int) -> str:
+            if seen is None:
+                return text[start:end]
+            first, last = seen.original_span(start, end)
+            return text[first:last]
+
+        edits = self._edits(source, policy, rmap, original)
+        if seen is not None:
+            edits = [(*seen.original_span(start, end), replacement) for start, end, replacement in edits]
+        return apply_edits(text, edits)
+
+    def _refuse_secret(self, rule_id: str) -> PrivacyRefusal:
+        return PrivacyRefusal(
+            "secret_detected",
+            f"The request contains a credential ({rule_id}); vaultgate does not send secrets "
+            "upstream. Remove it, or ask your admin for a policy that redacts secrets.",
+        )
+
+    def _edits(
+        self, text: str, policy: PrivacyPolicy, rmap: RedactionMap, original: Callable[[int, int], str]
+    ) -> list[Edit]:
         rmap.reserve(text)
-        edits: list[tuple[int, int, str]] = []
+        edits: list[Edit] = []
+        taken: list[tuple[int, int]] = []
+        for blob in blobs(text):
+            replacement = self._blob_replacement(blob.decoded, policy, rmap, original(blob.start, blob.end))
+            if replacement is not None:
+                edits.append((blob.start, blob.end, replacement))
+                taken.append((blob.start, blob.end))
         for secret in self._secrets.find(text, allow_placeholders=False):
+            if taken and _overlaps(taken, secret.start, secret.end):
+                continue
             if policy.secrets is SecretMode.BLOCK and not secret.placeholder:
-                raise PrivacyRefusal(
-                    "secret_detected",
-                    f"The request contains a credential ({secret.rule_id}); vaultgate does not send secrets "
-                    "upstream. Remove it, or ask your admin for a policy that redacts secrets.",
-                )
+                raise self._refuse_secret(secret.rule_id)
             edits.append((secret.start, secret.end, rmap.token_for("SECRET", secret.secret)))
         entities = policy.scanned()
         if entities:
-            self._pii_edits(text, policy, rmap, entities, edits)
+            self._pii_edits(text, policy, rmap, entities, edits, original)
         if edits:
-            _every_occurrence(text, edits)
+            every_occurrence(text, edits)
         edits.sort()
         return edits
+
+    def _blob_replacement(self, decoded: str, policy: PrivacyPolicy, rmap: RedactionMap, written: str) -> str | None:
+        """What replaces a base64 run whose text is ``decoded`` (None: nothing found in it)."""
+        seen = view(decoded)
+        text = seen.text if seen is not None else decoded
+        found = self._secrets.find(text, allow_placeholders=False)
+        if found:
+            real = [s for s in found if not s.placeholder]
+            if real and policy.secrets is SecretMode.BLOCK:
+                raise self._refuse_secret(real[0].rule_id)
+            return rmap.token_for("SECRET", written)
+        entities = policy.scanned()
+        if not entities:
+            return None
+        matches = self.detector(entities).find(text)
+        modes = [(policy.mode(m.entity), m.entity) for m in matches]
+        for mode, entity in modes:
+            if mode is Mode.BLOCK:
+                raise _refuse_pii(entity)
+        for mode, entity in modes:
+            if mode is Mode.REDACT:
+                return rmap.token_for(TAG[entity], written)
+        for mode, entity in modes:
+            if mode is Mode.MASK:
+                return mask(entity, written)
+        return None
 
     def _pii_edits(
         self,
@@ -195,37 +359,61 @@ class Redactor:
         policy: PrivacyPolicy,
         rmap: RedactionMap,
         entities: frozenset[Entity],
-        edits: list[tuple[int, int, str]],
+        edits: list[Edit],
+        original: Callable[[int, int], str],
     ) -> None:
-        taken = [(s, e) for s, e, _ in edits]
+        taken = sorted((s, e) for s, e, _ in edits)
         for match in self.detector(entities).find(text):
-            if any(s < match.end and match.start < e for s, e in taken):
-                continue
+            if taken:
+                index = bisect.bisect_left(taken, (match.end, match.end))
+                if index > 0 and taken[index - 1][1] > match.start:
+                    continue
             mode = policy.mode(match.entity)
             if mode is Mode.BLOCK:
-                raise PrivacyRefusal(
-                    "pii_blocked",
-                    f"The request contains personal data of type '{match.entity.value}', "
-                    "which this key's privacy policy blocks.",
-                )
+                raise _refuse_pii(match.entity)
             if mode is Mode.REDACT:
                 edits.append((match.start, match.end, rmap.token_for(TAG[match.entity], match.value)))
             elif mode is Mode.MASK:
                 edits.append((match.start, match.end, mask(match.entity, match.value)))
 
+    def _junction_edits(
+        self, slots: list[_Slot], texts: list[str], policy: PrivacyPolicy, rmap: RedactionMap
+    ) -> list[tuple[int, int, int, str]]:
+        """Secrets that run from the end of one string value into the start of the next.
 
-def _every_occurrence(text: str, edits: list[tuple[int, int, str]]) -> None:
-    """Replace every other verbatim occurrence of a value already found (one the recognisers
-    missed in a context such as ``a@b.org4111``): once a value is known, it never leaves raw."""
-    replacements = {text[s:e]: r for s, e, r in edits}
-    taken = sorted((s, e) for s, e, _ in edits)
-    for value, replacement in replacements.items():
-        position = text.find(value)
-        while position != -1:
-            end = position + len(value)
-            index = bisect.bisect_left(taken, (position, end))
-            clear = (index == 0 or taken[index - 1][1] <= position) and (index == len(taken) or taken[index][0] >= end)
-            if clear:
-                taken.insert(index, (position, end))
-                edits.append((position, end, replacement))
-            position = text.find(value, end)
+        Both pieces go: the first becomes the placeholder, the second is removed.
+        """
+        values = [i for i, slot in enumerate(slots) if slot.kind == _VALUE and slot.key not in _STRUCTURAL]
+        if len(values) < 2:
+            return []
+        windows: list[str] = []
+        pairs: list[tuple[int, int, int]] = []
+        for first, second in itertools.pairwise(values):
+            tail, head = texts[first][-_JUNCTION:], texts[second][:_JUNCTION]
+            windows.append(tail + head)
+            pairs.append((first, second, len(tail)))
+        starts: list[int] = []
+        position = 0
+        for window in windows:
+            starts.append(position)
+            position += len(window) + 1
+        out: list[tuple[int, int, int, str]] = []
+        for secret in self._secrets.find("\x00".join(windows), allow_placeholders=False):
+            k = bisect.bisect_right(starts, secret.start) - 1
+            first, second, tail_length = pairs[k]
+            cut = starts[k] + tail_length
+            if not secret.start < cut < secret.end or secret.end > starts[k] + len(windows[k]):
+                continue
+            if policy.secrets is SecretMode.BLOCK and not secret.placeholder:
+                raise self._refuse_secret(secret.rule_id)
+            token = rmap.token_for("SECRET", secret.secret)
+            out.append((first, len(texts[first]) - (cut - secret.start), len(texts[first]), token))
+            out.append((second, 0, secret.end - cut, ""))
+        return out
+
+
+def _refuse_pii(entity: Entity) -> PrivacyRefusal:
+    return PrivacyRefusal(
+        "pii_blocked",
+        f"The request contains personal data of type '{entity.value}', which this key's privacy policy blocks.",
+    )

@@ -1,6 +1,8 @@
 """Optional response scanning: mask personal data that only the model's answer contains.
 
-Values the client itself sent (the request's redaction map) are left alone. In a stream the
+Answers are read the way requests are (:func:`~vaultgate.privacy.textview.find_pii`: folded,
+escapes and base64 decoded), and a value is masked in the form it was written in. Values the
+client itself sent (the request's redaction map) are left alone. In a stream the
 last :data:`HOLD` characters of each text field are held back until more text arrives, so a
 value split across chunks is still seen whole; this delays the stream by up to that many
 characters, the stated price of the mode (off by default).
@@ -16,8 +18,10 @@ from collections.abc import Hashable, Sequence
 
 from vaultgate.detect.pii import PiiDetector
 from vaultgate.privacy.redact import mask
+from vaultgate.privacy.textview import find_pii
 
-HOLD = 64  # longer than any validated-format value written with separators
+# Longer than any validated-format value written with separators, escapes or disguises.
+HOLD = 128
 
 Segment = tuple[Hashable, str]  # (content part, text) of one message's text
 Sent = tuple[Hashable, str, int]  # (content part, masked text, length of the raw text it stands for)
@@ -51,7 +55,7 @@ class ResponseScanner:
         """
         text = "".join(parts)
         cut = len(text) if cut is None else cut
-        matches = self._detector.find(text) if text else []
+        matches = find_pii(self._detector, text) if text else []
         for match in matches:
             if match.start < cut < match.end:
                 cut = match.start
