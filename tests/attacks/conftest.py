@@ -12,10 +12,12 @@ members, teams and keys, so they do not depend on each other.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,34 +26,15 @@ import pytest
 
 from tests.support.process import GatewayProcess, initialised
 from tests.support.servers import ThreadedServer
-from tests.support.upstream import Captured, CaptureUpstream, capture
+from tests.support.upstream import CaptureUpstream
 from vaultgate.config import Settings
 from vaultgate.services import admin_tokens, keys, members, teams
 from vaultgate.services.context import LOCAL_OPERATOR, ControlPlane
 
-Responder = Callable[[Captured, Any], Awaitable[bool]]
-
 
 @dataclass
 class RecordingUpstream(CaptureUpstream):
-    """The capturing upstream with a replaceable answer (``respond``) for hostile-upstream tests."""
-
-    respond: Responder | None = None
-    _unused: list[Any] = field(default_factory=list)
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            return
-        captured = await capture(scope, receive)
-        with self.lock:
-            self.requests.append(captured)
-            error, self.next_error = self.next_error, None
-        if error is not None:
-            await self._send(send, error[0], error[1])
-            return
-        if self.respond is not None and await self.respond(captured, send):
-            return
-        await self._answer(captured, send)
+    """The capturing upstream, with a replaceable answer (``respond``) for hostile-upstream tests."""
 
     def clear(self) -> None:
         """Forget what was recorded (and any custom answer)."""
@@ -118,16 +101,18 @@ class Served:
         return httpx.post(self.base_url + path, json=body, headers={"Authorization": f"Bearer {token}"}, **kw)
 
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    """One gateway process per test module."""
-    tmp = tmp_path_factory.mktemp("served")
-    upstream = RecordingUpstream()
+@contextlib.contextmanager
+def serving(tmp: Path, upstream: RecordingUpstream, env: dict[str, str] | None = None) -> Iterator[Served]:
+    """``vaultgate serve`` on an initialised SQLite data dir in ``tmp``, in front of ``upstream``.
+
+    On the way out: the provider key must not be in anything the process logged.
+    """
     upstream_server = ThreadedServer(upstream).start()
     upstream_key = "sk-proj-" + secrets.token_urlsafe(36)
     settings = Settings(data_dir=tmp / "data", usage_flush_interval=0.2)
     cp = initialised(settings, upstream_server.url, api_key=upstream_key)
-    process = GatewayProcess(settings.data_dir, tmp / "serve.log", env={"VAULTGATE_REFRESH_INTERVAL": "0.2"})
+    process_env = {"VAULTGATE_REFRESH_INTERVAL": "0.2", **(env or {})}
+    process = GatewayProcess(settings.data_dir, tmp / "serve.log", env=process_env)
     try:
         yield Served(process.url, cp, upstream, upstream_key, process, settings.data_dir)
     finally:
@@ -136,6 +121,29 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         cp.store.dispose()
         log = (tmp / "serve.log").read_bytes()
         assert upstream_key.encode() not in log, "the provider key was logged"
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """One gateway process per test module."""
+    with serving(tmp_path_factory.mktemp("served"), RecordingUpstream()) as gateway:
+        yield gateway
+
+
+@dataclass
+class RawResponse:
+    """An HTTP answer read off a raw socket (for requests httpx and the SDK would normalise)."""
+
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    def error(self) -> dict[str, Any]:
+        """The error object of a JSON error answer in the documented shape (asserts the shape)."""
+        assert self.headers.get("content-type", "").startswith("application/json"), (self.status, self.body[:200])
+        document = json.loads(self.body)
+        assert set(document["error"]) == {"message", "type", "param", "code"}, document
+        return dict(document["error"])
 
 
 @pytest.fixture

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import secrets
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -26,12 +25,11 @@ import openai
 import pytest
 from sqlalchemy import select
 
-from tests.attacks.conftest import RecordingUpstream, Served
+from tests.attacks.conftest import RecordingUpstream, Served, serving
 from tests.conftest import make_settings
 from tests.support.process import GatewayProcess, initialised
 from tests.support.servers import ThreadedServer
 from tests.support.upstream import capture
-from vaultgate.config import Settings
 from vaultgate.services import keys, members, org, teams
 from vaultgate.services.context import LOCAL_OPERATOR, ControlPlane
 from vaultgate.store.models import UsageEvent
@@ -82,19 +80,8 @@ class EndlessUpstream(RecordingUpstream):
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     """As the suite's ``served``, with the endless upstream behind it."""
-    tmp = tmp_path_factory.mktemp("kill")
-    upstream = EndlessUpstream()
-    upstream_server = ThreadedServer(upstream).start()
-    upstream_key = "sk-proj-" + secrets.token_urlsafe(36)
-    settings = Settings(data_dir=tmp / "data", usage_flush_interval=0.2)
-    cp = initialised(settings, upstream_server.url, api_key=upstream_key)
-    process = GatewayProcess(settings.data_dir, tmp / "serve.log", env={"VAULTGATE_REFRESH_INTERVAL": "0.2"})
-    try:
-        yield Served(process.url, cp, upstream, upstream_key, process, settings.data_dir)
-    finally:
-        process.stop()
-        upstream_server.stop()
-        cp.store.dispose()
+    with serving(tmp_path_factory.mktemp("kill"), EndlessUpstream()) as gateway:
+        yield gateway
 
 
 @pytest.fixture

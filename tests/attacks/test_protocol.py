@@ -13,14 +13,13 @@ import select
 import socket
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import openai
 import pytest
 
-from tests.attacks.conftest import RecordingUpstream, Served
+from tests.attacks.conftest import RawResponse, RecordingUpstream, Served
 
 PROTOCOL_ENV = {
     "VAULTGATE_HEADER_TIMEOUT": "1",
@@ -52,19 +51,6 @@ def served(protocol_env: None, served: Served) -> Served:
 @pytest.fixture(scope="module")
 def member_key(served: Served) -> str:
     return served.key(served.member(team=served.team()))
-
-
-@dataclass
-class RawResponse:
-    status: int
-    headers: dict[str, str]
-    body: bytes
-
-    def error(self) -> dict[str, Any]:
-        assert self.headers.get("content-type", "").startswith("application/json"), self
-        document = json.loads(self.body)
-        assert set(document["error"]) == {"message", "type", "param", "code"}, document
-        return dict(document["error"])
 
 
 def connect(served: Served) -> socket.socket:

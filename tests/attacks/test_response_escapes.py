@@ -15,7 +15,8 @@ from typing import Any
 import openai
 import pytest
 
-from tests.attacks.conftest import RecordingUpstream, Responder, Served
+from tests.attacks.conftest import RecordingUpstream, Served
+from tests.support.upstream import Responder
 
 LOCAL = "jane.doe"
 EMAIL = f"{LOCAL}@example.com"

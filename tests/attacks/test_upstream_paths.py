@@ -16,7 +16,7 @@ from typing import Any
 import openai
 import pytest
 
-from tests.attacks.conftest import RecordingUpstream, Served
+from tests.attacks.conftest import RawResponse, RecordingUpstream, Served
 
 
 @dataclass(frozen=True)
@@ -45,19 +45,6 @@ TEMPLATES = (
 )
 # A secret the privacy policy blocks by default (a provider-shaped key, built so no scanner flags this file).
 SECRET = "sk-proj-" + "Zq8RkV3mW1xT6nB9" * 3
-
-
-@dataclass
-class RawResponse:
-    status: int
-    headers: dict[str, str]
-    body: bytes
-
-    def error(self) -> dict[str, Any]:
-        assert self.headers.get("content-type", "").startswith("application/json"), (self.status, self.body[:200])
-        document = json.loads(self.body)
-        assert set(document["error"]) == {"message", "type", "param", "code"}
-        return dict(document["error"])
 
 
 def send_raw(served: Served, method: str, target: bytes, token: str, body: bytes | None = None) -> RawResponse:

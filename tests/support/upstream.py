@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,13 +41,18 @@ async def capture(scope: Scope, receive: Any) -> Captured:
     return Captured(scope["method"], scope["path"], scope.get("query_string", b""), headers, body)
 
 
+# A replacement answer: ``async (request, send) -> answered`` (False: answer as usual).
+Responder = Callable[[Captured, Any], Awaitable[bool]]
+
+
 @dataclass
 class CaptureUpstream:
-    """An ASGI app; set ``next_status``/``next_body`` to make the next answer an error."""
+    """An ASGI app; set ``next_error`` to make the next answer an error, ``respond`` to answer otherwise."""
 
     requests: list[Captured] = field(default_factory=list)
     next_error: tuple[int, bytes] | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
+    respond: Responder | None = None
 
     @property
     def last(self) -> Captured:
@@ -61,6 +67,8 @@ class CaptureUpstream:
             error, self.next_error = self.next_error, None
         if error is not None:
             await self._send(send, error[0], error[1])
+            return
+        if self.respond is not None and await self.respond(captured, send):
             return
         await self._answer(captured, send)
 
