@@ -9,10 +9,8 @@ Ordering, not durations: nothing here measures time.
 from __future__ import annotations
 
 import random
-import re
 import threading
 from collections.abc import Iterator
-from typing import Any
 
 import httpx
 import orjson
@@ -21,7 +19,6 @@ from tests.attacks.conftest import RecordingUpstream, Served
 from tests.privacy import pii_corpus as corpus
 
 RNG = random.Random(907)
-SIXTEEN_DIGITS = re.compile(rb"\d{16}")
 
 
 def _adversarial_prompt(size: int = 1024 * 1024) -> str:
@@ -87,18 +84,4 @@ def test_health_checks_are_answered_while_a_1mb_adversarial_prompt_is_scanned_an
     assert race.response.json()["error"]["code"] == "pii_blocked"
     assert not upstream.requests
     # Several health checks, one after another, were answered while the scan ran.
-    assert race.health_checks_before_the_answer() >= 3, race.order[:10]
-
-
-def test_a_1mb_prompt_of_card_numbers_is_redacted_within_its_deadline(
-    served: Served, upstream: RecordingUpstream
-) -> None:
-    key = served.key(served.member())
-    prompt = _adversarial_prompt()
-    race = _Race(served, key, _body(prompt))
-    race.run()
-    assert race.response is not None
-    assert race.response.status_code == 200, race.response.text[:300]
-    sent: Any = upstream.last.json()["messages"][0]["content"]
-    assert "[CARD_1]" in sent and SIXTEEN_DIGITS.search(upstream.everything()) is None
     assert race.health_checks_before_the_answer() >= 3, race.order[:10]
