@@ -184,6 +184,11 @@ def _seconds(ms: Any) -> float | None:
     return None if value < 0 else value / 1000
 
 
+# The least time a request waits for a pooled connection, and for a new connection to open.
+POOL_WAIT_SECONDS = 5.0
+CONNECT_SECONDS = 2.0
+
+
 class RedisBackend(LimiterBackend):
     """Counters in Redis, shared by every worker and replica that uses the same URL and prefix."""
 
@@ -191,13 +196,16 @@ class RedisBackend(LimiterBackend):
         self, url: str, *, prefix: str = "vaultgate:limits:", timeout: float = 0.5, max_connections: int = 32
     ) -> None:
         # No retries: a script retried after a timeout could charge twice; failing closed is the safe answer.
-        # A bounded pool: a burst waits (up to ``timeout``) for a connection instead of opening hundreds.
+        # ``timeout`` bounds how long Redis may take to answer a script. Waiting for one of our own pooled
+        # connections, and opening one, get more room: a burst on a busy host must not be refused because
+        # of the gateway's own pool (an unreachable Redis still fails fast: refused connections fail at
+        # once, and every connection in use frees itself within ``timeout``).
         pool = aioredis.BlockingConnectionPool.from_url(
             url,
             max_connections=max_connections,
-            timeout=timeout,
+            timeout=max(timeout, POOL_WAIT_SECONDS),
             socket_timeout=timeout,
-            socket_connect_timeout=timeout,
+            socket_connect_timeout=max(timeout, CONNECT_SECONDS),
             retry=Retry(NoBackoff(), 0),
         )
         self._redis: aioredis.Redis = aioredis.Redis(connection_pool=pool)
