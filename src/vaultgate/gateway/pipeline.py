@@ -25,7 +25,7 @@ from vaultgate.gateway.exchange import Exchange, Headers, RequestIds
 from vaultgate.gateway.failure import ResponseTracker, answer_failure, internal_error, log_failure
 from vaultgate.gateway.http_limits import HttpLimits
 from vaultgate.gateway.read import Networks
-from vaultgate.gateway.relay import relay_stream, relay_whole
+from vaultgate.gateway.relay import read_whole, relay_stream, relay_whole
 from vaultgate.gateway.routing import choose
 from vaultgate.gateway.scrub import CredentialScrubber, ScrubberCache
 from vaultgate.gateway.snapshot import Snapshot
@@ -203,7 +203,7 @@ class DataPlane:
         """The upstream's model list, narrowed to what the key may use."""
         assert ex.grant is not None
         try:
-            document = orjson.loads(scrub.scrub(await response.read()))
+            document = orjson.loads(scrub.scrub(await read_whole(response)))
         except orjson.JSONDecodeError:
             raise GatewayError(502, "upstream_error", "The upstream returned an unreadable model list.") from None
         policy = ex.grant.policy

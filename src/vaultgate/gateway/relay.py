@@ -103,11 +103,20 @@ def _error_code(body: bytes) -> str | None:
     return code if _CODE.fullmatch(code) else "upstream_error"
 
 
+async def read_whole(response: UpstreamResponse) -> bytes:
+    """The whole upstream body; an upstream that breaks off after its headers is the gateway's own
+    502/504 (nothing has been sent to the client yet, so the answer is still a JSON error)."""
+    try:
+        return await response.read()
+    except UpstreamError as exc:
+        raise GatewayError(exc.status, exc.code, str(exc)) from None
+
+
 async def relay_whole(
     ex: Exchange, response: UpstreamResponse, send: Send, headers: Headers, scrub: CredentialScrubber
 ) -> None:
     """Read the whole upstream body, scrub it, note usage, send it on; 502 when the credential was refused."""
-    body = await response.read()
+    body = await read_whole(response)
     if _refuses_credential(response.status, body):
         provider = ex.provider.name if ex.provider is not None else "?"
         log.warning("provider %r refused vaultgate's credential (upstream status %d)", provider, response.status)
