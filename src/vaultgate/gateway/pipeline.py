@@ -133,7 +133,8 @@ class DataPlane:
         await admit.admit(self._limiter, ex)  # 4 admit
         await protect.protect(self._privacy, ex)  # 5 protect
         ex.provider = choose(snapshot, ex.model)
-        async with self._running.watch(ex, send) as running:  # a kill switch ends it in flight (streams.py)
+        # A kill switch, or the client hanging up, ends it in flight (streams.py).
+        async with self._running.watch(ex, send, receive) as running:
             response = await self.forward(ex)  # 6 forward
             await self.relay(ex, response, running.send)  # 7 restore; usage is read from the answer for 8
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
-from vaultgate.gateway.asgi import Message, Send
+from vaultgate.gateway.asgi import Message, Receive, Send
 from vaultgate.gateway.errors import GatewayError
 from vaultgate.gateway.exchange import Exchange
 from vaultgate.gateway.snapshot import Snapshot
@@ -35,6 +35,12 @@ from vaultgate.policy.decide import Denial
 log = logging.getLogger("vaultgate.gateway.streams")
 
 STREAM_REVOKED = "stream_revoked"
+# Not an answer (nobody is left to read one): the status and code a request is recorded with when its
+# client hung up while it was in flight (499, as nginx records it).
+CLIENT_GONE = Denial(499, "client_disconnected", "The client closed the connection.")
+# Requests that finish sooner are not watched for a hang-up at all (a task per request costs more
+# than the rare hang-up of a fast request would).
+HANG_UP_WATCH_AFTER = 0.05
 # None when the request may go on, else why it must end (decided against the given snapshot).
 StillAllowed = Callable[[Exchange, Snapshot], Denial | None]
 
@@ -54,12 +60,15 @@ class RunningRequest:
     task: asyncio.Task[Any]
     _send: Send = field(repr=False)
     started: bool = False
+    completed: bool = False
     ended_by: Denial | None = None
 
     async def send(self, message: Message) -> None:
-        """The ASGI ``send`` the request answers through; notes when the answer starts."""
+        """The ASGI ``send`` the request answers through; notes when the answer starts and ends."""
         if message["type"] == "http.response.start":
             self.started = True
+        elif not message.get("more_body", False):
+            self.completed = True
         await self._send(message)
 
 
@@ -76,9 +85,14 @@ class RunningRequests:
     def __len__(self) -> int:
         return len(self._running)
 
-    def watch(self, ex: Exchange, send: Send) -> Watch:
-        """``async with running.watch(ex, send) as request:`` around forwarding and relaying."""
-        return Watch(self, ex, send)
+    def watch(self, ex: Exchange, send: Send, receive: Receive | None = None) -> Watch:
+        """``async with running.watch(ex, send, receive) as request:`` around forwarding and relaying.
+
+        With ``receive`` (the body already read), a client that hangs up ends the request too: the
+        upstream request is abandoned and its concurrency slot freed at once (watched from
+        :data:`HANG_UP_WATCH_AFTER` on).
+        """
+        return Watch(self, ex, send, receive)
 
     def recheck(self, snapshot: Snapshot) -> None:
         """End every request whose credential ``snapshot`` no longer allows."""
@@ -116,20 +130,44 @@ class RunningRequests:
 class Watch:
     """Registers a request for its forward and relay; turns a kill-switch cancellation into its answer."""
 
-    __slots__ = ("_ex", "_registry", "_request", "_send")
+    __slots__ = ("_ex", "_listener", "_receive", "_registry", "_request", "_send", "_timer")
 
-    def __init__(self, registry: RunningRequests, ex: Exchange, send: Send) -> None:
+    def __init__(self, registry: RunningRequests, ex: Exchange, send: Send, receive: Receive | None) -> None:
         self._registry = registry
         self._ex = ex
         self._send = send
+        self._receive = receive
         self._request: RunningRequest | None = None
+        self._listener: asyncio.Task[None] | None = None
+        self._timer: asyncio.TimerHandle | None = None
 
     async def __aenter__(self) -> RunningRequest:
         task = asyncio.current_task()
         assert task is not None
         self._request = RunningRequest(self._ex, task, self._send)
         self._registry._add(self._request)
+        if self._receive is not None:
+            self._timer = asyncio.get_running_loop().call_later(HANG_UP_WATCH_AFTER, self._watch_hang_up)
         return self._request
+
+    def _watch_hang_up(self) -> None:
+        assert self._receive is not None and self._request is not None
+        self._listener = asyncio.get_running_loop().create_task(self._hang_up(self._receive, self._request))
+
+    @staticmethod
+    async def _hang_up(receive: Receive, request: RunningRequest) -> None:
+        """Wait for the client to disconnect (the server says so through ``receive`` once the body is
+        read); then end the request, unless its answer is already complete."""
+        for _ in range(2):  # a request without a body may still have its one empty body message pending
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                if not request.completed and request.ended_by is None:
+                    request.ended_by = CLIENT_GONE
+                    request.task.cancel()
+                    log.info("request %s ended in flight: the client disconnected", request.exchange.request_id)
+                return
+            if message.get("more_body", False):
+                return  # not the end of the body: this server does not say when the client leaves
 
     async def __aexit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
@@ -137,6 +175,10 @@ class Watch:
         request = self._request
         assert request is not None
         self._registry._remove(request)  # before any await: a cancel can no longer be aimed at us
+        if self._timer is not None:
+            self._timer.cancel()
+        if self._listener is not None:
+            self._listener.cancel()
         denial = request.ended_by
         if denial is None:
             return False
@@ -145,6 +187,9 @@ class Watch:
             return False
         if request.task.uncancel() > 0:
             return False  # cancelled for another reason as well (shutdown): let that win
+        if denial is CLIENT_GONE:  # nobody to answer: record it, and let the pipeline settle the limits
+            self._ex.status, self._ex.error_code = denial.status, denial.code
+            return True
         if not request.started:
             raise GatewayError(denial.status, denial.code, denial.message, param=denial.param) from None
         ex = self._ex
