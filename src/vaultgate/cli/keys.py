@@ -46,6 +46,21 @@ def parse_scopes(pairs: list[str]) -> dict[str, str]:
     return scopes
 
 
+def policy_options(
+    models: str | None, scope: list[str] | None, ip: list[str] | None, privacy: str | None, allow_store: bool
+) -> dict[str, Any]:
+    """The policy JSON from the ``--models/--scope/--ip/--privacy/--allow-store`` options (keys, teams, org)."""
+    policy: dict[str, Any] = {
+        "models": [m for m in (models or "").split(",") if m.strip()],
+        "scopes": parse_scopes(scope or []),
+        "ip_allow": ip or [],
+        "allow_store": allow_store,
+    }
+    if privacy is not None:
+        policy["privacy"] = parse_privacy(privacy)
+    return policy
+
+
 @app.command("create")
 def create(
     ctx: typer.Context,
@@ -72,14 +87,7 @@ def create(
     ] = None,
 ) -> None:
     """Create a key for a member and print it once."""
-    policy: dict[str, Any] = {
-        "models": [m for m in (models or "").split(",") if m.strip()],
-        "scopes": parse_scopes(scope or []),
-        "ip_allow": ip or [],
-        "allow_store": allow_store,
-    }
-    if privacy is not None:
-        policy["privacy"] = parse_privacy(privacy)
+    policy = policy_options(models, scope, ip, privacy, allow_store)
     created = keys.create(
         control_plane(ctx),
         LOCAL_OPERATOR,

@@ -14,8 +14,7 @@ from vaultgate.cli.keys import (
     RpmOption,
     TpmOption,
     limit_options,
-    parse_privacy,
-    parse_scopes,
+    policy_options,
 )
 from vaultgate.cli.output import emit_json, emit_table, say
 from vaultgate.services import admin_tokens, org, teams
@@ -67,14 +66,7 @@ def team_policy(
     """Set the team's ceiling (keys can only narrow it) and key-age rules."""
     policy: dict[str, Any] | None = None
     if models is not None or scope or ip or privacy is not None or allow_store:
-        policy = {
-            "models": [m for m in (models or "").split(",") if m.strip()],
-            "scopes": parse_scopes(scope or []),
-            "ip_allow": ip or [],
-            "allow_store": allow_store,
-        }
-        if privacy is not None:
-            policy["privacy"] = parse_privacy(privacy)
+        policy = policy_options(models, scope, ip, privacy, allow_store)
     if policy is None and max_key_age is None and expire_overdue is None:
         raise InvalidInput(
             "nothing to set: give --models, --scope, --ip, --privacy, --allow-store, --max-key-age or --expire-overdue"
@@ -152,15 +144,7 @@ def org_policy(
     else:
         if not given:
             raise InvalidInput("nothing to set: give --models, --scope, --ip, --privacy, --allow-store, or --clear")
-        policy: dict[str, Any] = {
-            "models": [m for m in (models or "").split(",") if m.strip()],
-            "scopes": parse_scopes(scope or []),
-            "ip_allow": ip or [],
-            "allow_store": allow_store,
-        }
-        if privacy is not None:
-            policy["privacy"] = parse_privacy(privacy)
-        result = org.set_org_policy(cp, LOCAL_OPERATOR, policy)
+        result = org.set_org_policy(cp, LOCAL_OPERATOR, policy_options(models, scope, ip, privacy, allow_store))
     if as_json:
         emit_json({"policy": result})
     else:
