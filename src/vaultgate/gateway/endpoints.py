@@ -29,8 +29,29 @@ from vaultgate.gateway.errors import GatewayError
 
 # A plain identifier: what a path parameter may be (model ids such as ``ft:gpt-4o:org::abc123``).
 IDENTIFIER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
+# Kinds of stored upstream objects a member owns (gateway ownership): a path parameter of one of
+# these types names an object that must belong to the caller; ``Endpoint.creates`` names the kind
+# whose id an answer carries.
+OBJECT_KINDS: frozenset[str] = frozenset(
+    {
+        "file",
+        "upload",
+        "batch",
+        "response",
+        "chat_completion",
+        "conversation",
+        "vector_store",
+        "vector_store_file_batch",
+        "fine_tuning_job",
+        "container",
+        "container_file",
+    }
+)
 # Parameter types a pattern may name; each is a full-match regex over the decoded segment.
-PARAMETER_TYPES: Mapping[str, re.Pattern[str]] = MappingProxyType({"model_id": IDENTIFIER})
+# ``model_id`` names a model; ``item_id`` a sub-object reached only through an owned parent.
+PARAMETER_TYPES: Mapping[str, re.Pattern[str]] = MappingProxyType(
+    {"model_id": IDENTIFIER, "item_id": IDENTIFIER, **{kind: IDENTIFIER for kind in OBJECT_KINDS}}
+)
 # Left as is in a path segment: ":" is a segment character (RFC 3986 pchar), and model ids use it.
 _SEGMENT_SAFE = ":"
 # The longest path echoed back in a 404 message (client input: bounded, printable only).
@@ -44,6 +65,11 @@ class Parameter:
 
     name: str
     kind: str
+
+    @property
+    def owned(self) -> bool:
+        """Whether the parameter names a stored object that must belong to the caller."""
+        return self.kind in OBJECT_KINDS
 
     def accepts(self, segment: str) -> bool:
         """Whether the decoded segment is a valid value of this parameter's type."""
@@ -76,19 +102,31 @@ class Endpoint:
     group: str | None
     streams: bool = False
     json_body: bool = False
-    # Query parameters forwarded upstream; every other one is dropped (today: none anywhere).
+    # A multipart/form-data body (file uploads, audio, image edits).
+    multipart: bool = False
+    # Whether the request names a model (in its body or form): model policy applies to it.
+    takes_model: bool = False
+    # Query parameters forwarded upstream; every other one is dropped.
     query: frozenset[str] = frozenset()
     # Whether the request goes upstream at all (vaultgate's own endpoints do not).
     upstream: bool = True
+    # The object kind whose ``id`` a successful answer carries (the caller then owns it).
+    creates: str | None = None
+    # The object kind a list answer holds in ``data`` (filtered to what the caller owns).
+    lists: str | None = None
     segments: tuple[Segment, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "segments", _segments(self.pattern))
+        if self.creates is not None and self.creates not in OBJECT_KINDS:
+            raise ValueError(f"unknown object kind {self.creates!r} in {self.name}")
+        if self.lists is not None and self.lists not in OBJECT_KINDS:
+            raise ValueError(f"unknown object kind {self.lists!r} in {self.name}")
 
     @property
-    def takes_model(self) -> bool:
-        """Whether the request body names the model (every JSON endpoint that goes upstream)."""
-        return self.json_body and self.upstream
+    def owned_parameters(self) -> tuple[Parameter, ...]:
+        """The path parameters naming stored objects the caller must own."""
+        return tuple(s for s in self.segments if isinstance(s, Parameter) and s.owned)
 
     def bind(self, segments: list[str]) -> dict[str, str] | None:
         """The parameters when the decoded segments fit this pattern, else None."""
@@ -147,18 +185,297 @@ class RequestTarget:
         return urlencode(allowed).encode("ascii")
 
 
+_GET, _POST, _DELETE = frozenset({"GET"}), frozenset({"POST"}), frozenset({"DELETE"})
+# OpenAI's cursor pagination: forwarded on list routes only.
+PAGING = frozenset({"after", "before", "limit", "order"})
+
 CHAT_COMPLETIONS = Endpoint(
-    "chat.completions", frozenset({"POST"}), "/v1/chat/completions", "chat", streams=True, json_body=True
+    "chat.completions",
+    _POST,
+    "/v1/chat/completions",
+    "chat",
+    streams=True,
+    json_body=True,
+    takes_model=True,
+    creates="chat_completion",
 )
-RESPONSES = Endpoint("responses", frozenset({"POST"}), "/v1/responses", "chat", streams=True, json_body=True)
-COMPLETIONS = Endpoint("completions", frozenset({"POST"}), "/v1/completions", "chat", streams=True, json_body=True)
-EMBEDDINGS = Endpoint("embeddings", frozenset({"POST"}), "/v1/embeddings", "embeddings", json_body=True)
-MODERATIONS = Endpoint("moderations", frozenset({"POST"}), "/v1/moderations", "moderations", json_body=True)
+RESPONSES = Endpoint(
+    "responses", _POST, "/v1/responses", "chat", streams=True, json_body=True, takes_model=True, creates="response"
+)
+COMPLETIONS = Endpoint("completions", _POST, "/v1/completions", "chat", streams=True, json_body=True, takes_model=True)
+EMBEDDINGS = Endpoint("embeddings", _POST, "/v1/embeddings", "embeddings", json_body=True, takes_model=True)
+MODERATIONS = Endpoint("moderations", _POST, "/v1/moderations", "moderations", json_body=True, takes_model=True)
 # Exchanging a member key for a short-lived token: vaultgate's own, answered by the gateway.
-TOKENS = Endpoint("vaultgate.tokens", frozenset({"POST"}), "/v1/vaultgate/tokens", None, json_body=True, upstream=False)
+TOKENS = Endpoint("vaultgate.tokens", _POST, "/v1/vaultgate/tokens", None, json_body=True, upstream=False)
 # OpenAI documents no query parameter for listing or retrieving models: none is forwarded.
-MODELS_LIST = Endpoint("models.list", frozenset({"GET"}), "/v1/models", "models")
-MODELS_RETRIEVE = Endpoint("models.retrieve", frozenset({"GET"}), "/v1/models/{model:model_id}", "models")
+MODELS_LIST = Endpoint("models.list", _GET, "/v1/models", "models")
+MODELS_RETRIEVE = Endpoint("models.retrieve", _GET, "/v1/models/{model:model_id}", "models")
+
+# Stored objects: every parameter typed with an object kind must belong to the caller.
+_STORED: tuple[Endpoint, ...] = (
+    # Stored chat completions (store=true).
+    Endpoint(
+        "chat.completions.list",
+        _GET,
+        "/v1/chat/completions",
+        "chat",
+        query=PAGING | {"model", "metadata"},
+        lists="chat_completion",
+    ),
+    Endpoint("chat.completions.retrieve", _GET, "/v1/chat/completions/{completion_id:chat_completion}", "chat"),
+    Endpoint(
+        "chat.completions.update", _POST, "/v1/chat/completions/{completion_id:chat_completion}", "chat", json_body=True
+    ),
+    Endpoint("chat.completions.delete", _DELETE, "/v1/chat/completions/{completion_id:chat_completion}", "chat"),
+    Endpoint(
+        "chat.completions.messages",
+        _GET,
+        "/v1/chat/completions/{completion_id:chat_completion}/messages",
+        "chat",
+        query=PAGING,
+    ),
+    # Responses by id.
+    Endpoint(
+        "responses.retrieve",
+        _GET,
+        "/v1/responses/{response_id:response}",
+        "chat",
+        query=frozenset({"include", "include[]", "stream", "starting_after"}),
+    ),
+    Endpoint("responses.delete", _DELETE, "/v1/responses/{response_id:response}", "chat"),
+    Endpoint("responses.cancel", _POST, "/v1/responses/{response_id:response}/cancel", "chat"),
+    Endpoint(
+        "responses.input_items",
+        _GET,
+        "/v1/responses/{response_id:response}/input_items",
+        "chat",
+        query=PAGING | {"include", "include[]"},
+    ),
+    # Conversations.
+    Endpoint("conversations.create", _POST, "/v1/conversations", "chat", json_body=True, creates="conversation"),
+    Endpoint("conversations.retrieve", _GET, "/v1/conversations/{conversation_id:conversation}", "chat"),
+    Endpoint("conversations.update", _POST, "/v1/conversations/{conversation_id:conversation}", "chat", json_body=True),
+    Endpoint("conversations.delete", _DELETE, "/v1/conversations/{conversation_id:conversation}", "chat"),
+    Endpoint(
+        "conversations.items.list",
+        _GET,
+        "/v1/conversations/{conversation_id:conversation}/items",
+        "chat",
+        query=PAGING | {"include", "include[]"},
+    ),
+    Endpoint(
+        "conversations.items.create",
+        _POST,
+        "/v1/conversations/{conversation_id:conversation}/items",
+        "chat",
+        json_body=True,
+    ),
+    Endpoint(
+        "conversations.items.retrieve",
+        _GET,
+        "/v1/conversations/{conversation_id:conversation}/items/{item_id:item_id}",
+        "chat",
+    ),
+    Endpoint(
+        "conversations.items.delete",
+        _DELETE,
+        "/v1/conversations/{conversation_id:conversation}/items/{item_id:item_id}",
+        "chat",
+    ),
+    # Files.
+    Endpoint("files.create", _POST, "/v1/files", "files", multipart=True, creates="file"),
+    Endpoint("files.list", _GET, "/v1/files", "files", query=PAGING | {"purpose"}, lists="file"),
+    Endpoint("files.retrieve", _GET, "/v1/files/{file_id:file}", "files"),
+    Endpoint("files.delete", _DELETE, "/v1/files/{file_id:file}", "files"),
+    Endpoint("files.content", _GET, "/v1/files/{file_id:file}/content", "files"),
+    # Uploads (large files in parts); completing one creates a file.
+    Endpoint("uploads.create", _POST, "/v1/uploads", "files", json_body=True, creates="upload"),
+    Endpoint("uploads.parts", _POST, "/v1/uploads/{upload_id:upload}/parts", "files", multipart=True),
+    Endpoint("uploads.complete", _POST, "/v1/uploads/{upload_id:upload}/complete", "files", json_body=True),
+    Endpoint("uploads.cancel", _POST, "/v1/uploads/{upload_id:upload}/cancel", "files"),
+    # Batches.
+    Endpoint("batches.create", _POST, "/v1/batches", "batches", json_body=True, creates="batch"),
+    Endpoint("batches.list", _GET, "/v1/batches", "batches", query=PAGING, lists="batch"),
+    Endpoint("batches.retrieve", _GET, "/v1/batches/{batch_id:batch}", "batches"),
+    Endpoint("batches.cancel", _POST, "/v1/batches/{batch_id:batch}/cancel", "batches"),
+    # Vector stores.
+    Endpoint(
+        "vector_stores.create", _POST, "/v1/vector_stores", "vector_stores", json_body=True, creates="vector_store"
+    ),
+    Endpoint("vector_stores.list", _GET, "/v1/vector_stores", "vector_stores", query=PAGING, lists="vector_store"),
+    Endpoint("vector_stores.retrieve", _GET, "/v1/vector_stores/{vector_store_id:vector_store}", "vector_stores"),
+    Endpoint(
+        "vector_stores.update",
+        _POST,
+        "/v1/vector_stores/{vector_store_id:vector_store}",
+        "vector_stores",
+        json_body=True,
+    ),
+    Endpoint("vector_stores.delete", _DELETE, "/v1/vector_stores/{vector_store_id:vector_store}", "vector_stores"),
+    Endpoint(
+        "vector_stores.search",
+        _POST,
+        "/v1/vector_stores/{vector_store_id:vector_store}/search",
+        "vector_stores",
+        json_body=True,
+    ),
+    Endpoint(
+        "vector_stores.files.create",
+        _POST,
+        "/v1/vector_stores/{vector_store_id:vector_store}/files",
+        "vector_stores",
+        json_body=True,
+    ),
+    Endpoint(
+        "vector_stores.files.list",
+        _GET,
+        "/v1/vector_stores/{vector_store_id:vector_store}/files",
+        "vector_stores",
+        query=PAGING | {"filter"},
+    ),
+    Endpoint(
+        "vector_stores.files.retrieve",
+        _GET,
+        "/v1/vector_stores/{vector_store_id:vector_store}/files/{file_id:file}",
+        "vector_stores",
+    ),
+    Endpoint(
+        "vector_stores.files.update",
+        _POST,
+        "/v1/vector_stores/{vector_store_id:vector_store}/files/{file_id:file}",
+        "vector_stores",
+        json_body=True,
+    ),
+    Endpoint(
+        "vector_stores.files.delete",
+        _DELETE,
+        "/v1/vector_stores/{vector_store_id:vector_store}/files/{file_id:file}",
+        "vector_stores",
+    ),
+    Endpoint(
+        "vector_stores.files.content",
+        _GET,
+        "/v1/vector_stores/{vector_store_id:vector_store}/files/{file_id:file}/content",
+        "vector_stores",
+    ),
+    Endpoint(
+        "vector_stores.file_batches.create",
+        _POST,
+        "/v1/vector_stores/{vector_store_id:vector_store}/file_batches",
+        "vector_stores",
+        json_body=True,
+        creates="vector_store_file_batch",
+    ),
+    Endpoint(
+        "vector_stores.file_batches.retrieve",
+        _GET,
+        "/v1/vector_stores/{vector_store_id:vector_store}/file_batches/{batch_id:vector_store_file_batch}",
+        "vector_stores",
+    ),
+    Endpoint(
+        "vector_stores.file_batches.cancel",
+        _POST,
+        "/v1/vector_stores/{vector_store_id:vector_store}/file_batches/{batch_id:vector_store_file_batch}/cancel",
+        "vector_stores",
+    ),
+    Endpoint(
+        "vector_stores.file_batches.files",
+        _GET,
+        "/v1/vector_stores/{vector_store_id:vector_store}/file_batches/{batch_id:vector_store_file_batch}/files",
+        "vector_stores",
+        query=PAGING | {"filter"},
+    ),
+    # Fine-tuning.
+    Endpoint(
+        "fine_tuning.jobs.create",
+        _POST,
+        "/v1/fine_tuning/jobs",
+        "fine_tuning",
+        json_body=True,
+        takes_model=True,
+        creates="fine_tuning_job",
+    ),
+    Endpoint(
+        "fine_tuning.jobs.list",
+        _GET,
+        "/v1/fine_tuning/jobs",
+        "fine_tuning",
+        query=PAGING | {"metadata"},
+        lists="fine_tuning_job",
+    ),
+    Endpoint("fine_tuning.jobs.retrieve", _GET, "/v1/fine_tuning/jobs/{job_id:fine_tuning_job}", "fine_tuning"),
+    Endpoint("fine_tuning.jobs.cancel", _POST, "/v1/fine_tuning/jobs/{job_id:fine_tuning_job}/cancel", "fine_tuning"),
+    Endpoint("fine_tuning.jobs.pause", _POST, "/v1/fine_tuning/jobs/{job_id:fine_tuning_job}/pause", "fine_tuning"),
+    Endpoint("fine_tuning.jobs.resume", _POST, "/v1/fine_tuning/jobs/{job_id:fine_tuning_job}/resume", "fine_tuning"),
+    Endpoint(
+        "fine_tuning.jobs.events",
+        _GET,
+        "/v1/fine_tuning/jobs/{job_id:fine_tuning_job}/events",
+        "fine_tuning",
+        query=PAGING,
+    ),
+    Endpoint(
+        "fine_tuning.jobs.checkpoints",
+        _GET,
+        "/v1/fine_tuning/jobs/{job_id:fine_tuning_job}/checkpoints",
+        "fine_tuning",
+        query=PAGING,
+    ),
+    # Containers (code interpreter).
+    Endpoint("containers.create", _POST, "/v1/containers", "containers", json_body=True, creates="container"),
+    Endpoint("containers.list", _GET, "/v1/containers", "containers", query=PAGING, lists="container"),
+    Endpoint("containers.retrieve", _GET, "/v1/containers/{container_id:container}", "containers"),
+    Endpoint("containers.delete", _DELETE, "/v1/containers/{container_id:container}", "containers"),
+    Endpoint(
+        "containers.files.create",
+        _POST,
+        "/v1/containers/{container_id:container}/files",
+        "containers",
+        multipart=True,
+        creates="container_file",
+    ),
+    Endpoint(
+        "containers.files.list", _GET, "/v1/containers/{container_id:container}/files", "containers", query=PAGING
+    ),
+    Endpoint(
+        "containers.files.retrieve",
+        _GET,
+        "/v1/containers/{container_id:container}/files/{file_id:container_file}",
+        "containers",
+    ),
+    Endpoint(
+        "containers.files.delete",
+        _DELETE,
+        "/v1/containers/{container_id:container}/files/{file_id:container_file}",
+        "containers",
+    ),
+    Endpoint(
+        "containers.files.content",
+        _GET,
+        "/v1/containers/{container_id:container}/files/{file_id:container_file}/content",
+        "containers",
+    ),
+)
+
+# Media: multipart uploads in, binary or JSON out.
+_MEDIA: tuple[Endpoint, ...] = (
+    Endpoint(
+        "audio.transcriptions",
+        _POST,
+        "/v1/audio/transcriptions",
+        "audio",
+        streams=True,
+        multipart=True,
+        takes_model=True,
+    ),
+    Endpoint("audio.translations", _POST, "/v1/audio/translations", "audio", multipart=True, takes_model=True),
+    Endpoint("audio.speech", _POST, "/v1/audio/speech", "audio", streams=True, json_body=True, takes_model=True),
+    Endpoint(
+        "images.generations", _POST, "/v1/images/generations", "images", streams=True, json_body=True, takes_model=True
+    ),
+    Endpoint("images.edits", _POST, "/v1/images/edits", "images", streams=True, multipart=True, takes_model=True),
+    Endpoint("images.variations", _POST, "/v1/images/variations", "images", multipart=True, takes_model=True),
+)
 
 ENDPOINTS: tuple[Endpoint, ...] = (
     CHAT_COMPLETIONS,
@@ -169,10 +486,17 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     TOKENS,
     MODELS_LIST,
     MODELS_RETRIEVE,
+    *_STORED,
+    *_MEDIA,
 )
 # Templates without parameters by their path: one dictionary lookup for most requests.
-_STATIC: Mapping[str, Endpoint] = MappingProxyType(
-    {e.pattern: e for e in ENDPOINTS if not any(isinstance(s, Parameter) for s in e.segments)}
+_STATIC: Mapping[tuple[str, str], Endpoint] = MappingProxyType(
+    {
+        (method, e.pattern): e
+        for e in ENDPOINTS
+        if not any(isinstance(s, Parameter) for s in e.segments)
+        for method in e.methods
+    }
 )
 
 
@@ -207,8 +531,8 @@ def endpoint_of(path: str) -> Endpoint | None:
 
 def match(method: str, path: str, raw_path: bytes | None = None) -> RequestTarget:
     """The endpoint and validated parameters of a request; 404 ``unknown_url`` or 405 ``method_not_allowed``."""
-    static = _STATIC.get(path)
-    if static is not None and method in static.methods and (raw_path is None or raw_path == path.encode()):
+    static = _STATIC.get((method, path))
+    if static is not None and (raw_path is None or raw_path == path.encode()):
         return RequestTarget(static)  # the hot path: a fixed path sent as is
     segments = _decoded_segments(path, raw_path)
     allowed: set[str] = set()

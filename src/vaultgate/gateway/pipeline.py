@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 
 import orjson
 
-from vaultgate.gateway import account, admit, authn, protect, read
+from vaultgate.gateway import account, admit, authn, protect, read, routing
 from vaultgate.gateway.asgi import Receive, Scope, Send, send_response
 from vaultgate.gateway.authn import CanaryAlarm
 from vaultgate.gateway.body_deadlines import BodyDeadlines
@@ -26,7 +26,6 @@ from vaultgate.gateway.failure import ResponseTracker, answer_failure, internal_
 from vaultgate.gateway.http_limits import HttpLimits
 from vaultgate.gateway.read import Networks
 from vaultgate.gateway.relay import read_whole, relay_stream, relay_whole
-from vaultgate.gateway.routing import choose
 from vaultgate.gateway.scrub import CredentialScrubber, ScrubberCache
 from vaultgate.gateway.snapshot import Snapshot
 from vaultgate.gateway.streams import RunningRequests
@@ -132,7 +131,7 @@ class DataPlane:
         self.authorize(ex, snapshot)  # 3 authz
         await admit.admit(self._limiter, ex)  # 4 admit
         await protect.protect(self._privacy, ex)  # 5 protect
-        ex.provider = choose(snapshot, ex.model)
+        ex.provider = routing.candidates(snapshot, ex.model, ex.grant.policy)[0].provider
         # A kill switch, or the client hanging up, ends it in flight (streams.py).
         async with self._running.watch(ex, send, receive) as running:
             response = await self.forward(ex)  # 6 forward

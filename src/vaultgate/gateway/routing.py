@@ -1,10 +1,21 @@
-"""Which provider serves a request: an Azure provider with a deployment for the model, else the default."""
+"""Which deployments may serve a request, in the order to try them.
+
+Today: an Azure provider with a deployment for the model, else the default provider
+(one candidate). The routing table (issue 10) replaces this with routes over many
+deployments; the forward stage fails over along the list.
+"""
 
 from __future__ import annotations
 
 from vaultgate.gateway.errors import GatewayError
 from vaultgate.gateway.snapshot import Snapshot
-from vaultgate.upstream.config import ProviderConfig, ProviderKind
+from vaultgate.policy.grants import KeyPolicy
+from vaultgate.upstream.config import Deployment, ProviderConfig, ProviderKind
+
+
+def candidates(snapshot: Snapshot, model: str | None, policy: KeyPolicy | None = None) -> list[Deployment]:
+    """The deployments that may serve ``model`` for a key with ``policy``, in the order to try; 503 when none."""
+    return [Deployment(choose(snapshot, model))]
 
 
 def choose(snapshot: Snapshot, model: str | None) -> ProviderConfig:

@@ -25,6 +25,8 @@ GROUPS: tuple[str, ...] = (
     "fine_tuning",
     "vector_stores",
     "assistants",
+    "containers",
+    "realtime",
 )
 
 

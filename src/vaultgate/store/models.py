@@ -140,6 +140,57 @@ class Provider(Base):
     allow_insecure_http: Mapped[bool] = mapped_column(Boolean, default=False)
     is_default: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime]
+    # Where requests are processed, for residency policy: the cloud region ("swedencentral"), the
+    # geography it belongs to ("eu", "us"...) and how the deployments spread ("global", "datazone", "regional").
+    region: Mapped[str | None] = mapped_column(String(60), default=None)
+    geography: Mapped[str | None] = mapped_column(String(20), default=None)
+    deployment_type: Mapped[str | None] = mapped_column(String(20), default=None)
+    # Adapter settings that are not secrets (Azure surface and Entra ID tenant/client id, token URL).
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class Route(Base):
+    """A routing rule: a model name (exact, ``*`` wildcard or alias) and the deployments that serve it."""
+
+    __tablename__ = "routes"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    # "ordered" (failover in position order) or "weighted" (first pick by weight, the rest as failover).
+    strategy: Mapped[str] = mapped_column(String(20), default="ordered")
+    created_at: Mapped[datetime]
+
+
+class RouteTarget(Base):
+    """One deployment of a route: a provider and the model (or Azure deployment) it is asked for."""
+
+    __tablename__ = "route_targets"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    route_id: Mapped[str] = mapped_column(ForeignKey("routes.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    provider_id: Mapped[str] = mapped_column(ForeignKey("providers.id"), index=True)
+    # The model name sent upstream (for Azure: the deployment); None sends the client's model.
+    model: Mapped[str | None] = mapped_column(String(200), default=None)
+    weight: Mapped[int] = mapped_column(Integer, default=1)
+    # Overrides the provider's deployment type for this deployment (None: the provider's).
+    deployment_type: Mapped[str | None] = mapped_column(String(20), default=None)
+
+
+class OwnedObject(Base):
+    """A stored upstream object (file, batch, response...) and the member it belongs to.
+
+    Written when an answer creates the object, read (and cached) when a request names its id:
+    every other member gets 404. Holds ids only, never content.
+    """
+
+    __tablename__ = "owned_objects"
+    id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    member_id: Mapped[str] = mapped_column(String(40), index=True)
+    team_id: Mapped[str | None] = mapped_column(String(40), index=True)
+    key_id: Mapped[str | None] = mapped_column(String(40))
+    # The provider that holds the object: requests naming it go there.
+    provider: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[datetime]
 
 
 class ProviderCredential(Base):

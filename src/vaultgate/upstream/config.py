@@ -40,6 +40,34 @@ class ProviderConfig:
     # Every secret of this provider that may be in use (active and draining credentials), so that
     # answers are scrubbed of all of them (gateway/scrub.py); api_key is the one new requests use.
     secrets: tuple[str, ...] = field(default=(), repr=False)
+    # Residency labels (docs/PROVIDERS.md): the region, its geography ("eu", "us"...) and the
+    # deployment type ("global", "datazone", "regional"); None when the operator gave none.
+    region: str | None = None
+    geography: str | None = None
+    deployment_type: str | None = None
+    # Non-secret adapter settings (Azure: surface, Entra ID tenant and client id, token URL).
+    settings: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+
+
+@dataclass(frozen=True, slots=True)
+class Deployment:
+    """One place a request can be served: a provider and the model name it is asked for there.
+
+    ``model`` is what the upstream is sent (for Azure, the deployment name); None sends the
+    client's model unchanged. Routing (gateway/routing.py) returns deployments in the order to
+    try them; the forward stage fails over along that list.
+    """
+
+    provider: ProviderConfig
+    model: str | None = None
+    weight: int = 1
+    # Overrides the provider's deployment type for this deployment (None: the provider's).
+    deployment_type: str | None = None
+
+    @property
+    def key(self) -> str:
+        """A stable name for this deployment (circuit breakers, logs): ``provider/model``."""
+        return f"{self.provider.name}/{self.model or '*'}"
 
 
 class UnsafeURLError(ValueError):
