@@ -31,7 +31,7 @@ def request(method: str, path: str, model: str | None, query: bytes = b"") -> Pr
 
 def test_azure_chat_goes_to_the_deployment_and_models_to_the_resource() -> None:
     azure = AzureAdapter(UpstreamClient())
-    assert azure.url_for(AZURE, request("POST", "/v1/chat/completions", "gpt-4o")) == (
+    assert azure.url_for(AZURE, request("POST", "/v1/chat/completions", "prod-4o")) == (
         "https://example.openai.azure.com/openai/deployments/prod-4o/chat/completions?api-version=2024-10-21"
     )
     assert azure.url_for(AZURE, request("GET", "/v1/models/gpt-4o", "gpt-4o")) == (

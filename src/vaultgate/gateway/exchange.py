@@ -84,8 +84,11 @@ class Exchange:
         parts = self.path[4:].split("/")
         return "/".join(parts[:2]) if parts and parts[0] in ("chat", "fine_tuning") else parts[0]
 
-    def forward_body(self) -> bytes:
-        """The body to send upstream: the client's bytes unless a stage changed the payload."""
+    def forward_body(self, model: str | None = None) -> bytes:
+        """The body to send upstream: the client's bytes unless a stage changed the payload, or the
+        deployment is asked for another model name than the client's (an alias, an Azure deployment)."""
+        if self.payload is not None and model is not None and self.payload.get("model", model) != model:
+            return orjson.dumps({**self.payload, "model": model})
         if self.body_changed and self.payload is not None:
             return orjson.dumps(self.payload)
         return self.body

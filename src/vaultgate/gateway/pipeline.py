@@ -35,7 +35,7 @@ from vaultgate.limits.admission import Limiter
 from vaultgate.policy.decide import Denial, RequestFacts, decide, holder_denial
 from vaultgate.privacy import hygiene
 from vaultgate.privacy.guard import PrivacyGuard
-from vaultgate.upstream.config import ProviderKind
+from vaultgate.upstream.config import Deployment, ProviderKind
 from vaultgate.upstream.interface import ProviderAdapter, ProxyRequest, UpstreamError, UpstreamResponse
 from vaultgate.usage.pricing import PriceTable
 from vaultgate.usage.recorder import UsageRecorder
@@ -131,10 +131,11 @@ class DataPlane:
         self.authorize(ex, snapshot)  # 3 authz
         await admit.admit(self._limiter, ex)  # 4 admit
         await protect.protect(self._privacy, ex)  # 5 protect
-        ex.provider = routing.candidates(snapshot, ex.model, ex.grant.policy)[0].provider
+        deployment = routing.candidates(snapshot, ex.model, ex.grant.policy)[0]
+        ex.provider = deployment.provider
         # A kill switch, or the client hanging up, ends it in flight (streams.py).
         async with self._running.watch(ex, send, receive) as running:
-            response = await self.forward(ex)  # 6 forward
+            response = await self.forward(ex, deployment)  # 6 forward
             await self.relay(ex, response, running.send)  # 7 restore; usage is read from the answer for 8
 
     def snapshot_swapped(self, snapshot: Snapshot) -> None:
@@ -165,18 +166,19 @@ class DataPlane:
         if denial is not None:
             raise GatewayError(denial.status, denial.code, denial.message, param=denial.param)
 
-    async def forward(self, ex: Exchange) -> UpstreamResponse:
-        """Stage 6: the provider adapter sends the request with the vault-held key."""
-        provider, target = ex.provider, ex.target
-        assert provider is not None and target is not None
+    async def forward(self, ex: Exchange, deployment: Deployment) -> UpstreamResponse:
+        """Stage 6: the provider adapter sends the request to one deployment with the vault-held key."""
+        provider, target = deployment.provider, ex.target
+        assert target is not None
+        model = deployment.model if deployment.model is not None else ex.model
         request = ProxyRequest(  # from the template and its validated parameters, never the client's path
             method=ex.method,
             endpoint=target.endpoint.name,
             path=target.upstream_path(),
             query=ex.query,
             headers=hygiene.forwarded_headers(ex.headers),
-            body=ex.forward_body(),
-            model=ex.model,
+            body=ex.forward_body(model),
+            model=model,
             stream=ex.stream,
         )
         try:

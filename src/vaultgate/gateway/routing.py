@@ -14,8 +14,24 @@ from vaultgate.upstream.config import Deployment, ProviderConfig, ProviderKind
 
 
 def candidates(snapshot: Snapshot, model: str | None, policy: KeyPolicy | None = None) -> list[Deployment]:
-    """The deployments that may serve ``model`` for a key with ``policy``, in the order to try; 503 when none."""
-    return [Deployment(choose(snapshot, model))]
+    """The deployments that may serve ``model`` for a key with ``policy``, in the order to try; 503 when none.
+
+    ``Deployment.model`` is the name the upstream is sent: for Azure, routing resolves the
+    deployment here (the adapter uses it as given); 404 ``model_not_found`` when an Azure
+    provider has no deployment for the model.
+    """
+    provider = choose(snapshot, model)
+    if provider.kind is ProviderKind.AZURE and model is not None:
+        deployment = provider.deployments.get(model)
+        if deployment is None:
+            raise GatewayError(
+                404,
+                "model_not_found",
+                f"The model '{model}' has no deployment on provider '{provider.name}'.",
+                param="model",
+            )
+        return [Deployment(provider, deployment)]
+    return [Deployment(provider)]
 
 
 def choose(snapshot: Snapshot, model: str | None) -> ProviderConfig:

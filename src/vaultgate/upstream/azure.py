@@ -6,15 +6,7 @@ from urllib.parse import quote
 
 from vaultgate.upstream.config import ProviderConfig
 from vaultgate.upstream.http import UpstreamClient
-from vaultgate.upstream.interface import ProviderAdapter, ProxyRequest, UpstreamError, UpstreamResponse
-
-
-class UnknownDeployment(UpstreamError):
-    """The model has no deployment on this Azure resource."""
-
-    status = 404
-    code = "model_not_found"
-
+from vaultgate.upstream.interface import ProviderAdapter, ProxyRequest, UpstreamResponse
 
 # Endpoints Azure serves per resource, not per deployment (``/openai/models``).
 _RESOURCE_ENDPOINTS = frozenset({"models.list", "models.retrieve"})
@@ -27,16 +19,16 @@ class AzureAdapter(ProviderAdapter):
         self._client = client
 
     def url_for(self, provider: ProviderConfig, request: ProxyRequest) -> str:
-        """The Azure URL for a request (deployment-scoped when a model is named); Azure's own ``api-version`` only."""
+        """The Azure URL for a request (deployment-scoped when a model is named); Azure's own ``api-version`` only.
+
+        ``request.model`` is already the deployment name (routing resolved it)."""
         base = provider.base_url
         version = quote(provider.api_version or "", safe="")
         extra = "&" + request.query.decode("ascii") if request.query else ""
         if request.model is None or request.endpoint in _RESOURCE_ENDPOINTS:
             return f"{base}/openai{request.path}?api-version={version}{extra}"
-        deployment = provider.deployments.get(request.model)
-        if deployment is None:
-            raise UnknownDeployment(f"The model '{request.model}' has no deployment on provider '{provider.name}'.")
-        return f"{base}/openai/deployments/{quote(deployment, safe='')}{request.path}?api-version={version}{extra}"
+        deployment = quote(request.model, safe="")
+        return f"{base}/openai/deployments/{deployment}{request.path}?api-version={version}{extra}"
 
     async def send(self, provider: ProviderConfig, request: ProxyRequest) -> UpstreamResponse:
         headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers]
