@@ -44,6 +44,9 @@ privacy_policies = st.fixed_dictionaries({f.name: PRIVACY_FIELDS[f.name] for f i
     lambda values: PrivacyPolicy(**values)
 )
 
+# Processing zones of deployments; None: a global deployment or one of unknown geography.
+ZONES: tuple[str | None, ...] = ("eu", "us", "apac", None)
+
 POLICY_FIELDS: dict[str, st.SearchStrategy[Any]] = {
     "models": patterns,
     "model_ceilings": st.lists(patterns.filter(bool), max_size=2).map(tuple),
@@ -52,6 +55,7 @@ POLICY_FIELDS: dict[str, st.SearchStrategy[Any]] = {
     "ip_ceilings": st.lists(networks.filter(bool), max_size=2).map(tuple),
     "allow_store": st.booleans(),
     "privacy": st.none() | privacy_policies,
+    "residency": st.none() | st.frozensets(st.sampled_from(ZONES[:-1]), max_size=3),
 }
 policies = st.fixed_dictionaries({f.name: POLICY_FIELDS[f.name] for f in fields(KeyPolicy) if f.init}).map(
     lambda values: KeyPolicy(**values)
@@ -102,6 +106,8 @@ def test_the_effective_policy_allows_only_what_every_input_allows(
             assert not effective.allows_ip(ip) or policy.allows_ip(ip)
         for model in MODELS:
             assert not effective.allows_model(model) or policy.allows_model(model)
+        for zone in ZONES:
+            assert not effective.allows_zone(zone) or policy.allows_zone(zone)
         if policy.privacy is not None:
             assert effective.privacy is not None
             for entity in Entity:
@@ -170,3 +176,18 @@ def test_unset_parts_of_a_key_inherit_and_are_not_wider() -> None:
         "scopes",
     )
     assert wider_fields(KeyPolicy(), team, inherit=False) == ("models", "scopes", "ip_allow")
+
+
+def test_residency_is_the_intersection_and_a_key_may_only_narrow_it() -> None:
+    org = KeyPolicy.from_json({"residency": ["eu", "us"]})
+    team = KeyPolicy.from_json({"residency": "EU"})
+    key = KeyPolicy.from_json({})
+    effective = combine(key, team, org)
+    assert effective.residency == frozenset({"eu"})
+    assert effective.allows_zone("eu") and not effective.allows_zone("us") and not effective.allows_zone(None)
+    assert wider_fields(KeyPolicy.from_json({"residency": ["eu", "us"]}), team) == ("residency",)
+    assert wider_fields(key, team) == ()  # unset: inherits the team's
+    assert wider_fields(key, team, inherit=False) == ("residency",)  # a replacing team policy would widen it
+    assert KeyPolicy.from_json(effective.to_json()) == effective
+    nowhere = combine(KeyPolicy.from_json({"residency": ["us"]}), team)
+    assert nowhere.residency == frozenset() and not nowhere.allows_zone("us")

@@ -94,6 +94,7 @@ def set_team_policy(name: str, body: TeamPolicy, actor: CurrentActor, cp: Curren
         "ip_allow": body.ip_allow,
         "allow_store": body.allow_store,
         "privacy": body.privacy,
+        "residency": body.residency,
     }
     policy = {k: v for k, v in fields.items() if v is not None} if any(v is not None for v in fields.values()) else None
     info = teams.set_policy(

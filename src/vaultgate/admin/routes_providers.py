@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from vaultgate.admin.auth import CurrentActor, CurrentControlPlane
-from vaultgate.admin.schemas import CredentialCreate, CredentialOut, ProviderCreate, ProviderOut
+from vaultgate.admin.schemas import CredentialCreate, CredentialOut, ProviderCreate, ProviderOut, ProviderUpdate
 from vaultgate.services import credentials, providers
 
 router = APIRouter(prefix="/admin/providers", tags=["providers"])
@@ -28,8 +28,30 @@ def create_provider(body: ProviderCreate, actor: CurrentActor, cp: CurrentContro
         deployments=body.deployments,
         allow_insecure_http=body.allow_insecure_http,
         make_default=body.default,
+        region=body.region,
+        geography=body.geography,
+        deployment_type=body.deployment_type,
     )
     return asdict(info)
+
+
+@router.patch("/{name}", response_model=ProviderOut)
+def update_provider(name: str, body: ProviderUpdate, actor: CurrentActor, cp: CurrentControlPlane) -> dict[str, Any]:
+    """Change a provider's base URL (checked again), api-version, deployments or residency labels."""
+    return asdict(providers.update_provider(cp, actor, name, **body.model_dump(exclude_none=True)))
+
+
+@router.delete("/{name}", response_model=ProviderOut)
+def remove_provider(name: str, actor: CurrentActor, cp: CurrentControlPlane, force: bool = False) -> dict[str, Any]:
+    """Delete a provider and its keys: 409 ``provider_in_use`` while routes use it; 409 for the default
+    while other providers exist, unless ``force`` (then no provider is the default)."""
+    return asdict(providers.remove(cp, actor, name, force=force))
+
+
+@router.post("/{name}/default", response_model=ProviderOut)
+def set_default_provider(name: str, actor: CurrentActor, cp: CurrentControlPlane) -> dict[str, Any]:
+    """Serve every model that no route and no Azure deployment names from this provider."""
+    return asdict(providers.set_default(cp, actor, name))
 
 
 @router.get("", response_model=list[ProviderOut])

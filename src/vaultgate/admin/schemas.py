@@ -65,6 +65,9 @@ class KeyCreate(Strict):
     not_before: str | None = Field(default=None, description="Start of validity: a delay (1h) or an ISO 8601 time")
     canary: bool = Field(default=False, description="A decoy: any use is refused and raises an alert")
     privacy: dict[str, Any] | None = Field(default=None, description="PII/secret handling; see docs/PRIVACY.md")
+    residency: list[str] | None = Field(
+        default=None, description="Geographies requests may be processed in (eu, us...); see docs/PROVIDERS.md"
+    )
     rpm: int | None = Field(default=None, ge=1, description="Requests per minute")
     tpm: int | None = Field(default=None, ge=1, description="Tokens per minute (prompt + completion)")
     concurrency: int | None = Field(default=None, ge=1, description="Requests in flight at once")
@@ -123,6 +126,21 @@ class ProviderCreate(Strict):
     deployments: dict[str, str] = Field(default_factory=dict)
     allow_insecure_http: bool = False
     default: bool | None = None
+    region: str | None = Field(default=None, max_length=60, description="Cloud region, e.g. swedencentral")
+    geography: str | None = Field(default=None, max_length=20, description="Where requests are processed: eu, us...")
+    deployment_type: Literal["global", "datazone", "regional"] | None = None
+
+
+class ProviderUpdate(Strict):
+    """Only the fields given change; an empty string clears region, geography or deployment type."""
+
+    base_url: str | None = Field(default=None, max_length=500, description="Checked again as on create")
+    api_version: str | None = Field(default=None, max_length=40)
+    deployments: dict[str, str] | None = Field(default=None, description="Replaces the whole MODEL=DEPLOYMENT map")
+    region: str | None = Field(default=None, max_length=60)
+    geography: str | None = Field(default=None, max_length=20)
+    deployment_type: Literal["global", "datazone", "regional", ""] | None = None
+    allow_insecure_http: bool | None = None
 
 
 class ProviderOut(BaseModel):
@@ -135,6 +153,41 @@ class ProviderOut(BaseModel):
     is_default: bool
     has_key: bool
     created_at: datetime
+    region: str | None = None
+    geography: str | None = None
+    deployment_type: str | None = None
+    allow_insecure_http: bool = False
+    settings: dict[str, Any] = Field(default_factory=dict, description="Non-secret adapter settings")
+
+
+class RouteTargetIn(Strict):
+    provider: str = Field(min_length=1, max_length=100)
+    model: str | None = Field(default=None, max_length=200, description="Sent upstream (None: the client's model)")
+    weight: int = Field(default=1, description="1..1000, for the weighted strategy")
+    deployment_type: Literal["global", "datazone", "regional"] | None = Field(
+        default=None, description="Overrides the provider's deployment type for this target"
+    )
+
+
+class RouteCreate(Strict):
+    name: str = Field(min_length=1, max_length=200, description="A model name, a `*` pattern or an alias")
+    strategy: Literal["ordered", "weighted"] = "ordered"
+    targets: list[RouteTargetIn] = Field(description="Tried in this order (weighted: the first picked by weight)")
+
+
+class RouteTargetOut(BaseModel):
+    provider: str
+    model: str | None
+    weight: int
+    deployment_type: str | None
+
+
+class RouteOut(BaseModel):
+    id: str
+    name: str
+    strategy: str
+    targets: list[RouteTargetOut]
+    created_at: datetime | None
 
 
 class UsageLineOut(BaseModel):
@@ -166,6 +219,9 @@ class TeamPolicy(Strict):
     ip_allow: list[str] | None = None
     allow_store: bool | None = Field(default=None, description="Whether the team's keys may let the provider store")
     privacy: dict[str, Any] | None = Field(default=None, description="The team's default PII/secret handling")
+    residency: list[str] | None = Field(
+        default=None, description="Geographies requests may be processed in (eu, us...); see docs/PROVIDERS.md"
+    )
     max_key_age_days: int | None = None
     expire_overdue_keys: bool | None = None
 
@@ -236,6 +292,9 @@ class OrgPolicy(Strict):
     ip_allow: list[str] | None = None
     allow_store: bool | None = Field(default=None, description="Whether any key may let the provider store requests")
     privacy: dict[str, Any] | None = Field(default=None, description="PII/secret handling; see docs/PRIVACY.md")
+    residency: list[str] | None = Field(
+        default=None, description="Geographies requests may be processed in (eu, us...); see docs/PROVIDERS.md"
+    )
 
 
 class OrgPolicyOut(BaseModel):

@@ -46,10 +46,21 @@ def parse_scopes(pairs: list[str]) -> dict[str, str]:
     return scopes
 
 
+# Data residency (docs/PROVIDERS.md): the same option on key create, team policy and org policy.
+ResidencyOption = Annotated[
+    str | None, typer.Option("--residency", help="Comma-separated geographies requests may be processed in (eu,us)")
+]
+
+
 def policy_options(
-    models: str | None, scope: list[str] | None, ip: list[str] | None, privacy: str | None, allow_store: bool
+    models: str | None,
+    scope: list[str] | None,
+    ip: list[str] | None,
+    privacy: str | None,
+    allow_store: bool,
+    residency: str | None = None,
 ) -> dict[str, Any]:
-    """The policy JSON from the ``--models/--scope/--ip/--privacy/--allow-store`` options (keys, teams, org)."""
+    """The policy JSON from ``--models/--scope/--ip/--privacy/--allow-store/--residency`` (keys, teams, org)."""
     policy: dict[str, Any] = {
         "models": [m for m in (models or "").split(",") if m.strip()],
         "scopes": parse_scopes(scope or []),
@@ -58,6 +69,8 @@ def policy_options(
     }
     if privacy is not None:
         policy["privacy"] = parse_privacy(privacy)
+    if residency is not None:
+        policy["residency"] = [g.strip() for g in residency.split(",") if g.strip()]
     return policy
 
 
@@ -85,9 +98,10 @@ def create(
         str | None,
         typer.Option("--privacy", help='Privacy policy as JSON: {"pii": {"email": "mask"}, "secrets": "redact"}'),
     ] = None,
+    residency: ResidencyOption = None,
 ) -> None:
     """Create a key for a member and print it once."""
-    policy = policy_options(models, scope, ip, privacy, allow_store)
+    policy = policy_options(models, scope, ip, privacy, allow_store, residency)
     created = keys.create(
         control_plane(ctx),
         LOCAL_OPERATOR,

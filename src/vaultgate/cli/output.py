@@ -23,6 +23,11 @@ FIELD_FLAGS = {
     "deployments": "--deployment MODEL=DEPLOYMENT",
     "allow_insecure_http": "--allow-insecure-http",
     "models": "--models",
+    "region": "--region",
+    "geography": "--geography",
+    "deployment_type": "--deployment-type",
+    "strategy": "--strategy",
+    "targets": "--target",
 }
 _QUOTED_FIELD = re.compile("'(" + "|".join(map(re.escape, FIELD_FLAGS)) + ")'")
 

@@ -16,6 +16,15 @@ from vaultgate.services.errors import InvalidInput
 
 app = typer.Typer(help="Upstream providers; their keys are kept only encrypted.", no_args_is_help=True)
 
+# Residency labels of add and update (docs/PROVIDERS.md, "Residency").
+RegionOption = Annotated[str | None, typer.Option("--region", help="Cloud region, e.g. swedencentral")]
+GeographyOption = Annotated[
+    str | None, typer.Option("--geography", help="Where it processes requests: eu, us... (residency)")
+]
+DeploymentTypeOption = Annotated[
+    str | None, typer.Option("--deployment-type", help="global|datazone|regional (global satisfies no residency)")
+]
+
 
 def read_api_key(env_var: str | None, from_stdin: bool) -> str | None:
     """The provider key from an environment variable or stdin; never from the command line."""
@@ -54,6 +63,9 @@ def add(
     default: Annotated[
         bool | None, typer.Option("--default/--no-default", help="Serve models with no other route")
     ] = None,
+    region: RegionOption = None,
+    geography: GeographyOption = None,
+    deployment_type: DeploymentTypeOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document")] = False,
 ) -> None:
     """Register an upstream provider."""
@@ -69,6 +81,9 @@ def add(
         deployments=providers.parse_deployments(deployment or []),
         allow_insecure_http=allow_insecure_http,
         make_default=default,
+        region=region,
+        geography=geography,
+        deployment_type=deployment_type,
     )
     if as_json:
         emit_json(info)
@@ -87,6 +102,63 @@ def list_(
         emit_json(rows)
     else:
         emit_table(rows, ("name", "kind", "base_url", "is_default", "has_key"))
+
+
+@app.command("update")
+def update(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Provider name")],
+    base_url: Annotated[str | None, typer.Option("--base-url", help="New https:// base URL (checked again)")] = None,
+    api_version: Annotated[str | None, typer.Option("--api-version", help="Azure api-version")] = None,
+    deployment: Annotated[
+        list[str] | None, typer.Option("--deployment", help="MODEL=DEPLOYMENT (replaces the whole map; repeatable)")
+    ] = None,
+    region: RegionOption = None,
+    geography: GeographyOption = None,
+    deployment_type: DeploymentTypeOption = None,
+    allow_insecure_http: Annotated[
+        bool | None,
+        typer.Option("--allow-insecure-http/--no-allow-insecure-http", help="Permit http:// to loopback only"),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document")] = False,
+) -> None:
+    """Change a provider's address, api-version, deployments or residency labels ("" clears a label)."""
+    info = providers.update_provider(
+        control_plane(ctx),
+        LOCAL_OPERATOR,
+        name,
+        base_url=base_url,
+        api_version=api_version,
+        deployments=providers.parse_deployments(deployment) if deployment else None,
+        region=region,
+        geography=geography,
+        deployment_type=deployment_type,
+        allow_insecure_http=allow_insecure_http,
+    )
+    if as_json:
+        emit_json(info)
+    else:
+        say(f"Updated provider {info.name} ({info.kind}, {info.base_url}).")
+
+
+@app.command("remove")
+def remove(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Provider name")],
+    force: Annotated[
+        bool, typer.Option("--force", help="Remove the default even though others exist (no default remains)")
+    ] = False,
+) -> None:
+    """Delete a provider and its keys (refused while a route uses it)."""
+    info = providers.remove(control_plane(ctx), LOCAL_OPERATOR, name, force=force)
+    say(f"Removed provider {info.name}{' (it was the default: none is now)' if info.is_default else ''}.")
+
+
+@app.command("set-default")
+def set_default(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Provider name")]) -> None:
+    """Serve every model that no route and no Azure deployment names from this provider."""
+    info = providers.set_default(control_plane(ctx), LOCAL_OPERATOR, name)
+    say(f"Provider {info.name} is now the default.")
 
 
 key_app = typer.Typer(help="A provider's credentials: add the new key, drain the old, remove it.", no_args_is_help=True)

@@ -9,5 +9,7 @@ __all__ = [
     "http_limits",
     "pipeline",
     "read",
+    "route_table",
+    "routing",
     "snapshot",
 ]

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from types import MappingProxyType
 
+from vaultgate.gateway.route_table import RouteTable
 from vaultgate.policy.grants import KeyGrant
 from vaultgate.upstream.config import ProviderConfig
 
@@ -28,7 +29,7 @@ log = logging.getLogger("vaultgate.gateway.snapshot")
 
 @dataclass(frozen=True, slots=True)
 class Snapshot:
-    """Keys by keyed hash, providers by name, and the revision they reflect."""
+    """Keys by keyed hash, providers by name, the routing table, and the revision they reflect."""
 
     grants: Mapping[str, KeyGrant] = field(default_factory=lambda: MappingProxyType({}))
     providers: Mapping[str, ProviderConfig] = field(default_factory=lambda: MappingProxyType({}))
@@ -40,6 +41,8 @@ class Snapshot:
     # Short-lived tokens by keyed hash, and the token counter they reflect.
     tokens: Mapping[str, KeyGrant] = field(default_factory=lambda: MappingProxyType({}))
     token_revision: int = -1
+    # Model names to deployments across providers (gateway/routing.py reads it; docs/PROVIDERS.md).
+    routes: RouteTable = field(default_factory=RouteTable)
 
     def grant(self, digest: str) -> KeyGrant | None:
         """The grant for a credential's keyed hash: a member-key secret or a short-lived token."""

@@ -104,6 +104,20 @@ def _privacy(a: KeyPolicy, b: KeyPolicy) -> Any:
     return strictest(a.privacy, b.privacy)
 
 
+def _residency(a: KeyPolicy, b: KeyPolicy) -> frozenset[str] | None:
+    if a.residency is None or b.residency is None:
+        return a.residency if b.residency is None else b.residency  # None: anywhere at that level
+    return a.residency & b.residency  # strictest: only where both allow (possibly nowhere)
+
+
+def _wider_residency(policy: KeyPolicy, ceiling: KeyPolicy, inherit: bool) -> tuple[str, ...]:
+    if ceiling.residency is None:
+        return ()
+    if policy.residency is None:
+        return () if inherit else ("residency",)
+    return ("residency",) if not policy.residency <= ceiling.residency else ()
+
+
 def _wider_scopes(policy: KeyPolicy, ceiling: KeyPolicy, inherit: bool) -> tuple[str, ...]:
     groups = policy.scopes if inherit else GROUPS  # unset groups mean write when nothing is inherited
     return ("scopes",) if any(policy.level(g) > ceiling.level(g) for g in groups) else ()
@@ -145,6 +159,7 @@ RULES: Mapping[str, FieldRule] = MappingProxyType(
             lambda p, c, i: ("allow_store",) if p.allow_store and not c.allow_store else (),
         ),
         "privacy": FieldRule(_privacy, _wider_privacy),
+        "residency": FieldRule(_residency, _wider_residency),
     }
 )
 

@@ -34,7 +34,19 @@ def _compile(lists: tuple[tuple[str, ...], ...]) -> tuple[tuple[re.Pattern[str],
     return tuple(tuple(model_pattern(p) for p in patterns) for patterns in lists if patterns)
 
 
-_JSON_FIELDS = frozenset({"models", "scopes", "ip_allow", "allow_store", "privacy", "model_ceilings", "ip_ceilings"})
+_JSON_FIELDS = frozenset(
+    {"models", "scopes", "ip_allow", "allow_store", "privacy", "residency", "model_ceilings", "ip_ceilings"}
+)
+# A geography label ("eu", "us", "apac"...): what providers are tagged with and residency allows.
+GEOGRAPHY = re.compile(r"[a-z][a-z0-9-]{0,19}")
+
+
+def parse_geography(text: str) -> str:
+    """A geography label, lower-cased; PolicyError naming the bad value otherwise."""
+    label = str(text).strip().lower()
+    if not GEOGRAPHY.fullmatch(label):
+        raise PolicyError(f"not a geography: {str(text)[:40]!r} (use a short label such as eu or us)")
+    return label
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +64,9 @@ class KeyPolicy:
     allow_store: bool = False
     # PII and secret handling (issue 5); None: no opinion (the ceilings', else the defaults of privacy/modes.py).
     privacy: PrivacyPolicy | None = None
+    # Data residency (docs/PROVIDERS.md): the geographies requests may be processed in; None: anywhere.
+    # An empty set (two ceilings with nothing in common) allows no deployment at all.
+    residency: frozenset[str] | None = None
     model_ceilings: tuple[tuple[str, ...], ...] = ()
     ip_ceilings: tuple[tuple[IPNetwork, ...], ...] = ()
     # Derived once: the hot path matches models on every request.
@@ -72,6 +87,10 @@ class KeyPolicy:
         """Whether ``model`` matches every allowlist in force (``*``: any run of characters but ``/``)."""
         return all(any(m.fullmatch(model) for m in matchers) for matchers in self._model_matchers)
 
+    def allows_zone(self, zone: str | None) -> bool:
+        """Whether a deployment processing in ``zone`` (None: anywhere or unknown) satisfies the residency."""
+        return self.residency is None or (zone is not None and zone in self.residency)
+
     def allows_ip(self, address: ipaddress.IPv4Address | ipaddress.IPv6Address | None) -> bool:
         """Whether the client address is inside every IP allowlist in force (no list: any address)."""
         return all(_inside(address, networks) for networks in (self.ip_allow, *self.ip_ceilings) if networks)
@@ -86,6 +105,8 @@ class KeyPolicy:
         }
         if self.privacy is not None:
             out["privacy"] = self.privacy.to_json()
+        if self.residency is not None:
+            out["residency"] = sorted(self.residency)
         if self.model_ceilings:
             out["model_ceilings"] = [list(patterns) for patterns in self.model_ceilings]
         if self.ip_ceilings:
@@ -101,6 +122,7 @@ class KeyPolicy:
             "ip_allow",
             "allow_store",
             "privacy",
+            "residency",
             "model_ceilings",
             "ip_ceilings",
         }
@@ -127,6 +149,7 @@ class KeyPolicy:
             ip_allow=tuple(parse_network(n) for n in _strings(data, "ip_allow")),
             allow_store=allow_store,
             privacy=_privacy(data.get("privacy")),
+            residency=_residency(data.get("residency")),
             model_ceilings=tuple(tuple(_pattern_list(p)) for p in _lists(data, "model_ceilings")),
             ip_ceilings=tuple(tuple(parse_network(n) for n in _pattern_list(p)) for p in _lists(data, "ip_ceilings")),
         )
@@ -154,6 +177,16 @@ def _pattern_list(value: Any) -> list[str]:
     if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value) or not value:
         raise PolicyError("an inherited allowlist must be a non-empty list of strings")
     return [v.strip() for v in value]
+
+
+def _residency(value: Any) -> frozenset[str] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):  # a single label is a natural spelling: "eu"
+        value = [value]
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        raise PolicyError('residency must be a list of geographies such as ["eu"]')
+    return frozenset(parse_geography(v) for v in value)
 
 
 def _privacy(data: Any) -> PrivacyPolicy | None:

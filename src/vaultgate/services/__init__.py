@@ -16,6 +16,7 @@ __all__ = [
     "providers",
     "quickstart",
     "rotation_sweep",
+    "routes",
     "short_lived",
     "snapshot_loader",
     "teams",

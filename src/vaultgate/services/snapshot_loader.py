@@ -13,6 +13,8 @@ import psycopg
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from vaultgate.gateway.route_table import Route as TableRoute
+from vaultgate.gateway.route_table import RouteTable
 from vaultgate.gateway.snapshot import Snapshot
 from vaultgate.limits.interface import LimitsError
 from vaultgate.limits.rules import Limits, ScopedLimits
@@ -22,8 +24,18 @@ from vaultgate.services.context import ControlPlane
 from vaultgate.services.org import lockdown_active, org_policy
 from vaultgate.services.rotation import overdue_and_expiring
 from vaultgate.services.short_lived import token_grant
-from vaultgate.store.models import Member, MemberKey, Provider, ProviderCredential, Revision, ShortLivedToken, Team
-from vaultgate.upstream.config import ProviderConfig, ProviderKind
+from vaultgate.store.models import (
+    Member,
+    MemberKey,
+    Provider,
+    ProviderCredential,
+    Revision,
+    Route,
+    RouteTarget,
+    ShortLivedToken,
+    Team,
+)
+from vaultgate.upstream.config import Deployment, ProviderConfig, ProviderKind
 from vaultgate.vault import SealError
 
 log = logging.getLogger("vaultgate.snapshot")
@@ -132,13 +144,15 @@ def load_tokens(cp: ControlPlane, current: Snapshot) -> tuple[Mapping[str, KeyGr
     return MappingProxyType(tokens), token_revision
 
 
-def _providers(cp: ControlPlane, session: Session) -> tuple[dict[str, ProviderConfig], str | None]:
+def _providers(cp: ControlPlane, session: Session) -> tuple[dict[str, ProviderConfig], dict[str, str], str | None]:
     """Every provider with its newest active credential opened by the vault, and every secret it may be using.
 
     Draining credentials serve no new request, but answers to requests sent with them may
     still be arriving: their secrets are kept so that answers are scrubbed of them too.
+    Also returns provider names by id (the routing table refers to providers by id).
     """
     providers: dict[str, ProviderConfig] = {}
+    names: dict[str, str] = {}
     default = None
     rows = session.scalars(
         select(ProviderCredential)
@@ -170,21 +184,46 @@ def _providers(cp: ControlPlane, session: Session) -> tuple[dict[str, ProviderCo
             deployments=MappingProxyType(dict(provider.deployments)),
             is_default=provider.is_default,
             secrets=tuple(secret for _, secret in creds if secret),
+            region=provider.region,
+            geography=provider.geography,
+            deployment_type=provider.deployment_type,
+            settings=MappingProxyType({str(k): str(v) for k, v in (provider.settings or {}).items()}),
         )
+        names[provider.id] = provider.name
         if provider.is_default:
             default = provider.name
-    return providers, default
+    return providers, names, default
+
+
+def _routes(session: Session, providers: Mapping[str, ProviderConfig], names: Mapping[str, str]) -> RouteTable:
+    """The routing table, each target resolved to its provider's configuration.
+
+    A target whose provider is not in ``providers`` (its credential does not open: logged above)
+    is left out; the route's other targets still serve.
+    """
+    targets: dict[str, list[Deployment]] = {}
+    rows = session.scalars(select(RouteTarget).order_by(RouteTarget.route_id, RouteTarget.position)).all()
+    for target in rows:
+        provider = providers.get(names.get(target.provider_id, ""))
+        if provider is not None:
+            deployment = Deployment(provider, target.model, target.weight, target.deployment_type)
+            targets.setdefault(target.route_id, []).append(deployment)
+    return RouteTable.of(
+        TableRoute(route.name, route.strategy, tuple(targets.get(route.id, ())))
+        for route in session.scalars(select(Route)).all()
+    )
 
 
 def load(cp: ControlPlane) -> Snapshot:
-    """Every usable credential, the kill switches and every provider, at one revision."""
+    """Every usable credential, the kill switches, every provider and the routing table, at one revision."""
     now = cp.clock()
     with cp.store.session() as session:
         revision = session.scalar(select(Revision.value).where(Revision.id == 1)) or 0
         token_revision = _token_revision(session)
         grants, canaries = _key_grants(cp, session, now)
         tokens = _tokens(session, now, grants)
-        providers, default = _providers(cp, session)
+        providers, names, default = _providers(cp, session)
+        routes = _routes(session, providers, names)
         lockdown = lockdown_active(session)
     return Snapshot(
         grants=MappingProxyType(grants),
@@ -195,6 +234,7 @@ def load(cp: ControlPlane) -> Snapshot:
         canaries=MappingProxyType(canaries),
         tokens=MappingProxyType(tokens),
         token_revision=token_revision,
+        routes=routes,
     )
 
 
