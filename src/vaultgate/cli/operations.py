@@ -11,7 +11,7 @@ import typer
 
 from vaultgate.cli.context import control_plane, settings
 from vaultgate.cli.output import emit_json, emit_table, say
-from vaultgate.services import audit_trail, usage, vault_ops
+from vaultgate.services import audit_trail, residency, usage, vault_ops
 from vaultgate.services.context import LOCAL_OPERATOR
 
 vault_app = typer.Typer(help="The master key and sealed secrets.", no_args_is_help=True)
@@ -85,7 +85,7 @@ def doctor(
     ctx: typer.Context,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document")] = False,
 ) -> None:
-    """Check the configuration, master key, database and audit chain."""
+    """Check the configuration, master key, database, audit chain, and routes against residency policies."""
     s = settings(ctx)
     cp = control_plane(ctx)
     count, broken = audit_trail.verify(cp, LOCAL_OPERATOR)
@@ -96,12 +96,15 @@ def doctor(
         "audit_records": count,
         "audit_chain_ok": broken is None,
     }
+    found = residency.findings(cp, LOCAL_OPERATOR)
     if as_json:
-        emit_json(checks)
+        emit_json({**checks, "residency_findings": found})
     else:
         for name, value in checks.items():
             say(f"{name}: {value}")
-    if broken is not None:
+        for finding in found:
+            say(f"residency {finding.level}: team {finding.team}, route {finding.route}: {finding.message}")
+    if broken is not None or any(f.level == residency.ERROR for f in found):
         raise typer.Exit(1)
 
 

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 
 import orjson
 
-from vaultgate.gateway import account, admit, authn, protect, read, routing
+from vaultgate.gateway import account, admit, authn, model_list, protect, read, routing
 from vaultgate.gateway.asgi import Receive, Scope, Send, send_response
 from vaultgate.gateway.authn import CanaryAlarm
 from vaultgate.gateway.body_deadlines import BodyDeadlines
@@ -202,15 +202,12 @@ class DataPlane:
     async def _relay_models(
         self, ex: Exchange, response: UpstreamResponse, send: Send, headers: Headers, scrub: CredentialScrubber
     ) -> None:
-        """The upstream's model list, narrowed to what the key may use."""
+        """The upstream's model list with the route aliases, narrowed to what the key may use (model_list.py)."""
         assert ex.grant is not None
         try:
             document = orjson.loads(scrub.scrub(await read_whole(response)))
         except orjson.JSONDecodeError:
             raise GatewayError(502, "upstream_error", "The upstream returned an unreadable model list.") from None
-        policy = ex.grant.policy
-        data = document.get("data") if isinstance(document, dict) else None
-        if isinstance(data, list):
-            document["data"] = [m for m in data if isinstance(m, dict) and policy.allows_model(str(m.get("id", "")))]
+        document = model_list.narrowed(document, self._snapshot(), ex.grant.policy)
         ex.status = 200
         await send_response(send, 200, orjson.dumps(document), headers)

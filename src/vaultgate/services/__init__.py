@@ -15,6 +15,7 @@ __all__ = [
     "org",
     "providers",
     "quickstart",
+    "residency",
     "rotation_sweep",
     "routes",
     "short_lived",
