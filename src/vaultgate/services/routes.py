@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from vaultgate.gateway.route_table import STRATEGIES
@@ -213,8 +213,7 @@ def remove(cp: ControlPlane, actor: Actor, name: str) -> RouteInfo:
     with cp.store.session() as session:
         route = _find(session, name)
         info = _info(route, _targets(session, route))
-        for target, _ in _targets(session, route):
-            session.delete(target)
+        session.execute(delete(RouteTarget).where(RouteTarget.route_id == route.id))
         session.delete(route)
         cp.audit(session, actor, "route.remove", name)
         cp.store.notify_change(session)
