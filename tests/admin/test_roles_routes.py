@@ -23,7 +23,7 @@ import pytest
 from sqlalchemy import func, select
 from tests.conftest import Stack
 
-from vaultgate.services import admin_tokens, credentials, keys, members, org, providers, teams, usage
+from vaultgate.services import admin_tokens, credentials, keys, members, org, providers, routes, teams, usage
 from vaultgate.services.context import LOCAL_OPERATOR
 from vaultgate.store.models import AuditEvent
 from vaultgate.usage.events import UsageRecord
@@ -217,6 +217,12 @@ def _credential(state: str) -> Prepare:
     return prepare
 
 
+def _route(w: World, target: str) -> tuple[dict[str, str], Any]:
+    name = f"alias-{secrets.token_hex(4)}"
+    routes.add(w.stack.cp, LOCAL_OPERATOR, name, [routes.TargetSpec(w.fresh_provider(), "gpt-4o-mini")])
+    return {"name": name}, None
+
+
 EVERYTHING = {role: (True, True) for role in ROLES}
 MEMBER_ROWS = {**EVERYTHING, "team_admin": (True, False), "member": (False, False)}
 
@@ -287,6 +293,17 @@ EXPECTED: dict[tuple[str, str], Case] = {
     ("post", "/admin/providers/{name}/credentials"): Case(org_managers(201), _provider({"api_key": "sk-x"})),
     ("post", "/admin/providers/{name}/credentials/{cred_id}/drain"): Case(org_managers(200), _credential("active")),
     ("delete", "/admin/providers/{name}/credentials/{cred_id}"): Case(org_managers(200), _credential("draining")),
+    ("patch", "/admin/providers/{name}"): Case(org_managers(200), _provider({"geography": "eu"})),
+    ("delete", "/admin/providers/{name}"): Case(org_managers(200), _provider()),
+    ("post", "/admin/providers/{name}/default"): Case(org_managers(200), _provider()),
+    # routes: the organisation's routing table, like providers
+    ("get", "/admin/routes"): Case(org_managers(200)),
+    ("post", "/admin/routes"): Case(
+        org_managers(201),
+        lambda w, t: ({}, {"name": f"alias-{secrets.token_hex(4)}", "targets": [{"provider": w.fresh_provider()}]}),
+    ),
+    ("get", "/admin/routes/{name}"): Case(org_managers(200), _route),
+    ("delete", "/admin/routes/{name}"): Case(org_managers(200), _route),
 }
 
 

@@ -170,7 +170,11 @@ def test_update_rechecks_the_base_url_and_changes_only_what_is_given(cp: Control
     info = providers.update_provider(cp, LOCAL_OPERATOR, "b", geography="", deployment_type="regional")
     assert (info.region, info.geography, info.deployment_type) == ("westeurope", None, "regional")
     loaded = snapshot_loader.load(cp).providers["b"]
-    assert (loaded.base_url, loaded.region, loaded.deployment_type) == ("https://b2.example.com/v1", "westeurope", "regional")
+    assert (loaded.base_url, loaded.region, loaded.deployment_type) == (
+        "https://b2.example.com/v1",
+        "westeurope",
+        "regional",
+    )
     assert [t for t, outcome in audit(cp, "provider.update") if outcome == "ok"] == ["b", "b"]
     assert len(audit(cp, "provider.update")) == 5
     with pytest.raises(NotFound):
