@@ -23,6 +23,8 @@ BODIES = {
     "/admin/tokens": {"member": "bob"},
     "/admin/providers": {"name": "evil", "kind": "echo"},
     "/admin/providers/{name}/credentials": {"api_key": "sk-x"},
+    "/admin/providers/{name}": {"geography": "eu"},
+    "/admin/routes": {"name": "evil", "targets": [{"provider": "capture"}]},
     "/admin/keys/{key_id}/rotate": {},
     "/admin/members/{name}/limits": {"rpm": 1},
     "/admin/teams/{name}/limits": {"rpm": 1},

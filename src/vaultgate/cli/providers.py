@@ -101,7 +101,7 @@ def list_(
     if as_json:
         emit_json(rows)
     else:
-        emit_table(rows, ("name", "kind", "base_url", "is_default", "has_key"))
+        emit_table(rows, ("name", "kind", "base_url", "is_default", "has_key", "geography", "deployment_type"))
 
 
 @app.command("update")
