@@ -88,7 +88,7 @@ def _residency_labels(
     """Validated region, geography and deployment type ("" clears a value on update: None here)."""
     if region:
         region = region.strip()
-        if not region or len(region) > 60 or not region.replace("-", "").replace("_", "").isalnum():
+        if not region.isascii() or len(region) > 60 or not region.replace("-", "").replace("_", "").isalnum():
             raise InvalidInput(f"'region' must be a cloud region name such as swedencentral, not {region[:60]!r}")
     parsed_geo = None
     if geography:
