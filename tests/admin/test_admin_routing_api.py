@@ -70,3 +70,17 @@ def test_routes_and_provider_management_over_the_admin_api(stack: Stack) -> None
         ("provider.remove", "ok"),
     ]:
         assert expected in actions
+
+
+def test_residency_is_a_policy_field_of_teams_the_organisation_and_keys(stack: Stack) -> None:
+    api = admin(stack)
+    assert api.post("/admin/teams", json={"name": "research"}).status_code == 201
+    team = api.put("/admin/teams/research/policy", json={"residency": ["EU"]})
+    assert team.status_code == 200 and team.json()["policy"]["residency"] == ["eu"], team.text
+    org = api.put("/admin/org/policy", json={"residency": ["eu", "us"]})
+    assert org.status_code == 200 and org.json()["policy"]["residency"] == ["eu", "us"]
+    bad = api.put("/admin/org/policy", json={"residency": ["Europe/West"]})
+    assert bad.status_code == 400 and "geography" in bad.json()["error"]["message"]
+    assert api.post("/admin/members", json={"name": "erika", "team": "research"}).status_code == 201
+    key = api.post("/admin/keys", json={"member": "erika", "residency": ["eu"]})
+    assert key.status_code == 201 and key.json()["effective_policy"]["residency"] == ["eu"], key.text
