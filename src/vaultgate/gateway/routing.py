@@ -84,7 +84,7 @@ def _route_deployments(route: Route, model: str | None) -> list[Deployment]:
     if found:
         return found
     if route.targets:
-        message = f"The model '{model}' has no deployment on the providers of its route."
+        message = f"The model '{(model or '')[:120]}' has no deployment on the providers of its route."
         raise GatewayError(404, "model_not_found", message, param="model")
     raise _no_provider()
 
@@ -128,7 +128,7 @@ def _weighted_first(found: list[Deployment], rand: Callable[[], float]) -> list[
 
 def _outside_residency(model: str | None, allowed: frozenset[str]) -> GatewayError:
     # Names the model and the allowed geographies only: which providers exist is the operator's business.
-    what = f"The model '{model}'" if model is not None else "This request"
+    what = f"The model '{model[:120]}'" if model is not None else "This request"  # client input: bounded
     zones = ", ".join(sorted(allowed)) or "none"
     return GatewayError(
         403,
