@@ -8,10 +8,11 @@
 
 Modes (a name, or ``Fault(name, **options)`` for options):
 
-- ``ok``: a chat completion (an SSE stream when the body asks for one);
+- ``ok``: a chat completion (an SSE stream when the body asks for one; a model list for ``GET .../models``);
 - ``slow``: reads the request, never answers (until the client leaves or the server stops);
 - ``reset_before_body``: reads the head only, then resets the connection;
 - ``reset_after_body``: reads the whole request, then resets the connection;
+- ``close_after_body``: reads the whole request, then closes the connection (no answer);
 - ``status_429`` (``retry_after`` seconds, ``retry_after_ms``), ``status_500``, ``status_503``, ``status_401``
   (an OpenAI error object each);
 - ``truncated_stream``: a 200 SSE stream (chunked) cut off after two events;
@@ -176,19 +177,28 @@ class FaultUpstream:
             return False
         body = await reader.readexactly(length) if length else b""
         self._record(method, path, body, fault)
-        return await self._answer(fault, body, reader, writer)
+        return await self._answer(fault, method, path, body, reader, writer)
 
     def _record(self, method: str, path: str, body: bytes, fault: Fault) -> None:
         with self._lock:
             self.requests.append(Received(method, path, body, fault.name))
 
     async def _answer(
-        self, fault: Fault, body: bytes, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+        self,
+        fault: Fault,
+        method: str,
+        path: str,
+        body: bytes,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
     ) -> bool:
         name, opts = fault.name, fault.options
         payload = json.loads(body) if body.startswith(b"{") else {}
         model = payload.get("model", "gpt-4o")
         if name == "ok":
+            if method == "GET" and path.endswith("/models"):
+                models = [{"id": "gpt-4o", "object": "model", "created": 1, "owned_by": self.label}]
+                return await _send(writer, 200, json.dumps({"object": "list", "data": models}).encode())
             if payload.get("stream"):
                 await self._stream(writer, [_chunk(model, f"{self.label} "), _chunk(model, "streams")], done=True)
                 return True
@@ -204,6 +214,9 @@ class FaultUpstream:
             return False
         if name == "reset_after_body":
             _reset(writer)
+            return False
+        if name == "close_after_body":
+            writer.close()
             return False
         if name == "status_429":
             extra = []
