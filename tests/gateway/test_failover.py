@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import orjson
@@ -67,7 +67,6 @@ async def run(
     failover: Failover,
     deployments: list[Deployment],
     method: str = "POST",
-    then: Callable[[UpstreamResponse], Awaitable[Any]] | None = None,
 ) -> tuple[Exchange, int, bytes]:
     """One request through the loop with a real client; the answer's status and body."""
     client = UpstreamClient(timeout=5, connect_timeout=5)
@@ -213,31 +212,49 @@ def test_no_attempt_starts_after_the_budget(upstreams: tuple[FaultUpstream, Faul
     assert status == 429 and clock.waits == [4.0], "nothing waited within a 3 s budget; b answered 429 too"
 
 
-def test_a_cancelled_wait_ends_the_request_and_frees_the_probe(upstreams: tuple[FaultUpstream, FaultUpstream]) -> None:
+def test_a_cancelled_wait_ends_the_request_at_once(upstreams: tuple[FaultUpstream, FaultUpstream]) -> None:
     first, _ = upstreams
     first.default = "status_500"
-    clock = Clock()
-    never = asyncio.Event
 
     async def scenario() -> None:
-        blocked = never()
-        entered = asyncio.Event()
+        waiting = asyncio.Event()
 
         async def sleep(seconds: float) -> None:
-            entered.set()
-            await blocked.wait()
+            waiting.set()
+            await asyncio.Event().wait()  # a wait nothing ends but cancellation
 
-        failover = failover_with(clock)
+        failover = failover_with(Clock())
         failover._sleep = sleep
-        failover.breakers.threshold = 1
-        a = deployment("a", first.url)
-        failover.breakers.failed(a.key)
-        clock.now += 60  # half-open: this request is the probe
-        task = asyncio.create_task(run(failover, [a]))
-        await entered.wait()  # its probe failed (re-opened), and it waits to retry
-        task.cancel()
+        task = asyncio.create_task(run(failover, [deployment("a", first.url)]))
+        await waiting.wait()
+        task.cancel()  # a kill switch, or the client hanging up (streams.RunningRequests)
         with pytest.raises(asyncio.CancelledError):
             await task
         assert first.count() == 1
+
+    asyncio.run(scenario())
+
+
+def test_a_probe_cancelled_in_flight_lets_the_next_request_probe(
+    upstreams: tuple[FaultUpstream, FaultUpstream],
+) -> None:
+    first, _ = upstreams
+    first.script("slow")
+    clock = Clock()
+
+    async def scenario() -> None:
+        failover = failover_with(clock)
+        failover.breakers.threshold = 1
+        a = deployment("a", first.url)
+        failover.breakers.failed(a.key)
+        clock.now += 60  # half-open: the next request is the probe
+        first.arrived.clear()
+        task = asyncio.create_task(run(failover, [a]))
+        assert await asyncio.to_thread(first.arrived.wait, 10)
+        assert not failover.breakers.acquire(a.key), "one probe at a time"
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert failover.breakers.acquire(a.key), "the cancelled probe left no verdict and freed its slot"
 
     asyncio.run(scenario())

@@ -94,6 +94,8 @@ class FaultUpstream:
         self.label = label
         self.default: str | Fault = "ok"
         self.requests: list[Received] = []
+        # Set whenever a request's head was read (clear it to wait for the next one).
+        self.arrived = threading.Event()
         self._script: deque[str | Fault] = deque()
         self._lock = threading.Lock()
         self._loop = asyncio.new_event_loop()
@@ -182,6 +184,7 @@ class FaultUpstream:
     def _record(self, method: str, path: str, body: bytes, fault: Fault) -> None:
         with self._lock:
             self.requests.append(Received(method, path, body, fault.name))
+        self.arrived.set()
 
     async def _answer(
         self,
