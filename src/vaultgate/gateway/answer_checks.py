@@ -37,8 +37,8 @@ def whole_answer_status(ex: Exchange, status: int, content_type: bytes, body: by
     kind = content_type.split(b";", 1)[0].strip().lower()
     if 200 <= status < 300:
         endpoint = ex.target.endpoint.name if ex.target is not None else ""
-        if endpoint.endswith(".content"):
-            return status  # a stored file is whatever was uploaded
+        if endpoint.endswith(".content") or status == 204:
+            return status  # a stored file is whatever was uploaded; 204 has no body at all
         if kind == b"text/html":
             raise invalid_response()
         if kind in _JSON_TYPES or not kind:
