@@ -121,7 +121,7 @@ class Failover:
                 last_error = last_error or upstream_auth_failed(deployment.provider.name)
                 continue
             tries = 0
-            outcome: _Outcome | None = None
+            outcome: _Outcome | None = None  # the last one on this deployment
             while True:
                 if attempted and self._clock() > deadline:
                     return self._give_up(ex, last_answer, answered_by, last_error, open_waits)
@@ -152,9 +152,8 @@ class Failover:
                     wait,
                 )
                 await self._sleep(wait)
-            if outcome is not None and not outcome.failover:
-                return self._give_up(ex, last_answer, answered_by, last_error, open_waits)
-            log.info("request %s: failing over from deployment %s", ex.request_id, deployment.key)
+            if outcome is not None:  # every outcome that is not final may go to the next deployment
+                log.info("request %s: leaving deployment %s (%s)", ex.request_id, deployment.key, _what(outcome))
         if not attempted and open_waits:
             raise circuit_open(min(open_waits))
         return self._give_up(ex, last_answer, answered_by, last_error, open_waits)
