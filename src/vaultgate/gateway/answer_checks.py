@@ -34,11 +34,19 @@ def invalid_response() -> GatewayError:
 def whole_answer_status(ex: Exchange, status: int, content_type: bytes, body: bytes, passed: Headers) -> int:
     """The status to relay ``body`` with (502 for an error disguised as a success); GatewayError when
     the answer cannot be relayed at all."""
+    return checked_whole_answer(ex, status, content_type, body, passed)[0]
+
+
+def checked_whole_answer(
+    ex: Exchange, status: int, content_type: bytes, body: bytes, passed: Headers
+) -> tuple[int, object | None]:
+    """:func:`whole_answer_status`, and the parsed JSON of a success when it was parsed (so that usage
+    is read from it without parsing the body twice)."""
     kind = content_type.split(b";", 1)[0].strip().lower()
     if 200 <= status < 300:
         endpoint = ex.target.endpoint.name if ex.target is not None else ""
         if endpoint.endswith(".content") or status == 204:
-            return status  # a stored file is whatever was uploaded; 204 has no body at all
+            return status, None  # a stored file is whatever was uploaded; 204 has no body at all
         if kind == b"text/html":
             raise invalid_response()
         if kind in _JSON_TYPES or not kind:
@@ -46,8 +54,9 @@ def whole_answer_status(ex: Exchange, status: int, content_type: bytes, body: by
             if document is _NOT_JSON:
                 raise invalid_response()
             if isinstance(document, dict) and set(document) == {"error"} and isinstance(document["error"], dict):
-                return 502
-        return status
+                return 502, None
+            return status, document
+        return status, None
     if status >= 400 and _json(body) is _NOT_JSON:
         kept = [(k, v) for k, v in passed if k in (b"retry-after", b"retry-after-ms")]
         raise GatewayError(
@@ -56,7 +65,7 @@ def whole_answer_status(ex: Exchange, status: int, content_type: bytes, body: by
             f"The upstream answered with status {status} and a body that is not an API error.",
             headers=kept,
         )
-    return status
+    return status, None
 
 
 _NOT_JSON = object()

@@ -10,14 +10,13 @@ server writes its own reason phrase.)
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import re
 from typing import Any
 
 import orjson
 
-from vaultgate.gateway.answer_checks import whole_answer_status
+from vaultgate.gateway.answer_checks import checked_whole_answer
 from vaultgate.gateway.asgi import Send
 from vaultgate.gateway.errors import GatewayError
 from vaultgate.gateway.exchange import Exchange, Headers
@@ -127,14 +126,13 @@ async def relay_whole(
         raise upstream_auth_failed(provider)
     body = scrub.scrub(body)
     content_type, passed = _headers(response, scrub)
-    status = whole_answer_status(ex, response.status, content_type, body, passed)  # hostile answers
+    status, document = checked_whole_answer(ex, response.status, content_type, body, passed)  # hostile answers
     if ex.restorer is not None:  # 7 restore: placeholders back, also in errors that echo the prompt
         body = ex.restorer.body(body, is_json=b"json" in content_type)
     ex.status = status
     if 200 <= status < 300:
-        if b'"usage"' in body:
-            with contextlib.suppress(orjson.JSONDecodeError):
-                _note_usage(ex, orjson.loads(body))
+        if document is not None:  # parsed once, before restoring (which does not touch usage)
+            _note_usage(ex, document)
     else:
         ex.error_code = _error_code(body) or "upstream_error"
     await send(
