@@ -7,6 +7,7 @@ next request works.
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -16,7 +17,9 @@ from typing import Any
 
 import httpx
 import openai
+import orjson
 import pytest
+from sqlalchemy import select
 from tests.conftest import make_settings
 from tests.support.faults import Fault, FaultUpstream
 from tests.support.process import initialised
@@ -26,6 +29,7 @@ from tests.support.webhook import WebhookSink
 from vaultgate.server import build
 from vaultgate.services import credentials, keys, members
 from vaultgate.services.context import LOCAL_OPERATOR, ControlPlane
+from vaultgate.store.models import UsageEvent
 
 CHAT: dict[str, Any] = {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}
 # Fast retries: the tests are about which requests are sent again, not about how long the waits are.
@@ -287,3 +291,34 @@ def test_a_kill_switch_ends_a_request_waiting_to_retry(faulty: Callable[..., Fau
     assert not thread.is_alive(), "the wait before the retry must end with the kill switch"
     assert result["answer"].status_code == 403
     assert gw.upstream.count() == 1
+
+
+def test_a_client_hanging_up_ends_a_request_waiting_to_retry_and_frees_its_slot(
+    faulty: Callable[..., Faulty],
+) -> None:
+    gw = faulty(upstream_backoff_max=600, upstream_retry_budget=900)
+    key = keys.create(gw.cp, LOCAL_OPERATOR, "alice", limits={"concurrency": 1}).token
+    gw.sync()
+    gw.upstream.script(Fault("status_429", {"retry_after": 60}))
+    body = orjson.dumps(CHAT)
+    host, port = gw.url.removeprefix("http://").split(":")
+    gw.upstream.arrived.clear()
+    with socket.create_connection((host, int(port))) as sock:
+        sock.sendall(
+            b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            + f"Authorization: Bearer {key}\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
+        assert gw.upstream.arrived.wait(10), "the request never reached the upstream"
+    # The client left while the gateway waits a minute to retry: the wait ends and the slot is freed.
+    deadline = time.monotonic() + 30
+    while True:
+        with gw.cp.store.session() as session:
+            statuses = list(session.scalars(select(UsageEvent.status)).all())
+        if statuses or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert statuses == [499]
+    answer = httpx.post(gw.base_url + "/chat/completions", json=CHAT, headers={"authorization": f"Bearer {key}"})
+    assert answer.status_code == 200, answer.text
+    assert gw.upstream.count() == 2
