@@ -215,6 +215,7 @@ def test_a_redirect_to_another_host_is_never_followed(faulty: Callable[..., Faul
     assert answer.status_code == 502
     assert error_of(answer)["code"] == "upstream_redirect"
     assert "location" not in answer.headers
+    assert answer.headers["x-should-retry"] == "false"
     assert gw.elsewhere.count() == 0, "the credential must never go to the host a redirect names"
     assert gw.upstream.count() == 1
     gw.works()

@@ -70,7 +70,11 @@ class _Outcome:
 def upstream_redirect() -> GatewayError:
     """A 3xx from the upstream: never followed (the credential would go along), never relayed."""
     return GatewayError(
-        502, "upstream_redirect", "The upstream answered with a redirect, which the gateway does not follow."
+        502,
+        "upstream_redirect",
+        "The upstream answered with a redirect, which the gateway does not follow.",
+        # A provider configuration problem: the SDK retrying would only meet the same redirect.
+        headers=[(b"x-should-retry", b"false")],
     )
 
 
