@@ -162,3 +162,29 @@ def test_switches_are_off_by_default_and_read_as_booleans(name: str, _empty_cwd:
 def test_a_misspelt_switch_is_refused_not_read_as_off(_empty_cwd: Path) -> None:
     with pytest.raises(ConfigError, match="VAULTGATE_ALLOW_LINK_LOCAL_UPSTREAMS"):
         load({"VAULTGATE_ALLOW_LINK_LOCAL_UPSTREAMS": "ture"})
+
+
+def test_retry_and_failover_settings_are_read_and_checked() -> None:
+    settings = load(
+        {
+            "VAULTGATE_UPSTREAM_MAX_ATTEMPTS": "5",
+            "VAULTGATE_UPSTREAM_RETRY_BUDGET": "0",
+            "VAULTGATE_UPSTREAM_BACKOFF_MAX": "2.5",
+            "VAULTGATE_MAX_UPSTREAM_RESPONSE_BYTES": "1048576",
+        }
+    )
+    assert (settings.upstream_max_attempts, settings.upstream_retry_budget, settings.upstream_backoff_max) == (
+        5,
+        0.0,
+        2.5,
+    )
+    assert settings.max_upstream_response_bytes == 1048576
+    for variable, value in (
+        ("VAULTGATE_UPSTREAM_MAX_ATTEMPTS", "0"),  # no attempt at all would answer nothing
+        ("VAULTGATE_UPSTREAM_BREAKER_THRESHOLD", "0"),
+        ("VAULTGATE_UPSTREAM_RETRY_BUDGET", "-1"),
+        ("VAULTGATE_MAX_UPSTREAM_EVENT_BYTES", "-5"),
+    ):
+        with pytest.raises(ConfigError) as info:
+            load({variable: value})
+        assert variable in str(info.value)

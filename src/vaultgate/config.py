@@ -61,6 +61,18 @@ class Settings:
     # Privacy scan bounds (issue 9): a deadline in seconds and a body size budget in bytes; past either, fail closed.
     privacy_scan_timeout: float = 10.0
     privacy_scan_max_bytes: int = 8 * 1024 * 1024
+    # Retries and failover (issue 10, docs/PROVIDERS.md): attempts per deployment, the time within which a
+    # further attempt may start, the backoff (also the longest retry-after honoured), the circuit breakers.
+    upstream_max_attempts: int = 3
+    upstream_retry_budget: float = 30.0
+    upstream_backoff_base: float = 0.5
+    upstream_backoff_max: float = 8.0
+    upstream_connect_timeout: float = 10.0
+    upstream_breaker_threshold: int = 5
+    upstream_breaker_cool_down: float = 30.0
+    # Hostile upstreams: the longest whole answer read, and the longest single SSE event relayed.
+    max_upstream_response_bytes: int = 64 * 1024 * 1024
+    max_upstream_event_bytes: int = 8 * 1024 * 1024
 
     @property
     def resolved_database_url(self) -> str:
@@ -99,11 +111,35 @@ _CASTS: dict[str, Any] = {
     "keepalive_timeout": int,
     "privacy_scan_timeout": float,
     "privacy_scan_max_bytes": int,
+    "upstream_max_attempts": int,
+    "upstream_retry_budget": float,
+    "upstream_backoff_base": float,
+    "upstream_backoff_max": float,
+    "upstream_connect_timeout": float,
+    "upstream_breaker_threshold": int,
+    "upstream_breaker_cool_down": float,
+    "max_upstream_response_bytes": int,
+    "max_upstream_event_bytes": int,
 }
 # A zero or negative limit would refuse everything (or, for a timeout, nothing would ever finish).
 _POSITIVE = frozenset(
-    {"header_timeout", "body_idle_timeout", "body_timeout", "max_header_count", "max_header_bytes", "keepalive_timeout"}
+    {
+        "header_timeout",
+        "body_idle_timeout",
+        "body_timeout",
+        "max_header_count",
+        "max_header_bytes",
+        "keepalive_timeout",
+        "upstream_max_attempts",
+        "upstream_connect_timeout",
+        "upstream_breaker_threshold",
+        "upstream_breaker_cool_down",
+        "max_upstream_response_bytes",
+        "max_upstream_event_bytes",
+    }
 )
+# Zero is meaningful (no retry budget, no backoff); a negative value is not.
+_NOT_NEGATIVE = frozenset({"upstream_retry_budget", "upstream_backoff_base", "upstream_backoff_max"})
 
 
 _BOOLEANS = {"true": True, "1": True, "yes": True, "on": True, "false": False, "0": False, "no": False, "off": False}
@@ -135,6 +171,8 @@ def _cast(name: str, value: object) -> object:
         raise ConfigError(f"VAULTGATE_{name.upper()}: cannot use {value!r}") from exc
     if name in _POSITIVE and not result > 0:
         raise ConfigError(f"VAULTGATE_{name.upper()}: must be greater than zero, not {value!r}")
+    if name in _NOT_NEGATIVE and not result >= 0:
+        raise ConfigError(f"VAULTGATE_{name.upper()}: must not be negative, not {value!r}")
     return result
 
 

@@ -1,6 +1,8 @@
 """The few control-plane writes the data plane triggers, run off the event loop.
 
 - a canary key was used: audit ``canary.used`` (source IP, user agent) and send the webhook;
+- an upstream refused a provider's credential: audit ``provider.credential_refused`` and send the webhook
+  (once per credential: the failover loop marks it and skips it until it changes);
 - a member key is exchanged for a short-lived token: store it and serve it here at once
   (other replicas reload their tokens within a second; nobody rebuilds the whole snapshot);
 - the periodic max-age sweep that warns about keys due for rotation.
@@ -48,6 +50,17 @@ class DataPlaneHooks:
             self._cp.audit(session, SYSTEM, "canary.used", key_id, outcome="alert", source_ip=source, user_agent=agent)
         self._cp.notifier.send({"event": "canary.used", "key_id": key_id, "source_ip": source, "user_agent": agent})
         log.warning("canary key %s was used from %s", key_id, source)
+
+    def credential_refused(self, provider: str) -> None:
+        """Alert that the upstream refused ``provider``'s credential, without delaying the request."""
+        task = asyncio.create_task(asyncio.to_thread(self._record_credential_refused, provider))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _record_credential_refused(self, provider: str) -> None:
+        with self._cp.store.session() as session:
+            self._cp.audit(session, SYSTEM, "provider.credential_refused", provider, outcome="alert")
+        self._cp.notifier.send({"event": "provider.credential_refused", "provider": provider})
 
     async def issue_token(self, grant: KeyGrant, parent_digest: str, body: dict[str, Any]) -> bytes:
         """Store a short-lived token bound to the presented secret and answer with it (shown once)."""

@@ -12,6 +12,7 @@ from vaultgate.admin.api import build_admin_app
 from vaultgate.gateway.asgi import ASGIApp, Receive, Scope, Send, send_response
 from vaultgate.gateway.errors import GatewayError
 from vaultgate.gateway.exchange import new_request_id
+from vaultgate.gateway.failover import Failover
 from vaultgate.gateway.failure import ResponseTracker, answer_failure, internal_error, log_failure
 from vaultgate.gateway.http_limits import HttpLimits, header_refusal
 from vaultgate.gateway.pipeline import DataPlane
@@ -27,11 +28,13 @@ from vaultgate.privacy.guard import PrivacyGuard
 from vaultgate.services import snapshot_loader, usage
 from vaultgate.services.bootstrap import open_control_plane
 from vaultgate.upstream.azure import AzureAdapter
+from vaultgate.upstream.breaker import CircuitBreakers
 from vaultgate.upstream.config import ProviderKind
 from vaultgate.upstream.echo import EchoAdapter
 from vaultgate.upstream.http import UpstreamClient
 from vaultgate.upstream.interface import ProviderAdapter
 from vaultgate.upstream.openai import OpenAIAdapter
+from vaultgate.upstream.retry import RetryPolicy
 from vaultgate.usage.pricing import PriceTable
 from vaultgate.usage.recorder import UsageRecorder
 
@@ -150,7 +153,12 @@ def _plane(path: str) -> str:
 def build(settings: config.Settings) -> Gateway:
     """A gateway for ``settings`` (reads the master key and the database, opens nothing else yet)."""
     cp = open_control_plane(settings)
-    client = UpstreamClient(timeout=settings.upstream_timeout, allow_link_local=settings.allow_link_local_upstreams)
+    client = UpstreamClient(
+        timeout=settings.upstream_timeout,
+        connect_timeout=settings.upstream_connect_timeout,
+        allow_link_local=settings.allow_link_local_upstreams,
+        max_response_bytes=settings.max_upstream_response_bytes,
+    )
     adapters: dict[ProviderKind, ProviderAdapter] = {
         ProviderKind.OPENAI: OpenAIAdapter(client),
         ProviderKind.COMPATIBLE: OpenAIAdapter(client),
@@ -185,11 +193,27 @@ def build(settings: config.Settings) -> Gateway:
         trusted_proxies=trusted_proxies(settings.trusted_proxies),
         token_exchange_rpm=settings.token_exchange_rpm,
         http_limits=limits,
+        failover=failover(settings, hooks),
+        max_event_bytes=settings.max_upstream_event_bytes,
     )
     refresher.on_swap.append(data_plane.snapshot_swapped)  # kill switches reach requests in flight
     return Gateway(
         data_plane, build_admin_app(cp, docs=settings.admin_docs), refresher, client, recorder, limiter, hooks, limits
     )
+
+
+def failover(settings: config.Settings, hooks: DataPlaneHooks) -> Failover:
+    """The retry and failover loop with this process's circuit breakers (``VAULTGATE_UPSTREAM_*``)."""
+    policy = RetryPolicy(
+        max_attempts=settings.upstream_max_attempts,
+        budget=settings.upstream_retry_budget,
+        backoff_base=settings.upstream_backoff_base,
+        backoff_max=settings.upstream_backoff_max,
+    )
+    breakers = CircuitBreakers(
+        threshold=settings.upstream_breaker_threshold, cool_down=settings.upstream_breaker_cool_down
+    )
+    return Failover(policy, breakers, on_credential_refused=hooks.credential_refused)
 
 
 def http_limits(settings: config.Settings) -> HttpLimits:

@@ -30,6 +30,11 @@ class EventSplitter:
         self._buffer = buffer[start:]
         return events
 
+    @property
+    def pending(self) -> int:
+        """Bytes of the event not yet complete (a cap on it bounds memory)."""
+        return len(self._buffer)
+
     def close(self) -> bytes:
         """Whatever is left (an unterminated last event), emptied."""
         rest, self._buffer = self._buffer, b""

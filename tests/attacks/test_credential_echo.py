@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -17,7 +19,7 @@ import httpx
 import openai
 import pytest
 
-from tests.attacks.conftest import RecordingUpstream, Served
+from tests.attacks.conftest import RecordingUpstream, Served, serving
 from tests.support.upstream import Captured
 
 CHAT = {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}
@@ -80,9 +82,19 @@ def client(served: Served, key: str) -> openai.OpenAI:
     return openai.OpenAI(base_url=served.base_url, api_key=key, max_retries=0)
 
 
-def test_an_upstream_401_echoing_the_key_becomes_the_gateways_own_502(
-    served: Served, upstream: RecordingUpstream, client: openai.OpenAI, key: str
-) -> None:
+@pytest.fixture
+def refused(tmp_path: Path) -> Iterator[Served]:
+    """A gateway of its own: a credential its upstream refuses stays marked (skipped) in that process
+    until it changes, so these tests must not share the module's gateway."""
+    with serving(tmp_path, RecordingUpstream()) as gateway:
+        yield gateway
+
+
+def test_an_upstream_401_echoing_the_key_becomes_the_gateways_own_502(refused: Served) -> None:
+    served, upstream = refused, refused.upstream
+    key = served.key(served.member(team=served.team()))
+    client = openai.OpenAI(base_url=served.base_url, api_key=key, max_retries=0)
+
     async def respond(captured: Captured, send: Any) -> bool:
         return await _json_answer(401, _echo_401(captured))(captured, send)
 
@@ -96,22 +108,17 @@ def test_an_upstream_401_echoing_the_key_becomes_the_gateways_own_502(
     assert "Incorrect API key provided" not in str(error.body)
     assert error.response.headers["x-should-retry"] == "false"
     assert _leaks(served, _everything(error.response)) == []
-    # A stream gets the same answer: the 401 is known before any event is sent.
+    # A stream gets the same answer (the credential is now marked: nothing is sent upstream).
     raw = served.post("/chat/completions", key, {**CHAT, "stream": True})
     assert raw.status_code == 502 and raw.json()["error"]["code"] == "upstream_auth_failed"
     assert _leaks(served, _everything(raw)) == []
 
 
 def test_an_upstream_403_with_an_auth_code_is_an_auth_failure_but_other_403s_are_relayed_scrubbed(
-    served: Served, upstream: RecordingUpstream, key: str
+    refused: Served,
 ) -> None:
-    async def auth(captured: Captured, send: Any) -> bool:
-        document = _echo_401(captured)
-        return await _json_answer(403, document)(captured, send)
-
-    upstream.respond = auth
-    response = served.post("/chat/completions", key, CHAT)
-    assert response.status_code == 502 and response.json()["error"]["code"] == "upstream_auth_failed"
+    served, upstream = refused, refused.upstream
+    key = served.key(served.member(team=served.team()))
 
     async def region(captured: Captured, send: Any) -> bool:
         document = {
@@ -129,6 +136,15 @@ def test_an_upstream_403_with_an_auth_code_is_an_auth_failure_but_other_403s_are
     assert response.status_code == 403
     assert response.json()["error"]["code"] == "unsupported_country_region_territory"
     assert "Country not supported for Bearer " in response.json()["error"]["message"]
+    assert _leaks(served, _everything(response)) == []
+
+    async def auth(captured: Captured, send: Any) -> bool:
+        document = _echo_401(captured)
+        return await _json_answer(403, document)(captured, send)
+
+    upstream.respond = auth
+    response = served.post("/chat/completions", key, CHAT)
+    assert response.status_code == 502 and response.json()["error"]["code"] == "upstream_auth_failed"
     assert _leaks(served, _everything(response)) == []
 
 

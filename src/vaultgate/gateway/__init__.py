@@ -5,6 +5,7 @@ __all__ = [
     "asgi",
     "errors",
     "exchange",
+    "failover",
     "failure",
     "http_limits",
     "pipeline",

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
+from functools import partial
 
 import orjson
 
@@ -22,10 +23,11 @@ from vaultgate.gateway.authn import CanaryAlarm
 from vaultgate.gateway.body_deadlines import BodyDeadlines
 from vaultgate.gateway.errors import INVALID_API_KEY_MESSAGE, GatewayError
 from vaultgate.gateway.exchange import Exchange, Headers, RequestIds
+from vaultgate.gateway.failover import Failover
 from vaultgate.gateway.failure import ResponseTracker, answer_failure, internal_error, log_failure
 from vaultgate.gateway.http_limits import HttpLimits
 from vaultgate.gateway.read import Networks
-from vaultgate.gateway.relay import read_whole, relay_stream, relay_whole
+from vaultgate.gateway.relay import DEFAULT_MAX_EVENT_BYTES, read_whole, relay_stream, relay_whole
 from vaultgate.gateway.scrub import CredentialScrubber, ScrubberCache
 from vaultgate.gateway.snapshot import Snapshot
 from vaultgate.gateway.streams import RunningRequests
@@ -36,7 +38,7 @@ from vaultgate.policy.decide import Denial, RequestFacts, decide, holder_denial
 from vaultgate.privacy import hygiene
 from vaultgate.privacy.guard import PrivacyGuard
 from vaultgate.upstream.config import Deployment, ProviderKind
-from vaultgate.upstream.interface import ProviderAdapter, ProxyRequest, UpstreamError, UpstreamResponse
+from vaultgate.upstream.interface import ProviderAdapter, ProxyRequest, UpstreamResponse
 from vaultgate.usage.pricing import PriceTable
 from vaultgate.usage.recorder import UsageRecorder
 
@@ -65,6 +67,8 @@ class DataPlane:
         trusted_proxies: Networks = (),
         token_exchange_rpm: int = 20,
         http_limits: HttpLimits | None = None,
+        failover: Failover | None = None,
+        max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
     ) -> None:
         self._snapshot = snapshot
         self._hasher = hasher
@@ -83,6 +87,8 @@ class DataPlane:
         self._request_ids = RequestIds()
         self._running = RunningRequests(self._still_allowed, snapshot)
         self._scrubbers = ScrubberCache()
+        self._failover = failover if failover is not None else Failover()
+        self._max_event_bytes = max_event_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         ex = read.start(scope, self._proxies, self._request_ids())
@@ -131,11 +137,12 @@ class DataPlane:
         self.authorize(ex, snapshot)  # 3 authz
         await admit.admit(self._limiter, ex)  # 4 admit
         await protect.protect(self._privacy, ex)  # 5 protect
-        deployment = routing.candidates(snapshot, ex.model, ex.grant.policy)[0]
-        ex.provider = deployment.provider
-        # A kill switch, or the client hanging up, ends it in flight (streams.py).
+        deployments = routing.candidates(snapshot, ex.model, ex.grant.policy)
+        ex.provider = deployments[0].provider
+        # A kill switch, or the client hanging up, ends it in flight (streams.py), also while waiting to retry.
         async with self._running.watch(ex, send, receive) as running:
-            response = await self.forward(ex, deployment)  # 6 forward
+            # 6 forward: retries, failover along the deployments, circuit breakers (failover.py)
+            response = await self._failover.forward(ex, deployments, partial(self.forward, ex))
             await self.relay(ex, response, running.send)  # 7 restore; usage is read from the answer for 8
 
     def snapshot_swapped(self, snapshot: Snapshot) -> None:
@@ -167,7 +174,8 @@ class DataPlane:
             raise GatewayError(denial.status, denial.code, denial.message, param=denial.param)
 
     async def forward(self, ex: Exchange, deployment: Deployment) -> UpstreamResponse:
-        """Stage 6: the provider adapter sends the request to one deployment with the vault-held key."""
+        """Stage 6, one attempt: the provider adapter sends the request to one deployment with the vault-held
+        key; UpstreamError when it fails (the failover loop decides what follows)."""
         provider, target = deployment.provider, ex.target
         assert target is not None
         model = deployment.model if deployment.model is not None else ex.model
@@ -181,10 +189,7 @@ class DataPlane:
             model=model,
             stream=ex.stream,
         )
-        try:
-            return await self._adapters[provider.kind].send(provider, request)
-        except UpstreamError as exc:
-            raise GatewayError(exc.status, exc.code, str(exc)) from None
+        return await self._adapters[provider.kind].send(provider, request)
 
     async def relay(self, ex: Exchange, response: UpstreamResponse, send: Send) -> None:
         """Stage 7: answer the client (JSON or SSE, placeholders restored, credentials cut); model lists filtered."""
@@ -195,7 +200,7 @@ class DataPlane:
         if ex.path == "/v1/models" and response.status == 200:
             await self._relay_models(ex, response, send, headers, scrub)
         elif ex.stream and response.status == 200:
-            await relay_stream(ex, response, send, headers, scrub)
+            await relay_stream(ex, response, send, headers, scrub, self._max_event_bytes)
         else:
             await relay_whole(ex, response, send, headers, scrub)
 
@@ -207,7 +212,9 @@ class DataPlane:
         try:
             document = orjson.loads(scrub.scrub(await read_whole(response)))
         except orjson.JSONDecodeError:
-            raise GatewayError(502, "upstream_error", "The upstream returned an unreadable model list.") from None
+            raise GatewayError(
+                502, "upstream_invalid_response", "The upstream returned an unreadable model list."
+            ) from None
         document = model_list.narrowed(document, self._snapshot(), ex.grant.policy)
         ex.status = 200
         await send_response(send, 200, orjson.dumps(document), headers)

@@ -10,24 +10,27 @@ server writes its own reason phrase.)
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import re
 from typing import Any
 
 import orjson
 
+from vaultgate.gateway.answer_checks import checked_whole_answer
 from vaultgate.gateway.asgi import Send
 from vaultgate.gateway.errors import GatewayError
 from vaultgate.gateway.exchange import Exchange, Headers
 from vaultgate.gateway.scrub import CredentialScrubber
 from vaultgate.sse import EventSplitter, data_of
-from vaultgate.upstream.interface import UpstreamError, UpstreamResponse
+from vaultgate.upstream.interface import UpstreamError, UpstreamResponse, UpstreamResponseTooLarge
 from vaultgate.usage.events import tokens_from_usage
 
 log = logging.getLogger("vaultgate.gateway")
 
 _CODE = re.compile(r"[A-Za-z0-9_.\-]{1,60}")
+# The longest single SSE event relayed (VAULTGATE_MAX_UPSTREAM_EVENT_BYTES): an upstream that never ends
+# an event would otherwise grow the buffer without bound.
+DEFAULT_MAX_EVENT_BYTES = 8 * 1024 * 1024
 PASSED_HEADERS = frozenset({"openai-processing-ms", "openai-version", "retry-after", "retry-after-ms"})
 
 
@@ -49,7 +52,7 @@ def _headers(response: UpstreamResponse, scrub: CredentialScrubber) -> tuple[byt
     return (content_type if content_type is not None else b"application/json"), passed
 
 
-def _refuses_credential(status: int, body: bytes) -> bool:
+def refuses_credential(status: int, body: bytes) -> bool:
     """Whether the upstream says vaultgate's credential is no good (any 401; a 403 with an auth code)."""
     if status == 401:
         return True
@@ -117,25 +120,25 @@ async def relay_whole(
 ) -> None:
     """Read the whole upstream body, scrub it, note usage, send it on; 502 when the credential was refused."""
     body = await read_whole(response)
-    if _refuses_credential(response.status, body):
+    if refuses_credential(response.status, body):
         provider = ex.provider.name if ex.provider is not None else "?"
         log.warning("provider %r refused vaultgate's credential (upstream status %d)", provider, response.status)
         raise upstream_auth_failed(provider)
     body = scrub.scrub(body)
     content_type, passed = _headers(response, scrub)
+    status, document = checked_whole_answer(ex, response.status, content_type, body, passed)  # hostile answers
     if ex.restorer is not None:  # 7 restore: placeholders back, also in errors that echo the prompt
         body = ex.restorer.body(body, is_json=b"json" in content_type)
-    ex.status = response.status
-    if 200 <= response.status < 300:
-        if b'"usage"' in body:
-            with contextlib.suppress(orjson.JSONDecodeError):
-                _note_usage(ex, orjson.loads(body))
+    ex.status = status
+    if 200 <= status < 300:
+        if document is not None:  # parsed once, before restoring (which does not touch usage)
+            _note_usage(ex, document)
     else:
         ex.error_code = _error_code(body) or "upstream_error"
     await send(
         {
             "type": "http.response.start",
-            "status": response.status,
+            "status": status,
             "headers": [
                 (b"content-type", content_type),
                 (b"content-length", str(len(body)).encode()),
@@ -162,26 +165,24 @@ def _keep_event(ex: Exchange, event: bytes) -> bool:
     return True
 
 
-_STREAM_BROKEN = (
-    b"data: "
-    + orjson.dumps(
-        {
-            "error": {
-                "message": "The upstream stream broke off.",
-                "type": "upstream_error",
-                "param": None,
-                "code": "upstream_stream_broken",
-            }
-        }
-    )
-    + b"\n\n"
-)
+def _stream_error(message: str, code: str) -> bytes:
+    error = {"error": {"message": message, "type": "upstream_error", "param": None, "code": code}}
+    return b"data: " + orjson.dumps(error) + b"\n\n"
+
+
+_STREAM_BROKEN = _stream_error("The upstream stream broke off.", "upstream_stream_broken")
 
 
 async def relay_stream(
-    ex: Exchange, response: UpstreamResponse, send: Send, headers: Headers, scrub: CredentialScrubber
+    ex: Exchange,
+    response: UpstreamResponse,
+    send: Send,
+    headers: Headers,
+    scrub: CredentialScrubber,
+    max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
 ) -> None:
-    """Forward SSE events as they complete, scrubbed, noting usage; a broken upstream ends with an error event."""
+    """Forward SSE events as they complete, scrubbed, noting usage; a broken upstream (or one event longer
+    than ``max_event_bytes``) ends with an error event."""
     ex.status = response.status
     content_type, passed = _headers(response, scrub)
     await send(
@@ -202,14 +203,20 @@ async def relay_stream(
         async for chunk in response.chunks():
             # Whole events only: a credential split across chunks is whole again here.
             events = [scrub.scrub(e) for e in splitter.feed(chunk) if _keep_event(ex, e)]
+            if splitter.pending > max_event_bytes:
+                raise UpstreamResponseTooLarge(f"An upstream event is longer than {max_event_bytes} bytes.")
             if restorer is not None:  # 7 restore, across chunk and event boundaries
                 events = [restorer.event(e) for e in events]
             if events:
                 await send({"type": "http.response.body", "body": b"".join(events), "more_body": True})
     except UpstreamError as exc:
         ex.status, ex.error_code = exc.status, "upstream_stream_broken"
+        ending = _STREAM_BROKEN
+        if isinstance(exc, UpstreamResponseTooLarge):
+            ex.error_code = exc.code
+            ending = _stream_error(str(exc), exc.code)
         complete = restorer.finish() if restorer is not None else b""  # what was whole; fragments dropped
-        await send({"type": "http.response.body", "body": complete + _STREAM_BROKEN, "more_body": False})
+        await send({"type": "http.response.body", "body": complete + ending, "more_body": False})
         return
     finally:
         await response.close()

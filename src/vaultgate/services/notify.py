@@ -1,4 +1,4 @@
-"""Webhook notifications (key leaked, rotation due, canary used), sent in the background.
+"""Webhook notifications (key leaked, rotation due, canary used, provider credential refused), sent in the background.
 
 The payload is metadata only: ids, member names, display forms, addresses. A webhook
 that fails is logged (without its payload) and not retried: the audit log is the record.

@@ -4,9 +4,12 @@
 __all__ = [
     "addresses",
     "azure",
+    "breaker",
     "config",
     "echo",
     "http",
     "interface",
     "openai",
+    "refused_credentials",
+    "retry",
 ]

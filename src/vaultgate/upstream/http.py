@@ -1,13 +1,15 @@
 """The pooled HTTP client to upstreams (aiohttp), with TLS verification always on.
 
-Only connection failures are retried (refused, DNS, a pooled connection the upstream
-had already closed), as the official SDKs do; a request that got any HTTP answer is
-never sent twice.
+It sends each request once and says precisely how it failed, so that the failover loop
+(gateway/failover.py) can tell a request that never left (:class:`UpstreamUnreached`: refused,
+DNS, connect timeout, TLS handshake) from one the upstream may have received (a connection
+closed or reset after sending: :class:`UpstreamUnavailable`), which is never sent again as a
+POST. Redirects are never followed (the credential would go along to another host), and a
+whole answer is read only up to ``max_response_bytes``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import logging
 import socket
@@ -20,19 +22,26 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
 
 from vaultgate.upstream.addresses import address_refusal
-from vaultgate.upstream.interface import UpstreamResponse, UpstreamTimeout, UpstreamUnavailable
+from vaultgate.upstream.interface import (
+    UpstreamInvalidResponse,
+    UpstreamResponse,
+    UpstreamResponseTooLarge,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+    UpstreamUnreached,
+)
 
 log = logging.getLogger("vaultgate.upstream")
 
-CONNECT_RETRIES = 2
-_BACKOFF = 0.05
+DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 
 
 class HTTPUpstreamResponse(UpstreamResponse):
     """An aiohttp response exposed through the adapter interface."""
 
-    def __init__(self, response: aiohttp.ClientResponse) -> None:
+    def __init__(self, response: aiohttp.ClientResponse, max_bytes: int = DEFAULT_MAX_RESPONSE_BYTES) -> None:
         self._response = response
+        self._max_bytes = max_bytes
         self.status = response.status
         self.headers = [(k.lower(), v) for k, v in response.headers.items()]
 
@@ -48,8 +57,22 @@ class HTTPUpstreamResponse(UpstreamResponse):
             self._response.release()
 
     async def read(self) -> bytes:
+        """The whole body, at most ``max_bytes`` of it: an endless or huge answer is cut off (and its
+        connection closed) rather than held in memory."""
+        declared = self._response.content_length
+        if declared is not None and declared > self._max_bytes:
+            self._response.close()
+            raise UpstreamResponseTooLarge(_too_large(self._max_bytes))
+        parts: list[bytes] = []
+        size = 0
         try:
-            return await self._response.read()
+            async for chunk in self._response.content.iter_any():
+                size += len(chunk)
+                if size > self._max_bytes:
+                    self._response.close()
+                    raise UpstreamResponseTooLarge(_too_large(self._max_bytes))
+                parts.append(chunk)
+            return b"".join(parts)
         except TimeoutError as exc:
             raise UpstreamTimeout("The upstream did not answer in time.") from exc
         except aiohttp.ClientError as exc:
@@ -59,6 +82,10 @@ class HTTPUpstreamResponse(UpstreamResponse):
 
     async def close(self) -> None:
         self._response.release()
+
+
+def _too_large(limit: int) -> str:
+    return f"The upstream's answer is longer than the gateway's limit of {limit} bytes."
 
 
 class ForbiddenAddress(OSError):
@@ -123,8 +150,10 @@ class UpstreamClient:
         limit: int = 1000,
         allow_link_local: bool = False,
         resolver: AbstractResolver | None = None,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
         self._timeout = aiohttp.ClientTimeout(total=None, connect=connect_timeout, sock_read=timeout)
+        self._max_response_bytes = max_response_bytes
         self._limit = limit
         self._allow_link_local = allow_link_local
         self._resolver = resolver
@@ -151,20 +180,28 @@ class UpstreamClient:
             await self._session.close()
 
     async def request(self, method: str, url: str, headers: list[tuple[str, str]], body: bytes) -> HTTPUpstreamResponse:
-        """Send and return once the status and headers arrived; retries only connect failures."""
+        """Send once and return once the status and headers arrived (a redirect is returned, never followed).
+
+        UpstreamUnreached when no connection was made; any other UpstreamError when the request may
+        have reached the upstream."""
         assert self._session is not None, "UpstreamClient.start() was not awaited"
-        attempt = 0
-        while True:
-            try:
-                response = await self._session.request(method, url, headers=headers, data=body or None)
-                return HTTPUpstreamResponse(response)
-            except (aiohttp.ClientConnectorError, aiohttp.ServerDisconnectedError) as exc:
-                refused = isinstance(exc, aiohttp.ClientConnectorError) and isinstance(exc.os_error, ForbiddenAddress)
-                if refused or isinstance(exc, aiohttp.ClientConnectorCertificateError) or attempt >= CONNECT_RETRIES:
-                    raise UpstreamUnavailable("The upstream could not be reached.") from exc
-            except TimeoutError as exc:
-                raise UpstreamTimeout("The upstream did not answer in time.") from exc
-            except aiohttp.ClientError as exc:
-                raise UpstreamUnavailable("The upstream could not be reached.") from exc
-            attempt += 1
-            await asyncio.sleep(_BACKOFF * attempt)
+        try:
+            response = await self._session.request(
+                method, url, headers=headers, data=body or None, allow_redirects=False
+            )
+        except aiohttp.ClientConnectorCertificateError as exc:
+            raise UpstreamUnreached("The upstream's TLS certificate did not verify.", permanent=True) from exc
+        except aiohttp.ClientConnectorError as exc:  # refused, DNS, TLS handshake: nothing was sent
+            permanent = isinstance(exc.os_error, ForbiddenAddress)
+            raise UpstreamUnreached("The upstream could not be reached.", permanent=permanent) from exc
+        except aiohttp.ConnectionTimeoutError as exc:  # before TimeoutError: it is one too
+            raise UpstreamUnreached(
+                "The upstream did not accept a connection in time.", status=504, code="upstream_timeout"
+            ) from exc
+        except TimeoutError as exc:
+            raise UpstreamTimeout("The upstream did not answer in time.") from exc
+        except aiohttp.ClientResponseError as exc:  # an oversized or malformed status line or headers
+            raise UpstreamInvalidResponse("The upstream sent a response the gateway cannot read.") from exc
+        except aiohttp.ClientError as exc:  # closed or reset after (part of) the request went out
+            raise UpstreamUnavailable("The upstream closed the connection before answering.") from exc
+        return HTTPUpstreamResponse(response, self._max_response_bytes)

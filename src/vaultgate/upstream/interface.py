@@ -1,8 +1,14 @@
 """The provider adapter interface: turn a vetted request into an upstream response.
 
 UpstreamError
-├── UpstreamUnavailable   no connection could be made (502)
-└── UpstreamTimeout       the upstream did not answer in time (504)
+├── UpstreamUnavailable        the connection failed or broke (502)
+│   └── UpstreamUnreached      it was never established: nothing was sent, so sending again is safe
+├── UpstreamTimeout            the upstream did not answer in time (504)
+├── UpstreamInvalidResponse    an answer that is not HTTP, or not what the endpoint returns (502)
+└── UpstreamResponseTooLarge   an answer past the size cap (502)
+
+Only :class:`UpstreamUnreached` proves the upstream did not receive the request; every other
+failure may have reached it, so a POST is never sent again after one (gateway/failover.py).
 """
 
 from __future__ import annotations
@@ -20,6 +26,13 @@ class UpstreamError(Exception):
     status = 502
     code = "upstream_error"
 
+    def __init__(self, message: str, *, status: int | None = None, code: str | None = None) -> None:
+        super().__init__(message)
+        if status is not None:
+            self.status = status
+        if code is not None:
+            self.code = code
+
 
 class UpstreamUnavailable(UpstreamError):
     """No connection to the upstream (refused, reset, DNS, TLS)."""
@@ -28,11 +41,39 @@ class UpstreamUnavailable(UpstreamError):
     code = "upstream_unavailable"
 
 
+class UpstreamUnreached(UpstreamUnavailable):
+    """No connection was established (refused, DNS, connect timeout, TLS handshake): the request was not sent.
+
+    ``permanent`` when trying again cannot help (a forbidden address, a certificate that does not
+    verify): the failover loop then goes to the next deployment at once.
+    """
+
+    def __init__(
+        self, message: str, *, permanent: bool = False, status: int | None = None, code: str | None = None
+    ) -> None:
+        super().__init__(message, status=status, code=code)
+        self.permanent = permanent
+
+
 class UpstreamTimeout(UpstreamError):
     """The upstream did not answer in time."""
 
     status = 504
     code = "upstream_timeout"
+
+
+class UpstreamInvalidResponse(UpstreamError):
+    """The upstream's answer cannot be relayed: an unparseable or oversized head, garbage where JSON belongs."""
+
+    status = 502
+    code = "upstream_invalid_response"
+
+
+class UpstreamResponseTooLarge(UpstreamError):
+    """A whole answer longer than ``VAULTGATE_MAX_UPSTREAM_RESPONSE_BYTES`` (or one SSE event past its cap)."""
+
+    status = 502
+    code = "upstream_response_too_large"
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +112,26 @@ class UpstreamResponse(abc.ABC):
 
     async def close(self) -> None:  # noqa: B027 - optional hook, nothing to release by default
         """Release the connection (idempotent)."""
+
+
+class BufferedResponse(UpstreamResponse):
+    """An answer whose body was already read (to look at it before deciding to relay or retry)."""
+
+    def __init__(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        if self.body:
+            yield self.body
+
+    async def read(self) -> bytes:
+        return self.body
+
+    def header(self, name: str) -> str | None:
+        """The first value of header ``name`` (lower case), or None."""
+        return next((v for k, v in self.headers if k == name), None)
 
 
 class ProviderAdapter(abc.ABC):
