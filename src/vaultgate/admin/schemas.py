@@ -123,6 +123,20 @@ class ProviderCreate(Strict):
     deployments: dict[str, str] = Field(default_factory=dict)
     allow_insecure_http: bool = False
     default: bool | None = None
+    # Azure: which URL surface, and api-key or Microsoft Entra ID (docs/PROVIDERS_AZURE.md).
+    azure_surface: Literal["deployments", "v1"] | None = None
+    auth: Literal["api-key", "entra"] | None = None
+    tenant_id: str | None = Field(default=None, max_length=100)
+    client_id: str | None = Field(default=None, max_length=100)
+    # The Entra ID client secret; sealed like 'api_key' (send one of the two).
+    client_secret: str | None = Field(default=None, repr=False)
+    token_url: str | None = Field(default=None, max_length=500)
+
+    @model_validator(mode="after")
+    def _one_secret(self) -> ProviderCreate:
+        if self.api_key is not None and self.client_secret is not None:
+            raise ValueError("send 'api_key' or 'client_secret', not both")
+        return self
 
 
 class ProviderOut(BaseModel):
@@ -135,6 +149,7 @@ class ProviderOut(BaseModel):
     is_default: bool
     has_key: bool
     created_at: datetime
+    settings: dict[str, str] = Field(default_factory=dict)
 
 
 class UsageLineOut(BaseModel):

@@ -22,6 +22,11 @@ FIELD_FLAGS = {
     "api_version": "--api-version",
     "deployments": "--deployment MODEL=DEPLOYMENT",
     "allow_insecure_http": "--allow-insecure-http",
+    "azure_surface": "--azure-surface",
+    "auth": "--auth",
+    "tenant_id": "--tenant-id",
+    "client_id": "--client-id",
+    "token_url": "--token-url",
     "models": "--models",
 }
 _QUOTED_FIELD = re.compile("'(" + "|".join(map(re.escape, FIELD_FLAGS)) + ")'")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import select, update
@@ -13,6 +13,7 @@ from vaultgate.services.errors import Conflict, InvalidInput
 from vaultgate.services.members import check_name
 from vaultgate.services.refusals import refusals_audited
 from vaultgate.store.models import Provider, ProviderCredential
+from vaultgate.upstream.azure_settings import SURFACE_DEPLOYMENTS, azure_settings
 from vaultgate.upstream.config import ProviderKind, UnsafeURLError, check_base_url
 
 
@@ -29,6 +30,8 @@ class ProviderInfo:
     is_default: bool
     has_key: bool
     created_at: datetime
+    # Non-secret adapter settings (Azure: surface, auth, Entra ID tenant and client id, token URL).
+    settings: dict[str, str] = field(default_factory=dict)
 
 
 def parse_deployments(pairs: list[str]) -> dict[str, str]:
@@ -55,8 +58,14 @@ def add(
     deployments: dict[str, str] | None = None,
     allow_insecure_http: bool = False,
     make_default: bool | None = None,
+    azure_surface: str | None = None,
+    auth: str | None = None,
+    tenant_id: str | None = None,
+    client_id: str | None = None,
+    token_url: str | None = None,
 ) -> ProviderInfo:
-    """Register a provider; its key is sealed by the vault before it touches the database."""
+    """Register a provider; its key (for Entra ID: the client secret) is sealed by the vault before it
+    touches the database."""
     access.require_org_manager(actor, "add providers")
     check_name("provider", name)
     try:
@@ -81,11 +90,26 @@ def add(
         raise InvalidInput(f"'base_url': {exc}") from None
     except ValueError:  # urllib's own refusals, e.g. an unclosed IPv6 bracket
         raise InvalidInput(f"'base_url': not a valid URL {base_url[:80]!r}") from None
+    settings: dict[str, str] = {}
     if parsed_kind is ProviderKind.AZURE:
-        if not api_version:
+        try:
+            settings = azure_settings(
+                surface=azure_surface,
+                auth=auth,
+                tenant_id=tenant_id,
+                client_id=client_id,
+                token_url=token_url,
+                allow_insecure_http=allow_insecure_http,
+                allow_link_local=cp.allow_link_local_upstreams,
+            )
+        except ValueError as exc:
+            raise InvalidInput(str(exc)) from None
+        if not api_version and settings["surface"] == SURFACE_DEPLOYMENTS:
             raise InvalidInput("an azure provider needs 'api_version' (for example 2024-10-21)")
         if not deployments:
             raise InvalidInput("an azure provider needs at least one entry in 'deployments' (MODEL=DEPLOYMENT)")
+    elif any(v is not None for v in (azure_surface, auth, tenant_id, client_id, token_url)):
+        raise InvalidInput("'azure_surface', 'auth', 'tenant_id', 'client_id' and 'token_url' are for azure providers")
     if parsed_kind in (ProviderKind.OPENAI, ProviderKind.AZURE) and not api_key:
         raise InvalidInput(f"a {kind} provider needs 'api_key'")
     now = cp.clock()
@@ -103,6 +127,7 @@ def add(
             base_url=url,
             api_version=api_version,
             deployments=deployments or {},
+            settings=settings,
             allow_insecure_http=allow_insecure_http,
             is_default=default,
             created_at=now,
@@ -123,6 +148,7 @@ def add(
             is_default=default,
             has_key=bool(api_key),
             created_at=now,
+            settings=dict(settings),
         )
 
 
@@ -145,6 +171,7 @@ def list_providers(cp: ControlPlane, actor: Actor) -> list[ProviderInfo]:
                 is_default=p.is_default,
                 has_key=p.id in with_key,
                 created_at=p.created_at,
+                settings=dict(p.settings or {}),
             )
             for p in rows
         ]

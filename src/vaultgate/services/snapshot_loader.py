@@ -168,6 +168,7 @@ def _providers(cp: ControlPlane, session: Session) -> tuple[dict[str, ProviderCo
             api_key=api_key,
             api_version=provider.api_version,
             deployments=MappingProxyType(dict(provider.deployments)),
+            settings=MappingProxyType(dict(provider.settings or {})),
             is_default=provider.is_default,
             secrets=tuple(secret for _, secret in creds if secret),
         )
