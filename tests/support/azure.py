@@ -252,7 +252,13 @@ async def _stream(send: Any, payload: dict[str, Any], deployment: str, reply: st
     await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/event-stream")]})
 
     async def event(document: dict[str, Any]) -> None:
-        await send({"type": "http.response.body", "body": b"data: " + json.dumps(document).encode() + b"\n\n", "more_body": True})
+        await send(
+            {
+                "type": "http.response.body",
+                "body": b"data: " + json.dumps(document).encode() + b"\n\n",
+                "more_body": True,
+            }
+        )
 
     # Azure's first frame: annotations only, no choices, empty id and model.
     await event(

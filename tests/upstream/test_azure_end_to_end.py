@@ -97,7 +97,10 @@ def test_deployments_surface_with_api_key(azure_gateway: Any) -> None:
     assert embedding.data[0].embedding == [0.25, 0.5]
 
     chat, embed = stack.azure.api_requests
-    assert (chat.path, chat.query.decode()) == ("/openai/deployments/prod-4o/chat/completions", f"api-version={API_VERSION}")
+    assert (chat.path, chat.query.decode()) == (
+        "/openai/deployments/prod-4o/chat/completions",
+        f"api-version={API_VERSION}",
+    )
     assert embed.path == "/openai/deployments/prod-embed/embeddings"
     assert chat.headers["api-key"] == stack.azure.api_key
     assert "authorization" not in chat.headers and key not in chat.everything().decode()
