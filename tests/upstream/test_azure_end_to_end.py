@@ -84,6 +84,12 @@ def azure_gateway(tmp_path: Path) -> Iterator[Any]:
         cp.store.dispose()
 
 
+def azure_client(stack: AzureStack, key: str, **kwargs: Any) -> openai.AzureOpenAI:
+    return openai.AzureOpenAI(
+        azure_endpoint=stack.gateway.url, api_key=key, api_version="2025-04-01-preview", max_retries=0, **kwargs
+    )
+
+
 # --- both surfaces, api-key ---
 
 
@@ -96,12 +102,16 @@ def test_deployments_surface_with_api_key(azure_gateway: Any) -> None:
     embedding = client.embeddings.create(model="text-embedding-3-small", input="x")
     assert embedding.data[0].embedding == [0.25, 0.5]
 
-    chat, embed = stack.azure.api_requests
+    assert client.responses.create(model="gpt-4o", input="hi").output_text == "azure says: hi"
+
+    chat, embed, resp = stack.azure.api_requests
     assert (chat.path, chat.query.decode()) == (
         "/openai/deployments/prod-4o/chat/completions",
         f"api-version={API_VERSION}",
     )
     assert embed.path == "/openai/deployments/prod-embed/embeddings"
+    # The Responses API is resource-wide on Azure: the deployment goes in the body.
+    assert (resp.path, resp.json()["model"]) == ("/openai/responses", "prod-4o")
     assert chat.headers["api-key"] == stack.azure.api_key
     assert "authorization" not in chat.headers and key not in chat.everything().decode()
 
@@ -224,8 +234,9 @@ def test_a_filtered_prompt_is_an_openai_shaped_error_with_its_categories(azure_g
 
 
 def test_annotation_frames_and_content_filter_finish_pass_with_privacy_on(azure_gateway: Any) -> None:
+    """Through an AzureOpenAI client, which expects Azure's frames, with a redacting privacy policy."""
     stack = azure_gateway()
-    client = stack.client(stack.key(privacy={"pii": {"email": "redact"}}))
+    client = azure_client(stack, stack.key(privacy={"pii": {"email": "redact"}}))
     email = "maria.lopez@contoso-example.com"
     prompt = f"write to {email} about {STREAM_FILTERED_WORD}"
     for include_usage in (False, True):
@@ -249,7 +260,7 @@ def test_annotation_frames_and_content_filter_finish_pass_with_privacy_on(azure_
 
 
 def test_a_json_answer_with_filter_annotations_restores_privacy_placeholders(azure_gateway: Any) -> None:
-    stack = azure_gateway()
+    stack = azure_gateway(azure_surface="v1", api_version=None)
     client = stack.client(stack.key(privacy={"pii": {"email": "redact"}}))
     email = "maria.lopez@contoso-example.com"
     reply = client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": f"to {email}"}])
@@ -274,12 +285,6 @@ def test_models_lists_the_configured_deployments(azure_gateway: Any) -> None:
 
 
 # --- Azure-shaped clients against vaultgate ---
-
-
-def azure_client(stack: AzureStack, key: str, **kwargs: Any) -> openai.AzureOpenAI:
-    return openai.AzureOpenAI(
-        azure_endpoint=stack.gateway.url, api_key=key, api_version="2025-04-01-preview", max_retries=0, **kwargs
-    )
 
 
 def test_azure_openai_client_chat_stream_and_embeddings(azure_gateway: Any) -> None:
@@ -323,6 +328,11 @@ def test_a_deployment_path_without_a_body_model_uses_the_deployment(azure_gatewa
     )
     assert response.status_code == 200, response.text
     assert stack.azure.api_requests[0].json()["model"] == "prod-4o"
+    for path in ("/openai/deployments/gpt-4o/files", "/openai/deployments/gpt-4o", "/openai/"):
+        response = httpx.get(stack.gateway.url + path, headers={"api-key": key})
+        assert response.status_code == 404, path
+        assert json.loads(response.text)["error"]["code"] == "unknown_url"
+    assert len(stack.azure.api_requests) == 1
 
 
 def test_the_model_policy_applies_to_the_deployment_in_the_path(azure_gateway: Any) -> None:
@@ -343,12 +353,3 @@ def test_openai_client_on_the_v1_surface_of_vaultgate(azure_gateway: Any) -> Non
         "/openai/deployments/prod-4o/chat/completions",
         "/openai/deployments/prod-embed/embeddings",
     ]
-
-
-def test_an_azure_client_error_is_json_for_unknown_azure_paths(azure_gateway: Any) -> None:
-    stack = azure_gateway()
-    key = stack.key()
-    for path in ("/openai/deployments/gpt-4o/files", "/openai/deployments/gpt-4o", "/openai/"):
-        response = httpx.get(stack.gateway.url + path, headers={"api-key": key})
-        assert response.status_code == 404, path
-        assert json.loads(response.text)["error"]["code"] == "unknown_url"
