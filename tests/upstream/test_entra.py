@@ -138,3 +138,24 @@ def test_concurrent_requests_share_one_token_fetch(azure: tuple[FakeAzure, str])
 
     run(scenario)
     assert fake.token_calls == 1
+
+
+def test_a_refusal_is_held_for_a_while_instead_of_asking_again_per_request(azure: tuple[FakeAzure, str]) -> None:
+    fake, url = azure
+    clock = Clock()
+    wrong = provider(fake, url, secret="cs~wrong")
+
+    async def scenario(client: UpstreamClient) -> None:
+        tokens = EntraTokens(client, clock)
+        for _ in range(3):
+            with pytest.raises(EntraTokenRefused):
+                await tokens.token(wrong)
+        assert fake.token_calls == 1
+        clock.now += 31
+        with pytest.raises(EntraTokenRefused):
+            await tokens.token(wrong)
+        assert fake.token_calls == 2
+        await tokens.token(provider(fake, url))  # the right (rotated-in) secret is asked for at once
+        assert fake.token_calls == 3
+
+    run(scenario)

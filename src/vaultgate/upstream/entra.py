@@ -5,7 +5,9 @@ tenant, client id and token URL are non-secret ``settings``. A token is fetched 
 pooled, address-guarded :class:`UpstreamClient` as every upstream call, cached per provider and
 credential, and fetched again before it expires: once less than :data:`REFRESH_MARGIN` (5
 minutes) or less than 10% of its lifetime remains. Concurrent requests wait for one fetch (single
-flight). A refresh that fails while the cached token is still valid keeps using that token.
+flight). A refresh that fails while the cached token is still valid keeps using that token; a refusal
+of the credentials is remembered for :data:`REFUSAL_HOLD` seconds, so a wrong secret is not sent
+to Entra ID again with every request.
 
 Access tokens are credentials too: :meth:`EntraTokens.live` names every token that may still be
 in use, so the gateway cuts them out of relayed answers like the provider keys. Neither the
@@ -39,6 +41,9 @@ SCOPE = "https://cognitiveservices.azure.com/.default"
 DEFAULT_TOKEN_URL = "https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token"  # noqa: S105 - a URL
 REFRESH_MARGIN = 300.0  # seconds: a token with less left than this (or than 10% of its life) is renewed
 REFRESH_FRACTION = 0.1
+# After the token endpoint refused the credentials, the same refusal is answered for this long without
+# asking again: a wrong secret does not turn every request (and each SDK retry) into a call to Entra ID.
+REFUSAL_HOLD = 30.0
 # What an Entra error code may look like to be logged ("invalid_client", "AADSTS7000215").
 _SAFE_CODE = re.compile(r"[A-Za-z0-9_]{1,40}")
 
@@ -91,6 +96,7 @@ class EntraTokens:
         self._retired: list[AccessToken] = []  # replaced tokens that requests in flight may still hold
         self._locks: dict[tuple[str, ...], asyncio.Lock] = {}
         self._live: frozenset[str] = frozenset()
+        self._refused: dict[tuple[str, ...], tuple[float, str]] = {}  # until when, and the refusal's message
 
     def live(self) -> frozenset[str]:
         """Every token that may still be in use (current and replaced, not yet expired): scrub them all."""
@@ -112,13 +118,19 @@ class EntraTokens:
             now = self._clock()
             if cached is not None and now < cached.refresh_at:
                 return cached.value
+            refused = self._refused.get(key)
+            if refused is not None and now < refused[0] and (cached is None or now >= cached.expires_at):
+                raise EntraTokenRefused(refused[1])
             try:
                 fresh = await self._fetch(provider)
-            except UpstreamError:
+            except UpstreamError as exc:
+                if isinstance(exc, EntraTokenRefused):
+                    self._refused[key] = (now + REFUSAL_HOLD, str(exc))
                 if cached is not None and now < cached.expires_at:
                     log.warning("provider %r: Entra ID token refresh failed; the current token is used", provider.name)
                     return cached.value
                 raise
+            self._refused.pop(key, None)
             if cached is not None:
                 self._retired.append(cached)
             self._tokens[key] = fresh
