@@ -19,6 +19,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import secrets
 import threading
@@ -31,6 +32,7 @@ from tests.support.upstream import Captured, Scope, capture
 FILTERED_WORD = "forbidden-topic"
 STREAM_FILTERED_WORD = "half-forbidden"
 ECHO_CREDENTIAL_WORD = "say-your-credential"
+JWT_HEADER = "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9"  # {"typ":"JWT","alg":"RS256"}
 # Azure's deployment-scoped endpoints (the SDK's list, lib/azure.py).
 _DEPLOYMENT_PATHS = {
     "chat/completions",
@@ -119,7 +121,9 @@ class FakeAzure:
             description = "AADSTS7000215: Invalid client secret provided."
             await _json(send, 401, {"error": "invalid_client", "error_description": description})
             return
-        token = "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9." + secrets.token_urlsafe(40)
+        claims = {"aud": "https://cognitiveservices.azure.com", "tid": self.tenant_id, "appid": self.client_id}
+        payload = base64.urlsafe_b64encode(json.dumps(claims).encode()).decode().rstrip("=")
+        token = f"{JWT_HEADER}.{payload}.{secrets.token_urlsafe(64)}"  # header.claims.signature, like Entra's
         with self.lock:
             self.issued.append(token)
         await _json(send, 200, {"token_type": "Bearer", "expires_in": self.expires_in, "access_token": token})

@@ -15,7 +15,7 @@ import httpx
 import openai
 import pytest
 
-from tests.support.azure import ECHO_CREDENTIAL_WORD, FILTERED_WORD, STREAM_FILTERED_WORD, FakeAzure
+from tests.support.azure import ECHO_CREDENTIAL_WORD, FILTERED_WORD, JWT_HEADER, STREAM_FILTERED_WORD, FakeAzure
 from tests.support.servers import ThreadedServer
 from vaultgate.config import Settings
 from vaultgate.server import build
@@ -200,16 +200,19 @@ def test_an_unavailable_token_endpoint_is_a_502(azure_gateway: Any) -> None:
 def test_the_entra_access_token_is_scrubbed_from_answers(azure_gateway: Any) -> None:
     stack = azure_gateway(auth="entra")
     client = stack.client(stack.key())
-    reply = client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": ECHO_CREDENTIAL_WORD}])
+    about_jwts = f"{ECHO_CREDENTIAL_WORD}; a JWT starts with {JWT_HEADER}"
+    reply = client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": about_jwts}])
     content = reply.choices[0].message.content or ""
     token = stack.azure.issued[0]
-    assert "[provider credential removed]" in content
-    assert token not in content and token.split(".", 1)[1][:16] not in content
+    signature = token.rsplit(".", 1)[1]
+    assert content.endswith(".[provider credential removed])")  # header.claims stay, the signature goes
+    assert signature[:12] not in content and signature[-12:] not in content
+    assert f"a JWT starts with {JWT_HEADER}" in content  # a JWT header alone is not a credential
     stream = client.chat.completions.create(
         model="gpt-4o", messages=[{"role": "user", "content": ECHO_CREDENTIAL_WORD}], stream=True
     )
     streamed = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
-    assert token not in streamed
+    assert signature[:12] not in streamed and "[provider credential removed]" in streamed
 
 
 # --- content filtering ---

@@ -71,6 +71,17 @@ class AccessToken:
     refresh_at: float
 
 
+def secret_part(token: str) -> str:
+    """What of an access token is scrubbed from answers: a JWT's signature, else the whole token.
+
+    A JWT's header (``eyJ0eXAiOiJKV1Qi...``) and claims are shared by many tokens and appear in
+    ordinary text about JWTs; without its signature a token is useless, so the signature is the
+    secret (a run of 12 of its characters is enough to be cut, like a key's random part).
+    """
+    parts = token.split(".")
+    return parts[2] if len(parts) == 3 and len(parts[2]) >= 16 else token
+
+
 def token_url(provider: ProviderConfig) -> str:
     """The token endpoint: the configured ``token_url``, else Entra's for the tenant."""
     configured = provider.settings.get("token_url")
@@ -99,11 +110,11 @@ class EntraTokens:
         self._refused: dict[tuple[str, ...], tuple[float, str]] = {}  # until when, and the refusal's message
 
     def live(self) -> frozenset[str]:
-        """Every token that may still be in use (current and replaced, not yet expired): scrub them all."""
+        """The secret part of every token that may still be in use (current and replaced, not yet expired)."""
         now = self._clock()
         if any(t.expires_at <= now for t in self._retired):
             self._retired = [t for t in self._retired if t.expires_at > now]
-            self._live = frozenset(t.value for t in (*self._tokens.values(), *self._retired))
+            self._live = frozenset(secret_part(t.value) for t in (*self._tokens.values(), *self._retired))
         return self._live
 
     async def token(self, provider: ProviderConfig) -> str:
@@ -134,7 +145,7 @@ class EntraTokens:
             if cached is not None:
                 self._retired.append(cached)
             self._tokens[key] = fresh
-            self._live = frozenset(t.value for t in (*self._tokens.values(), *self._retired))
+            self._live = frozenset(secret_part(t.value) for t in (*self._tokens.values(), *self._retired))
             return fresh.value
 
     async def _fetch(self, provider: ProviderConfig) -> AccessToken:
