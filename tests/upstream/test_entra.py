@@ -160,3 +160,18 @@ def test_a_refusal_is_held_for_a_while_instead_of_asking_again_per_request(azure
         assert fake.token_calls == 3
 
     run(scenario)
+
+
+def test_a_token_endpoint_that_does_not_answer_is_unavailable(azure: tuple[FakeAzure, str]) -> None:
+    fake, url = azure
+    fake.token_gate = threading.Event()  # never opened while the request waits
+
+    async def scenario(client: UpstreamClient) -> None:
+        tokens = EntraTokens(client, Clock(), timeout=0.2)
+        with pytest.raises(EntraTokenUnavailable):
+            await tokens.token(provider(fake, url))
+
+    try:
+        run(scenario)
+    finally:
+        fake.token_gate.set()

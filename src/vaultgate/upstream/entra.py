@@ -44,6 +44,8 @@ REFRESH_FRACTION = 0.1
 # After the token endpoint refused the credentials, the same refusal is answered for this long without
 # asking again: a wrong secret does not turn every request (and each SDK retry) into a call to Entra ID.
 REFUSAL_HOLD = 30.0
+# The longest a request waits for a token (Entra ID answers in well under a second); then 502.
+TOKEN_TIMEOUT = 30.0
 # What an Entra error code may look like to be logged ("invalid_client", "AADSTS7000215").
 _SAFE_CODE = re.compile(r"[A-Za-z0-9_]{1,40}")
 
@@ -100,9 +102,12 @@ def _cache_key(provider: ProviderConfig) -> tuple[str, ...]:
 class EntraTokens:
     """The cache of Entra ID access tokens, one per provider and credential; one fetch at a time per key."""
 
-    def __init__(self, client: UpstreamClient, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, client: UpstreamClient, clock: Callable[[], float] = time.monotonic, timeout: float = TOKEN_TIMEOUT
+    ) -> None:
         self._client = client
         self._clock = clock
+        self._timeout = timeout
         self._tokens: dict[tuple[str, ...], AccessToken] = {}
         self._retired: list[AccessToken] = []  # replaced tokens that requests in flight may still hold
         self._locks: dict[tuple[str, ...], asyncio.Lock] = {}
@@ -161,9 +166,10 @@ class EntraTokens:
         headers = [("Content-Type", "application/x-www-form-urlencoded"), ("Accept", "application/json")]
         started = self._clock()
         try:
-            response = await self._client.request("POST", token_url(provider), headers, form)
-            body = await response.read()
-        except UpstreamError as exc:
+            async with asyncio.timeout(self._timeout):
+                response = await self._client.request("POST", token_url(provider), headers, form)
+                body = await response.read()
+        except (UpstreamError, TimeoutError) as exc:
             log.warning("provider %r: the Entra ID token endpoint could not be reached", provider.name)
             raise EntraTokenUnavailable(
                 f"The Microsoft Entra ID token endpoint for provider '{provider.name}' could not be reached."
