@@ -4,8 +4,11 @@
 __all__ = [
     "addresses",
     "azure",
+    "azure_settings",
     "config",
+    "content_filter",
     "echo",
+    "entra",
     "http",
     "interface",
     "openai",
