@@ -90,7 +90,7 @@ class Gateway:
         refusal = header_refusal(scope["headers"], self.http_limits)
         if refusal is not None:  # under another ASGI server than vaultgate serve's, which refuses them earlier
             await send_response(send, refusal.status, refusal.body(), [(b"connection", b"close")])
-        elif path.startswith("/v1/"):
+        elif path.startswith(("/v1/", "/openai/")):  # /openai/: Azure-shaped clients (gateway/azure_paths.py)
             await self.data_plane(scope, receive, send)
         elif path.startswith("/admin"):
             await self.admin(scope, receive, send)
@@ -144,7 +144,7 @@ class Gateway:
 
 def _plane(path: str) -> str:
     """Which part of the server a path belongs to (a log label that carries nothing the client chose)."""
-    for prefix in ("/v1/", "/admin", "/healthz"):
+    for prefix in ("/v1/", "/openai/", "/admin", "/healthz"):
         if path.startswith(prefix):
             return prefix.rstrip("/")
     return "other paths"

@@ -326,3 +326,29 @@ def test_an_upstream_answer_that_breaks_a_stage_gets_a_json_500(
     log = served.process.output()
     assert request_id in log  # the failure is findable by its request id
     assert marker not in log
+
+
+def test_azure_paths_take_the_api_key_header_and_refuse_a_second_credential_the_admin_plane_does_not(
+    served: Served, upstream: RecordingUpstream, member_key: str
+) -> None:
+    url = served.url + "/openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21"
+    other = served.key(served.member(team=served.team()))
+    for headers in (
+        {"api-key": member_key, "Authorization": f"Bearer {other}"},
+        {"api-key": other, "Authorization": f"Bearer {member_key}"},
+        {"api-key": member_key, "Authorization": "Basic dXNlcjpwYXNz"},
+    ):
+        response = httpx.post(url, json=CHAT, headers=headers)
+        assert response.status_code == 400, response.text
+        error = response.json()["error"]
+        assert (error["code"], error["param"]) == ("invalid_request", "authorization")
+    assert upstream.requests == []
+    assert httpx.post(url, json=CHAT, headers={"api-key": member_key}).status_code == 200
+    assert httpx.post(url, json=CHAT, headers={"api-key": "vgk_garbage"}).status_code == 401
+    assert [r.path for r in upstream.requests] == ["/v1/chat/completions"]
+    assert member_key not in upstream.everything().decode()
+    # The admin plane stays bearer-only.
+    admin = served.admin_token(served.member(team=served.team(), role="admin"))
+    assert httpx.get(served.url + "/admin/me", headers={"Authorization": f"Bearer {admin}"}).status_code == 200
+    response = httpx.get(served.url + "/admin/me", headers={"api-key": admin})
+    assert response.status_code == 401

@@ -287,3 +287,101 @@ def test_integers_beyond_64_bits_are_refused(served: Served, upstream: Recording
     fine = b'{"model":"gpt-4o","messages":[{"role":"user","content":"12345678901234567890123"}],"seed":9223372036854775807}'
     assert post_raw(served, "/v1/chat/completions", token, fine).status == 200
     assert upstream.last.json()["seed"] == 9223372036854775807
+
+
+# --- Azure-shaped paths (gateway/azure_paths.py): the same templates behind Azure's prefixes ---
+
+# Templates the SDK's AzureOpenAI sends under /openai/deployments/{deployment}/.
+AZURE_DEPLOYMENT_TEMPLATES = {"/v1/chat/completions", "/v1/completions", "/v1/embeddings"}
+
+
+def azure_forms(template: Template) -> list[str]:
+    """The Azure-shaped paths of one template: the v1 surface, the resource path, the deployment path."""
+    rest = template.path()[len("/v1/") :]
+    forms = [f"/openai/v1/{rest}", f"/openai/{rest}"]
+    if template.pattern in AZURE_DEPLOYMENT_TEMPLATES:
+        model = (template.body or {}).get("model", "gpt-4o")
+        forms.append(f"/openai/deployments/{model}/{rest}")
+    return forms
+
+
+# Prefix rewrites of /openai/deployments/{deployment}/ and /openai/v1/ that must not match either.
+AZURE_PREFIX_TRICKS = [
+    "/openai//deployments/gpt-4o/",
+    "/openai/./deployments/gpt-4o/",
+    "/openai%2Fdeployments/gpt-4o/",
+    "/openai%2fdeployments%2fgpt-4o%2f",
+    "/openai/deployments%2Fgpt-4o/",
+    "/openai/deployments/gpt-4o%2F",
+    "/openai/deployments/gpt-4o/./",
+    "/openai/deployments/gpt-4o//",
+    "/openai/deployments/x/../gpt-4o/",
+    "/openai/deployments/%2e%2e/",
+    "/openai/deployments/..%2F..%2Fv1/",
+    "/openai/deployments//",
+    "/openai/x/../deployments/gpt-4o/",
+    "/OpenAI/deployments/gpt-4o/",
+    "/openai%2F",
+    "/openai/v1/../v1/",
+    "/openai/v1//",
+    "/openai/v1%2F",
+    "/openai/./v1/",
+    "/openai/%2e/v1/",
+    "/openai/v1/./",
+]
+
+
+def test_azure_shaped_paths_refuse_traversal_encoding_and_separator_tricks(
+    served: Served, upstream: RecordingUpstream
+) -> None:
+    token = served.key(served.member())
+    failures = []
+    for template in TEMPLATES:
+        if not template.upstream:
+            continue
+        body = json.dumps(template.body).encode() if template.body is not None else None
+        targets: list[str] = []
+        for form in azure_forms(template):
+            targets += [form + suffix for suffix in SUFFIX_TRICKS]
+            if form.startswith("/openai/deployments/"):
+                rest = form.split("/", 4)[4]
+                targets += [f"/openai/deployments/{value}/{rest}" for value in PARAMETER_TRICKS]
+        if template.pattern in AZURE_DEPLOYMENT_TEMPLATES:
+            rest = template.path()[len("/v1/") :]
+            targets += [prefix + rest for prefix in AZURE_PREFIX_TRICKS]
+        for target in targets:
+            upstream.clear()
+            response = send_raw(served, template.method, target.encode(), token, body)
+            if upstream.requests:
+                failures.append(f"{template.method} {target}: reached the upstream as {upstream.requests[0].path}")
+            elif not target.isascii() and response.status == 400 and response.error()["code"] == "invalid_request":
+                pass  # the HTTP parser refuses raw non-ASCII bytes in the request line
+            elif response.status != 404 or response.error()["code"] != "unknown_url":
+                failures.append(f"{template.method} {target}: answered {response.status} {response.body[:120]!r}")
+    assert not failures, "\n".join(failures)
+
+    # The control: each Azure form reaches the upstream as exactly the template's own path, no api-version.
+    for template in TEMPLATES:
+        if not template.upstream:
+            continue
+        body = json.dumps(template.body).encode() if template.body is not None else None
+        for form in azure_forms(template):
+            upstream.clear()
+            response = send_raw(served, template.method, form.encode() + b"?api-version=2024-10-21", token, body)
+            assert response.status in (200, 404), (form, response.body[:200])
+            assert [(r.method, r.path, r.query) for r in upstream.requests] == [(template.method, template.path(), b"")]
+
+    # A key without files: traversal towards /v1/files from an Azure path never reaches the upstream.
+    upstream.clear()
+    token = served.key(served.member(), scopes={"files": "none"})
+    for target in (
+        b"/openai/deployments/gpt-4o/chat/completions/../../../../v1/files",
+        b"/openai/deployments/..%2F..%2Fv1%2Ffiles%3F/chat/completions",
+        b"/openai/deployments/gpt-4o%2F..%2F..%2Ffiles/chat/completions",
+        b"/openai/v1/files%2F..%2F..%2Fmodels",
+        b"/openai/v1/chat/completions/..%2F..%2Ffiles",
+    ):
+        response = send_raw(served, "POST", target, token, json.dumps(TEMPLATES[0].body).encode())
+        assert response.status == 404, target
+        assert response.error()["code"] == "unknown_url"
+    assert upstream.requests == [], "nothing may reach the upstream"

@@ -51,3 +51,26 @@ def test_echo_dispatches_on_the_template_name() -> None:
     assert missing.status == 404
     listing = asyncio.run(echo.send(provider, request("GET", "/v1/models", None)))
     assert len(orjson.loads(asyncio.run(listing.read()))["data"]) > 1
+
+
+def test_azure_v1_surface_and_resource_wide_endpoints() -> None:
+    azure = AzureAdapter(UpstreamClient())
+    v1 = ProviderConfig(
+        "az1",
+        ProviderKind.AZURE,
+        "https://example.openai.azure.com",
+        api_key="k",
+        deployments=MappingProxyType({"gpt-4o": "prod-4o"}),
+        settings=MappingProxyType({"surface": "v1", "auth": "api-key"}),
+    )
+    assert azure.url_for(v1, request("POST", "/v1/chat/completions", "prod-4o")) == (
+        "https://example.openai.azure.com/openai/v1/chat/completions"
+    )
+    preview = ProviderConfig("az2", ProviderKind.AZURE, v1.base_url, api_version="preview", settings=v1.settings)
+    assert azure.url_for(preview, request("POST", "/v1/responses", "prod-4o")) == (
+        "https://example.openai.azure.com/openai/v1/responses?api-version=preview"
+    )
+    # On the deployments surface the Responses API is resource-wide (the deployment is the body's model).
+    assert azure.url_for(AZURE, request("POST", "/v1/responses", "prod-4o")) == (
+        "https://example.openai.azure.com/openai/responses?api-version=2024-10-21"
+    )

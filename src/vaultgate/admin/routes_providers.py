@@ -23,7 +23,7 @@ def create_provider(body: ProviderCreate, actor: CurrentActor, cp: CurrentContro
         body.name,
         kind=body.kind,
         base_url=body.base_url,
-        api_key=body.api_key,
+        api_key=body.api_key if body.api_key is not None else body.client_secret,
         api_version=body.api_version,
         deployments=body.deployments,
         allow_insecure_http=body.allow_insecure_http,
@@ -31,6 +31,11 @@ def create_provider(body: ProviderCreate, actor: CurrentActor, cp: CurrentContro
         region=body.region,
         geography=body.geography,
         deployment_type=body.deployment_type,
+        azure_surface=body.azure_surface,
+        auth=body.auth,
+        tenant_id=body.tenant_id,
+        client_id=body.client_id,
+        token_url=body.token_url,
     )
     return asdict(info)
 

@@ -129,6 +129,20 @@ class ProviderCreate(Strict):
     region: str | None = Field(default=None, max_length=60, description="Cloud region, e.g. swedencentral")
     geography: str | None = Field(default=None, max_length=20, description="Where requests are processed: eu, us...")
     deployment_type: Literal["global", "datazone", "regional"] | None = None
+    # Azure: which URL surface, and api-key or Microsoft Entra ID (docs/PROVIDERS_AZURE.md).
+    azure_surface: Literal["deployments", "v1"] | None = None
+    auth: Literal["api-key", "entra"] | None = None
+    tenant_id: str | None = Field(default=None, max_length=100)
+    client_id: str | None = Field(default=None, max_length=100)
+    # The Entra ID client secret; sealed like 'api_key' (send one of the two).
+    client_secret: str | None = Field(default=None, repr=False)
+    token_url: str | None = Field(default=None, max_length=500)
+
+    @model_validator(mode="after")
+    def _one_secret(self) -> ProviderCreate:
+        if self.api_key is not None and self.client_secret is not None:
+            raise ValueError("send 'api_key' or 'client_secret', not both")
+        return self
 
 
 class ProviderUpdate(Strict):

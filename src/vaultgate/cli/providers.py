@@ -66,10 +66,24 @@ def add(
     region: RegionOption = None,
     geography: GeographyOption = None,
     deployment_type: DeploymentTypeOption = None,
+    azure_surface: Annotated[
+        str | None, typer.Option("--azure-surface", help="Azure: deployments (default) or v1")
+    ] = None,
+    auth: Annotated[str | None, typer.Option("--auth", help="Azure: api-key (default) or entra")] = None,
+    tenant_id: Annotated[str | None, typer.Option("--tenant-id", help="Entra ID tenant (GUID or domain)")] = None,
+    client_id: Annotated[str | None, typer.Option("--client-id", help="Entra ID application (client) id")] = None,
+    client_secret_env: Annotated[
+        str | None, typer.Option("--client-secret-env", help="Read the Entra ID client secret from this variable")
+    ] = None,
+    token_url: Annotated[
+        str | None, typer.Option("--token-url", help="Entra ID token endpoint (default: login.microsoftonline.com)")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document")] = False,
 ) -> None:
     """Register an upstream provider."""
-    api_key = read_api_key(api_key_env, api_key_stdin)
+    if client_secret_env and (api_key_env or api_key_stdin):
+        raise InvalidInput("use either --client-secret-env or --api-key-env/--api-key-stdin, not both")
+    api_key = read_api_key(client_secret_env or api_key_env, api_key_stdin)
     info = providers.add(
         control_plane(ctx),
         LOCAL_OPERATOR,
@@ -84,6 +98,11 @@ def add(
         region=region,
         geography=geography,
         deployment_type=deployment_type,
+        azure_surface=azure_surface,
+        auth=auth,
+        tenant_id=tenant_id,
+        client_id=client_id,
+        token_url=token_url,
     )
     if as_json:
         emit_json(info)

@@ -59,6 +59,8 @@ class Exchange:
     raw_path: bytes | None = None
     # The endpoint template and validated parameters (stage 1): the only source of the upstream URL.
     target: RequestTarget | None = None
+    # The deployment named by an Azure-shaped path (``/openai/deployments/{deployment}/...``): the model.
+    azure_deployment: str | None = None
     body: bytes = b""
     payload: dict[str, Any] | None = None
     body_changed: bool = False

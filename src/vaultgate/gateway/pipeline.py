@@ -42,6 +42,8 @@ from vaultgate.upstream.interface import ProviderAdapter, ProxyRequest, Upstream
 from vaultgate.usage.pricing import PriceTable
 from vaultgate.usage.recorder import UsageRecorder
 
+_NO_CREDENTIALS: frozenset[str] = frozenset()
+
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
@@ -194,7 +196,7 @@ class DataPlane:
     async def relay(self, ex: Exchange, response: UpstreamResponse, send: Send) -> None:
         """Stage 7: answer the client (JSON or SSE, placeholders restored, credentials cut); model lists filtered."""
         headers = [(b"x-request-id", ex.request_id.encode()), *admit.headers(ex)]
-        scrub = self._scrubbers.for_providers(self._snapshot().providers)
+        scrub = self._scrubbers.for_providers(self._snapshot().providers, self._live_credentials())
         if ex.provider is not None and ex.provider.api_key and ex.provider.api_key not in scrub.secrets:
             scrub = CredentialScrubber({*scrub.secrets, ex.provider.api_key})  # its credential went while in flight
         if ex.path == "/v1/models" and response.status == 200:
@@ -203,6 +205,13 @@ class DataPlane:
             await relay_stream(ex, response, send, headers, scrub, self._max_event_bytes)
         else:
             await relay_whole(ex, response, send, headers, scrub)
+
+    def _live_credentials(self) -> frozenset[str]:
+        """Credentials the adapters minted and may be using (Entra ID access tokens); usually none."""
+        live = [credentials for a in self._adapters.values() if (credentials := a.live_credentials())]
+        if not live:
+            return _NO_CREDENTIALS
+        return live[0] if len(live) == 1 else frozenset().union(*live)
 
     async def _relay_models(
         self, ex: Exchange, response: UpstreamResponse, send: Send, headers: Headers, scrub: CredentialScrubber

@@ -6,7 +6,7 @@ import functools
 import ipaddress
 from typing import Any
 
-from vaultgate.gateway import endpoints, strict_json
+from vaultgate.gateway import azure_paths, endpoints, strict_json
 from vaultgate.gateway.asgi import Receive, Scope, read_body
 from vaultgate.gateway.errors import GatewayError
 from vaultgate.gateway.exchange import Exchange, new_request_id
@@ -72,6 +72,7 @@ def check_route(ex: Exchange) -> None:
     From here on the request is the template and its validated parameters: the query keeps
     only what the template forwards, and a path parameter naming a model is the model.
     """
+    azure_paths.translate(ex)  # Azure-shaped clients: /openai/... becomes /v1/... first
     target = endpoints.match(ex.method, ex.path, ex.raw_path)
     ex.target = target
     ex.path = target.path  # what matched, whatever the server decoded into scope["path"]
@@ -109,6 +110,8 @@ async def read(ex: Exchange, receive: Receive, limit: int) -> None:
 
 
 def model_of_path(ex: Exchange) -> None:
-    """``GET /v1/models/{model}`` names a model in its path (a template parameter), checked like a body model."""
+    """``GET /v1/models/{model}`` names a model in its path (a template parameter), checked like a body model;
+    so does an Azure-shaped path's deployment."""
     if ex.target is not None and ex.target.model is not None:
         ex.model = ex.target.model
+    azure_paths.bind_deployment(ex)

@@ -227,18 +227,22 @@ def _widen(data: bytes, hit: int, form: _Form, offset: int, size: int) -> tuple[
 class ScrubberCache:
     """The scrubber for the current providers, rebuilt only when their secrets change."""
 
-    __slots__ = ("_providers", "_scrubber")
+    __slots__ = ("_live", "_providers", "_scrubber")
 
     def __init__(self) -> None:
         self._providers: Mapping[str, ProviderConfig] | None = None
+        self._live: frozenset[str] = frozenset()
         self._scrubber = CredentialScrubber(())
 
-    def for_providers(self, providers: Mapping[str, ProviderConfig]) -> CredentialScrubber:
-        """The scrubber for every secret of ``providers`` (the snapshot's mapping, checked by identity first)."""
-        if providers is self._providers:
+    def for_providers(
+        self, providers: Mapping[str, ProviderConfig], live: frozenset[str] = frozenset()
+    ) -> CredentialScrubber:
+        """The scrubber for every secret of ``providers`` (the snapshot's mapping, checked by identity first)
+        and the ``live`` credentials adapters minted from them (Entra ID access tokens, renewed hourly)."""
+        if providers is self._providers and live is self._live:
             return self._scrubber
-        secrets = frozenset(s for p in providers.values() for s in (*p.secrets, p.api_key or "") if s)
+        secrets = frozenset(s for p in providers.values() for s in (*p.secrets, p.api_key or "") if s) | live
         if secrets != self._scrubber.secrets:
             self._scrubber = CredentialScrubber(secrets)
-        self._providers = providers
+        self._providers, self._live = providers, live
         return self._scrubber

@@ -24,6 +24,7 @@ from vaultgate.services.errors import Conflict, InvalidInput, NotFound
 from vaultgate.services.members import check_name
 from vaultgate.services.refusals import refusals_audited
 from vaultgate.store.models import Provider, ProviderCredential, Route, RouteTarget
+from vaultgate.upstream.azure_settings import SURFACE_DEPLOYMENTS, azure_settings
 from vaultgate.upstream.config import ProviderKind, UnsafeURLError, check_base_url
 
 
@@ -161,8 +162,14 @@ def add(
     region: str | None = None,
     geography: str | None = None,
     deployment_type: str | None = None,
+    azure_surface: str | None = None,
+    auth: str | None = None,
+    tenant_id: str | None = None,
+    client_id: str | None = None,
+    token_url: str | None = None,
 ) -> ProviderInfo:
-    """Register a provider; its key is sealed by the vault before it touches the database."""
+    """Register a provider; its key (for Entra ID: the client secret) is sealed by the vault before it
+    touches the database."""
     access.require_org_manager(actor, "add providers")
     check_name("provider", name)
     region, geography, deployment_type = _residency_labels(region, geography, deployment_type)
@@ -178,11 +185,26 @@ def add(
         else:
             raise InvalidInput(f"'base_url' is required for a {kind} provider")
     url = _checked_url(cp, base_url, parsed_kind, allow_insecure_http)
+    settings: dict[str, str] = {}
     if parsed_kind is ProviderKind.AZURE:
-        if not api_version:
+        try:
+            settings = azure_settings(
+                surface=azure_surface,
+                auth=auth,
+                tenant_id=tenant_id,
+                client_id=client_id,
+                token_url=token_url,
+                allow_insecure_http=allow_insecure_http,
+                allow_link_local=cp.allow_link_local_upstreams,
+            )
+        except ValueError as exc:
+            raise InvalidInput(str(exc)) from None
+        if not api_version and settings["surface"] == SURFACE_DEPLOYMENTS:
             raise InvalidInput("an azure provider needs 'api_version' (for example 2024-10-21)")
         if not deployments:
             raise InvalidInput("an azure provider needs at least one entry in 'deployments' (MODEL=DEPLOYMENT)")
+    elif any(v is not None for v in (azure_surface, auth, tenant_id, client_id, token_url)):
+        raise InvalidInput("'azure_surface', 'auth', 'tenant_id', 'client_id' and 'token_url' are for azure providers")
     if parsed_kind in (ProviderKind.OPENAI, ProviderKind.AZURE) and not api_key:
         raise InvalidInput(f"a {kind} provider needs 'api_key'")
     now = cp.clock()
@@ -200,13 +222,13 @@ def add(
             base_url=url,
             api_version=api_version,
             deployments=deployments or {},
+            settings=settings,
             allow_insecure_http=allow_insecure_http,
             is_default=default,
             created_at=now,
             region=region,
             geography=geography,
             deployment_type=deployment_type,
-            settings={},
         )
         session.add(provider)
         session.flush()

@@ -4,9 +4,12 @@
 __all__ = [
     "addresses",
     "azure",
+    "azure_settings",
     "breaker",
     "config",
+    "content_filter",
     "echo",
+    "entra",
     "http",
     "interface",
     "openai",

@@ -140,3 +140,7 @@ class ProviderAdapter(abc.ABC):
     @abc.abstractmethod
     async def send(self, provider: ProviderConfig, request: ProxyRequest) -> UpstreamResponse:
         """Send ``request`` to ``provider``; UpstreamError when it cannot be reached."""
+
+    def live_credentials(self) -> frozenset[str]:
+        """Credentials this adapter minted and may be using (Entra ID access tokens): scrubbed from answers."""
+        return frozenset()
