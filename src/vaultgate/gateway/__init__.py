@@ -3,10 +3,12 @@
 # Public modules: other packages import from these only (docs/ARCHITECTURE.md, "Public names").
 __all__ = [
     "asgi",
+    "endpoints",
     "errors",
     "exchange",
     "failure",
     "http_limits",
+    "object_directory",
     "pipeline",
     "read",
     "snapshot",

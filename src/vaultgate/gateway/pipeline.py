@@ -1,7 +1,7 @@
 """The data plane: every ``/v1/*`` request runs the stages in the order of :meth:`DataPlane.handle`.
 
 1 read (route) → 2 authn (headers only) → 1 read (body) → 3 authz → 4 admit → 5 protect
-→ 6 forward → 7 restore → 8 account → 9 audit.
+→ 5b ownership (object ids the request names; answers record new objects) → 6 forward → 7 restore → 8 account → 9 audit.
 Each stage is a small module of this package; stages refuse by raising :class:`GatewayError`,
 and the answer is then an OpenAI-shaped error; any other exception is answered as a 500 in
 the same shape (in a stream already under way, as a final SSE error event). No stage touches
@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 
 import orjson
 
-from vaultgate.gateway import account, admit, authn, protect, read, routing
+from vaultgate.gateway import account, admit, authn, ownership, protect, read, routing
 from vaultgate.gateway.asgi import Receive, Scope, Send, send_response
 from vaultgate.gateway.authn import CanaryAlarm
 from vaultgate.gateway.body_deadlines import BodyDeadlines
@@ -24,6 +24,7 @@ from vaultgate.gateway.errors import INVALID_API_KEY_MESSAGE, GatewayError
 from vaultgate.gateway.exchange import Exchange, Headers, RequestIds
 from vaultgate.gateway.failure import ResponseTracker, answer_failure, internal_error, log_failure
 from vaultgate.gateway.http_limits import HttpLimits
+from vaultgate.gateway.object_directory import ObjectDirectory
 from vaultgate.gateway.read import Networks
 from vaultgate.gateway.relay import read_whole, relay_stream, relay_whole
 from vaultgate.gateway.scrub import CredentialScrubber, ScrubberCache
@@ -65,6 +66,7 @@ class DataPlane:
         trusted_proxies: Networks = (),
         token_exchange_rpm: int = 20,
         http_limits: HttpLimits | None = None,
+        objects: ObjectDirectory | None = None,
     ) -> None:
         self._snapshot = snapshot
         self._hasher = hasher
@@ -83,6 +85,8 @@ class DataPlane:
         self._request_ids = RequestIds()
         self._running = RunningRequests(self._still_allowed, snapshot)
         self._scrubbers = ScrubberCache()
+        # Who owns each stored object (server.py wires the store; alone, a directory in memory).
+        self._ownership = ownership.Ownership(objects if objects is not None else ObjectDirectory.in_memory())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         ex = read.start(scope, self._proxies, self._request_ids())
@@ -131,12 +135,14 @@ class DataPlane:
         self.authorize(ex, snapshot)  # 3 authz
         await admit.admit(self._limiter, ex)  # 4 admit
         await protect.protect(self._privacy, ex)  # 5 protect
-        deployment = routing.candidates(snapshot, ex.model, ex.grant.policy)[0]
+        await self._ownership.check(ex)  # 5b ownership: every object named must be the caller's (404)
+        deployment = ownership.pin(snapshot, ex, routing.candidates(snapshot, ex.model, ex.grant.policy))[0]
         ex.provider = deployment.provider
         # A kill switch, or the client hanging up, ends it in flight (streams.py).
         async with self._running.watch(ex, send, receive) as running:
             response = await self.forward(ex, deployment)  # 6 forward
-            await self.relay(ex, response, running.send)  # 7 restore; usage is read from the answer for 8
+            # 7 restore; new objects recorded before the client sees them; usage is read for 8
+            await self.relay(ex, response, self._ownership.watch(ex, running.send))
 
     def snapshot_swapped(self, snapshot: Snapshot) -> None:
         """The refresher swapped in ``snapshot``: end the requests in flight it no longer allows."""
