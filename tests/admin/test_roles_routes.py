@@ -287,6 +287,11 @@ EXPECTED: dict[tuple[str, str], Case] = {
     ("post", "/admin/providers/{name}/credentials"): Case(org_managers(201), _provider({"api_key": "sk-x"})),
     ("post", "/admin/providers/{name}/credentials/{cred_id}/drain"): Case(org_managers(200), _credential("active")),
     ("delete", "/admin/providers/{name}/credentials/{cred_id}"): Case(org_managers(200), _credential("draining")),
+    # stored upstream objects: assigning one to a member is the organisation's call
+    ("post", "/admin/objects"): Case(
+        org_managers(201),
+        lambda w, t: ({}, {"id": f"file-{secrets.token_hex(6)}", "kind": "file", "member": w.fresh_member(t)}),
+    ),
 }
 
 

@@ -35,9 +35,11 @@ class Org:
     def __init__(self, served: Served) -> None:
         self.served = served
         red, blue = served.team(), served.team()
-        self.alice = served.key(served.member(team=red), allow_store=True)
-        self.bob = served.key(served.member(team=red), allow_store=True)
-        self.rita = served.key(served.member(team=red, role="admin"), allow_store=True)
+        self.alice_name, self.bob_name = served.member(team=red), served.member(team=red)
+        self.rita_name = served.member(team=red, role="admin")
+        self.alice = served.key(self.alice_name, allow_store=True)
+        self.bob = served.key(self.bob_name, allow_store=True)
+        self.rita = served.key(self.rita_name, allow_store=True)
         self.carol = served.key(served.member(team=blue), allow_store=True)
 
     def call(self, token: str, endpoint: Endpoint, method: str, params: dict[str, str]) -> httpx.Response:
@@ -307,3 +309,33 @@ def test_a_deleted_object_is_forgotten(org: Org, objects: RecordingUpstream) -> 
     with pytest.raises(openai.NotFoundError):
         alice.files.retrieve(file_id)
     assert len(objects.requests) == before
+
+
+def test_an_unknown_object_is_refused_until_an_organisation_manager_claims_it(
+    org: Org, objects: RecordingUpstream
+) -> None:
+    """Objects made before vaultgate (or at the provider directly) fail closed; ``POST /admin/objects`` assigns one."""
+    alice, bob = _client(org, org.alice), _client(org, org.bob)
+    legacy = "file-legacy" + secrets.token_hex(4)
+    before = len(objects.requests)
+    with pytest.raises(openai.NotFoundError):
+        alice.files.retrieve(legacy)
+    assert len(objects.requests) == before
+    claim = {"id": legacy, "kind": "file", "member": org.alice_name}
+    team_admin = org.served.admin_token(org.rita_name)
+    refused = httpx.post(
+        org.served.url + "/admin/objects", json=claim, headers={"Authorization": f"Bearer {team_admin}"}
+    )
+    assert refused.status_code == 403
+    owner = org.served.admin_token("admin")
+    claimed = httpx.post(org.served.url + "/admin/objects", json=claim, headers={"Authorization": f"Bearer {owner}"})
+    assert claimed.status_code == 201, claimed.text
+    assert alice.files.retrieve(legacy).id == legacy
+    with pytest.raises(openai.NotFoundError):
+        bob.files.retrieve(legacy)
+    again = httpx.post(
+        org.served.url + "/admin/objects",
+        json={**claim, "member": org.bob_name},
+        headers={"Authorization": f"Bearer {owner}"},
+    )
+    assert again.status_code == 409
