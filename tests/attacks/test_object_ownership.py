@@ -252,6 +252,15 @@ def test_lists_show_only_what_the_caller_may_see(org: Org, objects: RecordingUps
     page = httpx.get(org.served.base_url + "/files", headers={"Authorization": f"Bearer {org.carol}"}).json()
     assert [f["id"] for f in page["data"]] == [carols]
     assert page["first_id"] == page["last_id"] == carols
+    # A page cursor is an id too: Carol cannot page from Alice's file (nor learn whether it exists).
+    before = len(objects.requests)
+    with pytest.raises(openai.NotFoundError):
+        carol.files.list(after=next(iter(mine)))
+    with pytest.raises(openai.NotFoundError):
+        carol.chat.completions.list(after=next(iter(mine)))  # nor with an id of another kind
+    assert len(objects.requests) == before
+    assert [f.id for f in carol.files.list(after=carols)] == [carols]  # her own cursor passes (the fake ignores it)
+    assert objects.last.query == f"after={carols}".encode()
 
 
 def test_a_streamed_response_is_recorded_before_its_id_reaches_the_client(org: Org, objects: RecordingUpstream) -> None:

@@ -1,7 +1,8 @@
 """Stage 5b, ownership: a request may name only objects its member may see; answers record new ones.
 
 Before forwarding (:meth:`Ownership.check`): every object id the request names (typed path
-parameters of the endpoint catalogue, and the body ids of :mod:`vaultgate.gateway.owned_ids`)
+parameters of the endpoint catalogue, the body ids of :mod:`vaultgate.gateway.owned_ids`, the
+``after``/``before`` cursors of list routes)
 is looked up; an id nobody recorded, or recorded for a member the caller may not see
 (:func:`vaultgate.policy.ownership.may_see`), is one 404 ``object_not_found`` with OpenAI's
 message, whichever it was (no oracle), and nothing reaches the upstream. A request naming an
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import parse_qsl
 
 import orjson
 
@@ -47,6 +49,10 @@ _LABELS = {
     "container": "Container",
     "container_file": "ContainerFile",
 }
+
+
+# Cursor parameters of list routes: ids of objects of the listed kind.
+_CURSORS = frozenset({"after", "before"})
 
 
 def object_not_found(kind: str, object_id: str, param: str | None) -> GatewayError:
@@ -99,6 +105,9 @@ class Ownership:
         ]
         if ex.payload is not None and endpoint.name in owned_ids.BODY_IDS:
             named += [(f.kind, object_id, f.param) for f, object_id in owned_ids.body_ids(endpoint.name, ex.payload)]
+        if endpoint.lists is not None and ex.query:  # a page cursor is an id too (else: an existence oracle)
+            cursors = parse_qsl(ex.query.decode("latin-1"), keep_blank_values=True)
+            named += [(endpoint.lists, value, name) for name, value in cursors if name in _CURSORS]
         if not named:
             return
         owners = await self._owners([object_id for _, object_id, _ in named])
