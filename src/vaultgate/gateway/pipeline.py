@@ -1,12 +1,15 @@
 """The data plane: every ``/v1/*`` request runs the stages in the order of :meth:`DataPlane.handle`.
 
 1 read (route) → 2 authn (headers only) → 1 read (body) → 3 authz → 4 admit → 5 protect
-→ 5b ownership (object ids the request names; answers record new objects) → 6 forward → 7 restore → 8 account → 9 audit.
+→ 5b ownership (object ids the request names; answers record new objects) → 6 forward
+→ 7 restore → 8 account → 9 audit.
 Each stage is a small module of this package; stages refuse by raising :class:`GatewayError`,
 and the answer is then an OpenAI-shaped error; any other exception is answered as a 500 in
 the same shape (in a stream already under way, as a final SSE error event). No stage touches
-the database: keys and providers come from the in-memory snapshot. (9, audit: data-plane requests are recorded by
-``account``; control-plane changes are audited in their own transaction by the services.)
+the database: keys and providers come from the in-memory snapshot (5b alone reads and writes
+object owners, in worker threads, and only for requests that name or create an object).
+(9, audit: data-plane requests are recorded by ``account``; control-plane changes are
+audited in their own transaction by the services.)
 """
 
 from __future__ import annotations
