@@ -310,6 +310,19 @@ def test_derived_objects_belong_to_the_owner_of_what_produced_them(org: Org, obj
         bob.uploads.complete(upload.id, part_ids=[])
 
 
+def test_a_container_code_interpreter_made_is_the_callers(org: Org, objects: RecordingUpstream) -> None:
+    """``container: {"type": "auto"}``: the provider makes a container; its id comes back in the output."""
+    alice, bob = _client(org, org.alice), _client(org, org.bob)
+    response = alice.responses.create(
+        model="gpt-4o", input="plot it", tools=[{"type": "code_interpreter", "container": {"type": "auto"}}]
+    )
+    call = response.output[0]
+    assert call.type == "code_interpreter_call"
+    assert alice.containers.retrieve(call.container_id).id == call.container_id
+    with pytest.raises(openai.NotFoundError):
+        bob.containers.retrieve(call.container_id)
+
+
 def test_a_deleted_object_is_forgotten(org: Org, objects: RecordingUpstream) -> None:
     alice = _client(org, org.alice)
     file_id = alice.files.create(file=("a.jsonl", b"{}\n"), purpose="batch").id

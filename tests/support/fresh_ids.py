@@ -59,6 +59,10 @@ class FreshIds:
         if endpoint.creates is not None:
             object_id = self.new_id(endpoint.creates)
             document: dict[str, Any] = {"id": object_id, "object": endpoint.creates, "status": "completed"}
+            tools = payload.get("tools") if isinstance(payload.get("tools"), list) else []
+            if endpoint.name == "responses" and any(t.get("type") == "code_interpreter" for t in tools):
+                # Code interpreter with an automatic container: the provider makes one.
+                document["output"] = [{"type": "code_interpreter_call", "container_id": self.new_id("container")}]
             if payload.get("stream"):
                 await _stream(send, document, self.stream_gate)
                 return True

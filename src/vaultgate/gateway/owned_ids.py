@@ -9,7 +9,8 @@ shows the same tables; ``tests/gateway/test_owned_ids.py`` checks every name is 
 
 - :data:`BODY_IDS`: ids a request names (each must be visible to the caller, else 404);
 - :data:`DERIVED_IDS`: ids an answer reveals that belong to the owner of the object the request
-  named (a batch's output file, a fine-tuning job's result files, a container's files);
+  named, else to the caller (a batch's output file, a fine-tuning job's result files, a
+  container's files, the container code interpreter made for a response);
 - :data:`FORGETS`: DELETE endpoints whose success deletes the object named by that parameter.
 """
 
@@ -91,8 +92,12 @@ BODY_IDS: Mapping[str, tuple[IdField, ...]] = MappingProxyType(
     }
 )
 
+# A container code interpreter made for a response (``container: {"type": "auto"}``).
+_RESPONSE_CONTAINERS = (IdField("output[].container_id", "container"),)
 DERIVED_IDS: Mapping[str, tuple[IdField, ...]] = MappingProxyType(
     {
+        "responses": _RESPONSE_CONTAINERS,
+        "responses.retrieve": _RESPONSE_CONTAINERS,
         "uploads.complete": (IdField("file", "file"),),
         "batches.retrieve": (IdField("output_file_id", "file"), IdField("error_file_id", "file")),
         "batches.cancel": (IdField("output_file_id", "file"), IdField("error_file_id", "file")),
