@@ -78,6 +78,8 @@ def test_a_failing_store_fails_closed(stack: Stack) -> None:
     stack.member("alice")
     client = openai.OpenAI(base_url=stack.base_url, api_key=stack.key("alice"), max_retries=0)
     file_id = client.files.create(file=("a.jsonl", b"{}\n"), purpose="batch").id
+    doomed = client.files.create(file=("d.jsonl", b"{}\n"), purpose="batch").id
+    assert client.files.retrieve(doomed).id == doomed  # its owner is in this gateway's cache now
     with stack.cp.store.engine.begin() as conn:
         conn.execute(text("ALTER TABLE owned_objects RENAME TO owned_objects_away"))
     try:
@@ -92,6 +94,8 @@ def test_a_failing_store_fails_closed(stack: Stack) -> None:
         assert recorded.value.status_code == 503
         assert recorded.value.code == "ownership_unavailable"
         assert "vaultgate object claim" in recorded.value.message
+        # A deletion the upstream made is answered even when the record cannot be forgotten.
+        assert client.files.delete(doomed).deleted
     finally:
         with stack.cp.store.engine.begin() as conn:
             conn.execute(text("ALTER TABLE owned_objects_away RENAME TO owned_objects"))

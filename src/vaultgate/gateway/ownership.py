@@ -17,6 +17,7 @@ Requests that name no object and create nothing (most chat completions) pass unt
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any
 from urllib.parse import parse_qsl
@@ -34,6 +35,8 @@ from vaultgate.policy.grants import KeyGrant
 from vaultgate.policy.ownership import ObjectOwner, may_see
 from vaultgate.sse import EventSplitter, data_of
 from vaultgate.upstream.config import Deployment, ProviderKind
+
+log = logging.getLogger("vaultgate.gateway")
 
 # How OpenAI names each kind in "No such File object: file-..." (its own 404 message).
 _LABELS = {
@@ -143,10 +146,12 @@ class Ownership:
             raise not_recorded(owners[0].id) from None
 
     async def forget(self, object_id: str) -> None:
+        """Forget a deleted object. If the store fails, the deletion (done upstream) is still answered:
+        the stale record only lets the owner name an object the upstream no longer has (its 404)."""
         try:
             await self._directory.forget(object_id)
         except DirectoryUnavailable:
-            raise unavailable() from None
+            log.warning("a deleted object could not be forgotten; its owner may still name it")
 
     async def visible(self, grant: KeyGrant, kind: str, items: list[Any]) -> list[Any]:
         """The items of a list answer the caller may see (recorded for a visible member, of ``kind``)."""
