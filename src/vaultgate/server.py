@@ -15,6 +15,7 @@ from vaultgate.gateway.exchange import new_request_id
 from vaultgate.gateway.failover import Failover
 from vaultgate.gateway.failure import ResponseTracker, answer_failure, internal_error, log_failure
 from vaultgate.gateway.http_limits import HttpLimits, header_refusal
+from vaultgate.gateway.object_directory import ObjectDirectory
 from vaultgate.gateway.pipeline import DataPlane
 from vaultgate.gateway.read import Networks
 from vaultgate.gateway.snapshot import Refresher
@@ -25,7 +26,7 @@ from vaultgate.limits.memory import MemoryBackend
 from vaultgate.limits.shared import RedisBackend
 from vaultgate.policy.grants import PolicyError, parse_network
 from vaultgate.privacy.guard import PrivacyGuard
-from vaultgate.services import snapshot_loader, usage
+from vaultgate.services import objects, snapshot_loader, usage
 from vaultgate.services.bootstrap import open_control_plane
 from vaultgate.upstream.azure import AzureAdapter
 from vaultgate.upstream.breaker import CircuitBreakers
@@ -195,6 +196,12 @@ def build(settings: config.Settings) -> Gateway:
         http_limits=limits,
         failover=failover(settings, hooks),
         max_event_bytes=settings.max_upstream_event_bytes,
+        # Object ownership: looked up (and recorded) in the store, in worker threads, only by object routes.
+        objects=ObjectDirectory(
+            lambda ids: objects.lookup(cp, ids),
+            lambda owners: objects.record(cp, owners),
+            lambda object_id: objects.forget(cp, object_id),
+        ),
     )
     refresher.on_swap.append(data_plane.snapshot_swapped)  # kill switches reach requests in flight
     return Gateway(

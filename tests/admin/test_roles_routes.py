@@ -304,6 +304,11 @@ EXPECTED: dict[tuple[str, str], Case] = {
     ),
     ("get", "/admin/routes/{name}"): Case(org_managers(200), _route),
     ("delete", "/admin/routes/{name}"): Case(org_managers(200), _route),
+    # stored upstream objects: assigning one to a member is the organisation's call
+    ("post", "/admin/objects"): Case(
+        org_managers(201),
+        lambda w, t: ({}, {"id": f"file-{secrets.token_hex(6)}", "kind": "file", "member": w.fresh_member(t)}),
+    ),
 }
 
 

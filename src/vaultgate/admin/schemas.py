@@ -313,3 +313,20 @@ class OrgPolicy(Strict):
 
 class OrgPolicyOut(BaseModel):
     policy: dict[str, Any] | None = Field(description="None: no organisation policy (no restriction)")
+
+
+class ObjectClaim(Strict):
+    """Assign a stored upstream object vaultgate did not see created to a member (docs/ACCESS.md)."""
+
+    id: str = Field(description="The object's id at the provider (file-..., batch_...)")
+    kind: str = Field(description="file, upload, batch, response, chat_completion, conversation, vector_store, ...")
+    member: str = Field(description="The member it belongs to from now on")
+    provider: str | None = Field(default=None, description="The provider that holds it")
+
+
+class ObjectOut(BaseModel):
+    id: str
+    kind: str
+    member_id: str
+    team_id: str | None
+    provider: str | None

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from vaultgate import __version__
-from vaultgate.cli import keys, members, operations, org, providers, routes, scan
+from vaultgate.cli import keys, members, objects, operations, org, providers, routes, scan
 from vaultgate.cli.context import settings
 from vaultgate.cli.output import emit_json, say, with_flags
 from vaultgate.config import ConfigError
@@ -32,6 +32,7 @@ app.add_typer(providers.app, name="provider")
 app.add_typer(routes.app, name="route")
 app.add_typer(members.app, name="member")
 app.add_typer(keys.app, name="key")
+app.add_typer(objects.app, name="object")
 operations.register(app)
 org.register(app)
 scan.register(app)

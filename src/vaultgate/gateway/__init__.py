@@ -3,11 +3,13 @@
 # Public modules: other packages import from these only (docs/ARCHITECTURE.md, "Public names").
 __all__ = [
     "asgi",
+    "endpoints",
     "errors",
     "exchange",
     "failover",
     "failure",
     "http_limits",
+    "object_directory",
     "pipeline",
     "read",
     "route_table",

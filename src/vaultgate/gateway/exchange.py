@@ -14,6 +14,7 @@ import orjson
 from vaultgate.gateway.endpoints import RequestTarget
 from vaultgate.limits.admission import Ticket
 from vaultgate.policy.grants import KeyGrant
+from vaultgate.policy.ownership import ObjectOwner
 from vaultgate.privacy.restore import ResponseRestorer
 from vaultgate.upstream.config import ProviderConfig
 
@@ -70,6 +71,10 @@ class Exchange:
     # The keyed hash of the presented credential (never the credential): which secret or token this is.
     credential_hash: str = field(default="", repr=False)
     provider: ProviderConfig | None = None
+    # Stage 5b (ownership): the provider holding the objects the request names; routing keeps to it.
+    pinned_provider: str | None = None
+    # The owner of the object the path names (what an answer creates under it is theirs too).
+    object_owner: ObjectOwner | None = None
     strip_usage_chunk: bool = False
     # Stage 5's placeholder map, used by stage 7 to restore the answer (memory only, never logged).
     restorer: ResponseRestorer | None = field(default=None, repr=False)

@@ -1,12 +1,15 @@
 """The data plane: every ``/v1/*`` request runs the stages in the order of :meth:`DataPlane.handle`.
 
 1 read (route) → 2 authn (headers only) → 1 read (body) → 3 authz → 4 admit → 5 protect
-→ 6 forward → 7 restore → 8 account → 9 audit.
+→ 5b ownership (object ids the request names; answers record new objects) → 6 forward
+→ 7 restore → 8 account → 9 audit.
 Each stage is a small module of this package; stages refuse by raising :class:`GatewayError`,
 and the answer is then an OpenAI-shaped error; any other exception is answered as a 500 in
 the same shape (in a stream already under way, as a final SSE error event). No stage touches
-the database: keys and providers come from the in-memory snapshot. (9, audit: data-plane requests are recorded by
-``account``; control-plane changes are audited in their own transaction by the services.)
+the database: keys and providers come from the in-memory snapshot (5b alone reads and writes
+object owners, in worker threads, and only for requests that name or create an object).
+(9, audit: data-plane requests are recorded by ``account``; control-plane changes are
+audited in their own transaction by the services.)
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from functools import partial
 
 import orjson
 
-from vaultgate.gateway import account, admit, authn, model_list, protect, read, routing
+from vaultgate.gateway import account, admit, authn, model_list, ownership, protect, read, routing
 from vaultgate.gateway.asgi import Receive, Scope, Send, send_response
 from vaultgate.gateway.authn import CanaryAlarm
 from vaultgate.gateway.body_deadlines import BodyDeadlines
@@ -26,6 +29,7 @@ from vaultgate.gateway.exchange import Exchange, Headers, RequestIds
 from vaultgate.gateway.failover import Failover
 from vaultgate.gateway.failure import ResponseTracker, answer_failure, internal_error, log_failure
 from vaultgate.gateway.http_limits import HttpLimits
+from vaultgate.gateway.object_directory import ObjectDirectory
 from vaultgate.gateway.read import Networks
 from vaultgate.gateway.relay import DEFAULT_MAX_EVENT_BYTES, read_whole, relay_stream, relay_whole
 from vaultgate.gateway.scrub import CredentialScrubber, ScrubberCache
@@ -71,6 +75,7 @@ class DataPlane:
         http_limits: HttpLimits | None = None,
         failover: Failover | None = None,
         max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
+        objects: ObjectDirectory | None = None,
     ) -> None:
         self._snapshot = snapshot
         self._hasher = hasher
@@ -91,6 +96,8 @@ class DataPlane:
         self._scrubbers = ScrubberCache()
         self._failover = failover if failover is not None else Failover()
         self._max_event_bytes = max_event_bytes
+        # Who owns each stored object (server.py wires the store; alone, a directory in memory).
+        self._ownership = ownership.Ownership(objects if objects is not None else ObjectDirectory.in_memory())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         ex = read.start(scope, self._proxies, self._request_ids())
@@ -139,13 +146,16 @@ class DataPlane:
         self.authorize(ex, snapshot)  # 3 authz
         await admit.admit(self._limiter, ex)  # 4 admit
         await protect.protect(self._privacy, ex)  # 5 protect
-        deployments = routing.candidates(snapshot, ex.model, ex.grant.policy)
+        await self._ownership.check(ex)  # 5b ownership: every object named must be the caller's (404)
+        # An object lives at one provider: a request naming one is pinned there (no failover elsewhere).
+        deployments = ownership.pin(snapshot, ex, routing.candidates(snapshot, ex.model, ex.grant.policy))
         ex.provider = deployments[0].provider
         # A kill switch, or the client hanging up, ends it in flight (streams.py), also while waiting to retry.
         async with self._running.watch(ex, send, receive) as running:
             # 6 forward: retries, failover along the deployments, circuit breakers (failover.py)
             response = await self._failover.forward(ex, deployments, partial(self.forward, ex))
-            await self.relay(ex, response, running.send)  # 7 restore; usage is read from the answer for 8
+            # 7 restore; new objects recorded before the client sees them; usage is read for 8
+            await self.relay(ex, response, self._ownership.watch(ex, running.send))
 
     def snapshot_swapped(self, snapshot: Snapshot) -> None:
         """The refresher swapped in ``snapshot``: end the requests in flight it no longer allows."""

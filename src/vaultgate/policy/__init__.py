@@ -5,4 +5,5 @@ __all__ = [
     "decide",
     "effective",
     "grants",
+    "ownership",
 ]

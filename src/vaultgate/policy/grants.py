@@ -233,3 +233,6 @@ class KeyGrant:
     short_lived: bool = False
     # Rate limits and budgets of the key, its member and its team (issue 4: limits/).
     limits: ScopedLimits = NO_LIMITS
+    # The team whose members' stored objects (files, batches...) the holder sees besides their own:
+    # decided by services/access.py when the snapshot is built (a team admin's team), else None.
+    sees_objects_of_team: str | None = None

@@ -12,6 +12,7 @@ __all__ = [
     "keys",
     "leaks",
     "members",
+    "objects",
     "org",
     "providers",
     "quickstart",

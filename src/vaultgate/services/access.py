@@ -51,6 +51,15 @@ def is_team_admin(actor: Actor) -> bool:
     return actor.role is Role.ADMIN and actor.team_id is not None
 
 
+def object_viewer_team(member_role: str, team_id: str | None) -> str | None:
+    """The team whose members' stored upstream objects (files, batches, responses...) a key holder sees
+    through the gateway besides their own: a team admin sees their team's (docs/ACCESS.md, "Object
+    ownership"); everyone else, owners and organisation admins included, only their own (None)."""
+    if Role(member_role) is Role.ADMIN and team_id is not None:
+        return team_id
+    return None
+
+
 def _sees_everyone(actor: Actor) -> bool:
     return actor.role in (Role.OWNER, Role.AUDITOR) or is_org_manager(actor)
 

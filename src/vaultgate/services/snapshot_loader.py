@@ -20,6 +20,7 @@ from vaultgate.limits.interface import LimitsError
 from vaultgate.limits.rules import Limits, ScopedLimits
 from vaultgate.policy.effective import combine
 from vaultgate.policy.grants import KeyGrant, KeyPolicy, PolicyError
+from vaultgate.services import access
 from vaultgate.services.context import ControlPlane
 from vaultgate.services.org import lockdown_active, org_policy
 from vaultgate.services.rotation import overdue_and_expiring
@@ -104,6 +105,7 @@ def _key_grants(cp: ControlPlane, session: Session, now: datetime) -> tuple[dict
             team_active=team is None or not team.suspended,
             not_before=key.not_before,
             limits=limits,
+            sees_objects_of_team=access.object_viewer_team(member.role, member.team_id),
         )
         grants[key.key_hash] = grant
         if key.previous_key_hash and key.previous_expires_at and key.previous_expires_at > now:
