@@ -2,7 +2,9 @@
 
 UpstreamError
 ├── UpstreamUnavailable   no connection could be made (502)
-└── UpstreamTimeout       the upstream did not answer in time (504)
+├── UpstreamTimeout       the upstream did not answer in time (504)
+├── UpstreamRefusedCredential  the upstream refused vaultgate's credential (502)
+└── RealtimeUnsupported   the provider kind serves no realtime sessions (400)
 """
 
 from __future__ import annotations
@@ -33,6 +35,43 @@ class UpstreamTimeout(UpstreamError):
 
     status = 504
     code = "upstream_timeout"
+
+
+class UpstreamRefusedCredential(UpstreamError):
+    """The upstream answered 401/403 to vaultgate's credential (an admin must rotate it)."""
+
+    status = 502
+    code = "upstream_auth_failed"
+
+
+class RealtimeUnsupported(UpstreamError):
+    """This provider kind has no realtime (WebSocket) endpoint."""
+
+    status = 400
+    code = "realtime_not_supported"
+
+
+@dataclass(frozen=True, slots=True)
+class SocketMessage:
+    """One WebSocket message: text (``str``) or binary (``bytes``)."""
+
+    data: str | bytes
+
+
+class UpstreamSocket(abc.ABC):
+    """An open WebSocket to the upstream (realtime sessions)."""
+
+    @abc.abstractmethod
+    async def send(self, data: str | bytes) -> None:
+        """Send one text or binary message."""
+
+    @abc.abstractmethod
+    def messages(self) -> AsyncIterator[SocketMessage]:
+        """The upstream's messages until it closes; UpstreamError when the connection breaks."""
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Close the connection (idempotent)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,3 +118,9 @@ class ProviderAdapter(abc.ABC):
     @abc.abstractmethod
     async def send(self, provider: ProviderConfig, request: ProxyRequest) -> UpstreamResponse:
         """Send ``request`` to ``provider``; UpstreamError when it cannot be reached."""
+
+    async def connect_realtime(self, provider: ProviderConfig, model: str, query: bytes) -> UpstreamSocket:
+        """Open a realtime session for ``model`` (``query``: the other forwarded query parameters)."""
+        raise RealtimeUnsupported(
+            f"Provider '{provider.name}' ({provider.kind.value}) does not serve realtime sessions."
+        )
