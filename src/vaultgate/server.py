@@ -78,8 +78,19 @@ class Gateway:
                 log_failure(_plane(scope["path"]), request_id, exc)
                 headers = [(b"x-request-id", request_id.encode()), (b"connection", b"close")]
                 await answer_failure(tracker, internal_error(), headers)
+        elif kind == "websocket":
+            await self._websocket(scope, receive, send)
         elif kind == "lifespan":
             await self._lifespan(receive, send)
+
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """WebSocket upgrades: realtime sessions under ``/v1``; anything else is closed unanswered."""
+        if scope["path"].startswith("/v1/"):
+            await self.data_plane.websocket(scope, receive, send)
+            return
+        message = await receive()
+        if message["type"] == "websocket.connect":
+            await send({"type": "websocket.close", "code": 1008, "reason": "unknown_url"})
 
     async def _route(self, scope: Scope, receive: Receive, send: Send) -> None:
         """``/healthz`` first (it must answer while the planes are busy), then the planes by prefix."""

@@ -136,6 +136,12 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         if not self._refused:
             super().on_message_complete()
 
+    def handle_websocket_upgrade(self) -> None:
+        """A WebSocket upgrade (a realtime session) leaves HTTP, and with it the head and body deadlines."""
+        self._cancel_head_timer()
+        self._cancel_body_timer()
+        super().handle_websocket_upgrade()
+
     def send_400_response(self, msg: str) -> None:
         """A request httptools cannot parse: the 400 in OpenAI's shape (uvicorn's own is plain text)."""
         self._refuse(GatewayError(400, "invalid_request", "The request is not valid HTTP/1.1."))

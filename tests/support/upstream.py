@@ -53,12 +53,17 @@ class CaptureUpstream:
     next_error: tuple[int, bytes] | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
     respond: Responder | None = None
+    # Serves WebSocket upgrades (realtime sessions) when set: an ASGI app for websocket scopes.
+    websocket: Callable[[Scope, Any, Any], Awaitable[None]] | None = None
 
     @property
     def last(self) -> Captured:
         return self.requests[-1]
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] == "websocket" and self.websocket is not None:
+            await self.websocket(scope, receive, send)
+            return
         if scope["type"] != "http":
             return
         captured = await capture(scope, receive)

@@ -111,7 +111,8 @@ def _run_server(data_dir: Path, host: str, port: int, workers: int, log_level: s
         # A string, not the class: with --workers the config is handed to spawned processes.
         http="vaultgate.serving:GuardedHttpToolsProtocol",
         timeout_keep_alive=keepalive_timeout,
-        ws="none",  # vaultgate serves no WebSocket: an upgrade request is an ordinary HTTP request
+        # Realtime sessions (gateway/realtime.py); the denial-response extension lets refusals be JSON.
+        ws="websockets-sansio",
         access_log=False,
         log_level=log_level,
         server_header=False,

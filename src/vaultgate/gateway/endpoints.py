@@ -477,6 +477,14 @@ _MEDIA: tuple[Endpoint, ...] = (
     Endpoint("images.variations", _POST, "/v1/images/variations", "images", multipart=True, takes_model=True),
 )
 
+# Realtime sessions: a WebSocket upgrade of GET /v1/realtime?model=… (gateway/realtime.py).
+REALTIME = Endpoint("realtime", _GET, "/v1/realtime", "realtime", takes_model=True, query=frozenset({"model"}))
+# Ephemeral client secrets would let a browser talk to the provider past the gateway: refused, never forwarded.
+EPHEMERAL_SECRETS: tuple[Endpoint, ...] = tuple(
+    Endpoint(f"realtime.{name}", _POST, f"/v1/realtime/{name}", "realtime", upstream=False)
+    for name in ("client_secrets", "sessions", "transcription_sessions")
+)
+
 ENDPOINTS: tuple[Endpoint, ...] = (
     CHAT_COMPLETIONS,
     RESPONSES,
@@ -488,6 +496,8 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     MODELS_RETRIEVE,
     *_STORED,
     *_MEDIA,
+    REALTIME,
+    *EPHEMERAL_SECRETS,
 )
 # Templates without parameters by their path: one dictionary lookup for most requests.
 _STATIC: Mapping[tuple[str, str], Endpoint] = MappingProxyType(

@@ -20,7 +20,7 @@ from functools import partial
 
 import orjson
 
-from vaultgate.gateway import account, admit, authn, model_list, ownership, protect, read, routing
+from vaultgate.gateway import account, admit, authn, endpoints, model_list, ownership, protect, read, realtime, routing
 from vaultgate.gateway.asgi import Receive, Scope, Send, send_response
 from vaultgate.gateway.authn import CanaryAlarm
 from vaultgate.gateway.body_deadlines import BodyDeadlines
@@ -41,8 +41,9 @@ from vaultgate.limits.admission import Limiter
 from vaultgate.policy.decide import Denial, RequestFacts, decide, holder_denial
 from vaultgate.privacy import hygiene
 from vaultgate.privacy.guard import PrivacyGuard
+from vaultgate.privacy.modes import PrivacyPolicy
 from vaultgate.upstream.config import Deployment, ProviderKind
-from vaultgate.upstream.interface import ProviderAdapter, ProxyRequest, UpstreamResponse
+from vaultgate.upstream.interface import ProviderAdapter, ProxyRequest, UpstreamError, UpstreamResponse
 from vaultgate.usage.pricing import PriceTable
 from vaultgate.usage.recorder import UsageRecorder
 
@@ -120,6 +121,70 @@ class DataPlane:
             if record is not None:
                 self._usage.record(record)
 
+    async def websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """A realtime session over WebSocket: the stages of :meth:`handle` once, then events relayed.
+
+        The upgrade is accepted only after the upstream session is open, so every refusal up to
+        there is an HTTP answer in OpenAI's shape (gateway/realtime.py).
+        """
+        ex = read.start({**scope, "method": "GET"}, self._proxies, self._request_ids())
+        ex.stream = True  # a kill switch ends it like a stream
+        client = realtime.ClientSocket(scope, receive, send)
+        if not await client.connected():
+            return
+        try:
+            read.check_route(ex)  # 1 read: the route
+            if ex.target is None or ex.target.endpoint is not endpoints.REALTIME:
+                raise endpoints.unknown_url("GET", ex.path)
+            snapshot = self._snapshot()
+            ex.grant = authn.authenticate(ex, scope["headers"], snapshot, self._hasher, self._on_canary)  # 2 authn
+            ex.model = realtime.model_of(ex.query)
+            self.authorize(ex, snapshot)  # 3 authz
+            await admit.admit(self._limiter, ex)  # 4 admit: one request, one slot for the session
+            policy = protect.privacy_policy(ex)  # 5 protect: applied to each event in the session
+            deployment = routing.candidates(snapshot, ex.model, ex.grant.policy)[0]
+            ex.provider = deployment.provider
+            async with self._running.track(ex) as running:
+                await self._run_session(ex, deployment, client, policy)  # 6 forward, 7 relay
+            if running.ended_by is not None:
+                ex.status, ex.error_code = running.ended_by.status, realtime.SESSION_REVOKED
+                await realtime.end_revoked(client, running.ended_by)
+        except GatewayError as err:
+            ex.status, ex.error_code = err.status, err.code
+            await client.refuse(err, [(b"x-request-id", ex.request_id.encode())])
+        except Exception as exc:  # logged (type and frames, no message), answered, not swallowed silently
+            failure = internal_error()
+            ex.status, ex.error_code = failure.status, failure.code
+            log_failure("/v1/realtime", ex.request_id, exc)
+            await client.refuse(failure, [(b"x-request-id", ex.request_id.encode())])
+        finally:
+            await admit.settle(self._limiter, ex)  # 8 account
+            record = account.usage_record(ex, self._clock(), self._prices)
+            if record is not None:
+                self._usage.record(record)
+
+    async def _run_session(
+        self, ex: Exchange, deployment: Deployment, client: realtime.ClientSocket, policy: PrivacyPolicy
+    ) -> None:
+        provider = deployment.provider
+        model = deployment.model if deployment.model is not None else ex.model
+        assert model is not None
+        try:
+            upstream = await self._adapters[provider.kind].connect_realtime(provider, model, b"")
+        except UpstreamError as exc:
+            raise realtime.upstream_refusal(exc) from None
+        scrub = self._scrubbers.for_providers(self._snapshot().providers, self._live_credentials())
+        await client.accept()
+        ex.status = 200
+        session = realtime.Session(ex, client, upstream, scrub, self._privacy, policy, self._max_body)
+        try:
+            await session.run()
+        except UpstreamError as exc:
+            ex.status, ex.error_code = exc.status, exc.code
+            await client.close(realtime.CLOSE_UPSTREAM, exc.code)
+            return
+        await client.close(realtime.CLOSE_NORMAL)
+
     @staticmethod
     def _error_headers(ex: Exchange, err: GatewayError) -> Headers:
         """The refusal's headers; ``connection: close`` when the body may not have been read, so the
@@ -144,6 +209,7 @@ class DataPlane:
             await self._exchange_token(ex, snapshot, send)
             return
         self.authorize(ex, snapshot)  # 3 authz
+        realtime.refuse_over_http(ex)  # realtime is a WebSocket; its ephemeral secrets are never minted
         await admit.admit(self._limiter, ex)  # 4 admit
         await protect.protect(self._privacy, ex)  # 5 protect
         await self._ownership.check(ex)  # 5b ownership: every object named must be the caller's (404)

@@ -20,8 +20,9 @@ limits (the concurrency lease is released) and records usage.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
@@ -43,6 +44,10 @@ CLIENT_GONE = Denial(499, "client_disconnected", "The client closed the connecti
 HANG_UP_WATCH_AFTER = 0.05
 # None when the request may go on, else why it must end (decided against the given snapshot).
 StillAllowed = Callable[[Exchange, Snapshot], Denial | None]
+
+
+async def _no_send(message: Message) -> None:
+    """The ``send`` of a tracked request, which answers through its own channel."""
 
 
 def revoked_event(denial: Denial) -> bytes:
@@ -93,6 +98,23 @@ class RunningRequests:
         :data:`HANG_UP_WATCH_AFTER` on).
         """
         return Watch(self, ex, send, receive)
+
+    @contextlib.asynccontextmanager
+    async def track(self, ex: Exchange) -> AsyncIterator[RunningRequest]:
+        """``async with running.track(ex) as request:`` around a request that answers on its own terms
+        (a realtime session). A kill switch cancels its task; that cancellation ends here, and
+        ``request.ended_by`` tells the caller why (it then tells its client)."""
+        task = asyncio.current_task()
+        assert task is not None
+        request = RunningRequest(ex, task, _no_send)
+        self._add(request)
+        try:
+            yield request
+        except asyncio.CancelledError:
+            if request.ended_by is None or task.uncancel() > 0:
+                raise  # cancelled for another reason as well (shutdown): let that win
+        finally:
+            self._remove(request)
 
     def recheck(self, snapshot: Snapshot) -> None:
         """End every request whose credential ``snapshot`` no longer allows."""

@@ -14,7 +14,7 @@ into OpenAI's error shape (:mod:`vaultgate.upstream.content_filter`).
 
 from __future__ import annotations
 
-from urllib.parse import quote, unquote
+from urllib.parse import quote, unquote, urlencode
 
 import orjson
 
@@ -24,7 +24,7 @@ from vaultgate.upstream.content_filter import ContentFilterErrors
 from vaultgate.upstream.echo import EchoResponse
 from vaultgate.upstream.entra import EntraTokens
 from vaultgate.upstream.http import UpstreamClient
-from vaultgate.upstream.interface import ProviderAdapter, ProxyRequest, UpstreamResponse
+from vaultgate.upstream.interface import ProviderAdapter, ProxyRequest, UpstreamResponse, UpstreamSocket
 
 # Endpoints Azure serves per resource, not per deployment (``/openai/files``...).
 _MODEL_ENDPOINTS = frozenset({"models.list", "models.retrieve"})
@@ -67,9 +67,16 @@ def deployment_models(provider: ProviderConfig, request: ProxyRequest) -> Upstre
 class AzureAdapter(ProviderAdapter):
     """Azure OpenAI on either surface, with an ``api-key`` or an Entra ID bearer token."""
 
-    def __init__(self, client: UpstreamClient, tokens: EntraTokens | None = None) -> None:
+    def __init__(
+        self,
+        client: UpstreamClient,
+        tokens: EntraTokens | None = None,
+        *,
+        max_realtime_message_bytes: int = 16 * 1024 * 1024,
+    ) -> None:
         self._client = client
         self._tokens = tokens if tokens is not None else EntraTokens(client)
+        self.max_realtime_message_bytes = max_realtime_message_bytes
 
     def url_for(self, provider: ProviderConfig, request: ProxyRequest) -> str:
         """The Azure URL for a request on the provider's surface; Azure's own ``api-version`` only."""
@@ -100,3 +107,21 @@ class AzureAdapter(ProviderAdapter):
             headers.append(("api-key", provider.api_key))
         response = await self._client.request(request.method, self.url_for(provider, request), headers, request.body)
         return ContentFilterErrors(response) if response.status == 400 else response
+
+    async def connect_realtime(self, provider: ProviderConfig, model: str, query: bytes) -> UpstreamSocket:
+        """``{base}/openai/v1/realtime?model=DEPLOYMENT`` on the v1 surface, else
+        ``{base}/openai/realtime?api-version=V&deployment=DEPLOYMENT``; ``model`` is the deployment."""
+        base = "ws" + provider.base_url[4:] if provider.base_url.startswith("http") else provider.base_url
+        if provider.settings.get("surface") == SURFACE_V1:
+            url = f"{base}/openai/v1/realtime?{urlencode({'model': model})}"
+        else:
+            params = {"api-version": provider.api_version or "", "deployment": model}
+            url = f"{base}/openai/realtime?{urlencode(params)}"
+        if query:
+            url += "&" + query.decode("ascii")
+        headers: list[tuple[str, str]] = []
+        if provider.settings.get("auth") == AUTH_ENTRA:
+            headers.append(("Authorization", "Bearer " + await self._tokens.token(provider)))
+        elif provider.api_key:
+            headers.append(("api-key", provider.api_key))
+        return await self._client.websocket(url, headers, self.max_realtime_message_bytes)

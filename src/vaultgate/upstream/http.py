@@ -23,9 +23,12 @@ from aiohttp.resolver import DefaultResolver
 
 from vaultgate.upstream.addresses import address_refusal
 from vaultgate.upstream.interface import (
+    SocketMessage,
     UpstreamInvalidResponse,
+    UpstreamRefusedCredential,
     UpstreamResponse,
     UpstreamResponseTooLarge,
+    UpstreamSocket,
     UpstreamTimeout,
     UpstreamUnavailable,
     UpstreamUnreached,
@@ -86,6 +89,37 @@ class HTTPUpstreamResponse(UpstreamResponse):
 
 def _too_large(limit: int) -> str:
     return f"The upstream's answer is longer than the gateway's limit of {limit} bytes."
+
+
+class HTTPUpstreamSocket(UpstreamSocket):
+    """An aiohttp client WebSocket exposed through the adapter interface."""
+
+    def __init__(self, socket_: aiohttp.ClientWebSocketResponse) -> None:
+        self._ws = socket_
+
+    async def send(self, data: str | bytes) -> None:
+        try:
+            if isinstance(data, str):
+                await self._ws.send_str(data)
+            else:
+                await self._ws.send_bytes(data)
+        except (aiohttp.ClientError, ConnectionError) as exc:
+            raise UpstreamUnavailable("The upstream session connection broke.") from exc
+
+    async def messages(self) -> AsyncIterator[SocketMessage]:
+        while True:
+            message = await self._ws.receive()
+            if message.type is aiohttp.WSMsgType.TEXT:
+                yield SocketMessage(message.data)
+            elif message.type is aiohttp.WSMsgType.BINARY:
+                yield SocketMessage(bytes(message.data))
+            elif message.type is aiohttp.WSMsgType.ERROR:
+                raise UpstreamUnavailable("The upstream session connection broke.")
+            elif message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.CLOSED):
+                return
+
+    async def close(self) -> None:
+        await self._ws.close()
 
 
 class ForbiddenAddress(OSError):
@@ -205,3 +239,23 @@ class UpstreamClient:
         except aiohttp.ClientError as exc:  # closed or reset after (part of) the request went out
             raise UpstreamUnavailable("The upstream closed the connection before answering.") from exc
         return HTTPUpstreamResponse(response, self._max_response_bytes)
+
+    async def websocket(self, url: str, headers: list[tuple[str, str]], max_message_bytes: int) -> HTTPUpstreamSocket:
+        """Open a WebSocket (``ws://`` or ``wss://``) through the same guarded pool; never follows a redirect.
+
+        A 401/403 at the handshake is vaultgate's credential refused; any other failure is 502.
+        """
+        assert self._session is not None, "UpstreamClient.start() was not awaited"
+        try:
+            socket_ = await self._session.ws_connect(
+                url, headers=headers, max_msg_size=max_message_bytes, heartbeat=30.0, autoping=True
+            )
+        except aiohttp.WSServerHandshakeError as exc:
+            if exc.status in (401, 403):
+                raise UpstreamRefusedCredential("The upstream refused vaultgate's credential.") from exc
+            raise UpstreamUnavailable(f"The upstream refused the realtime session (HTTP {exc.status}).") from exc
+        except TimeoutError as exc:
+            raise UpstreamTimeout("The upstream did not answer in time.") from exc
+        except aiohttp.ClientError as exc:
+            raise UpstreamUnavailable("The upstream could not be reached.") from exc
+        return HTTPUpstreamSocket(socket_)

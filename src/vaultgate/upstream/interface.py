@@ -5,7 +5,9 @@ UpstreamError
 │   └── UpstreamUnreached      it was never established: nothing was sent, so sending again is safe
 ├── UpstreamTimeout            the upstream did not answer in time (504)
 ├── UpstreamInvalidResponse    an answer that is not HTTP, or not what the endpoint returns (502)
-└── UpstreamResponseTooLarge   an answer past the size cap (502)
+├── UpstreamResponseTooLarge   an answer past the size cap (502)
+├── UpstreamRefusedCredential  the upstream refused vaultgate's credential (realtime handshake, 502)
+└── RealtimeUnsupported        the provider kind serves no realtime sessions (400)
 
 Only :class:`UpstreamUnreached` proves the upstream did not receive the request; every other
 failure may have reached it, so a POST is never sent again after one (gateway/failover.py).
@@ -76,6 +78,43 @@ class UpstreamResponseTooLarge(UpstreamError):
     code = "upstream_response_too_large"
 
 
+class UpstreamRefusedCredential(UpstreamError):
+    """The upstream answered 401/403 to vaultgate's credential (an admin must rotate it)."""
+
+    status = 502
+    code = "upstream_auth_failed"
+
+
+class RealtimeUnsupported(UpstreamError):
+    """This provider kind has no realtime (WebSocket) endpoint."""
+
+    status = 400
+    code = "realtime_not_supported"
+
+
+@dataclass(frozen=True, slots=True)
+class SocketMessage:
+    """One WebSocket message: text (``str``) or binary (``bytes``)."""
+
+    data: str | bytes
+
+
+class UpstreamSocket(abc.ABC):
+    """An open WebSocket to the upstream (realtime sessions)."""
+
+    @abc.abstractmethod
+    async def send(self, data: str | bytes) -> None:
+        """Send one text or binary message."""
+
+    @abc.abstractmethod
+    def messages(self) -> AsyncIterator[SocketMessage]:
+        """The upstream's messages until it closes; UpstreamError when the connection breaks."""
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Close the connection (idempotent)."""
+
+
 @dataclass(frozen=True, slots=True)
 class ProxyRequest:
     """What an adapter sends, built by the gateway from an endpoint template, never from the client's path.
@@ -144,3 +183,9 @@ class ProviderAdapter(abc.ABC):
     def live_credentials(self) -> frozenset[str]:
         """Credentials this adapter minted and may be using (Entra ID access tokens): scrubbed from answers."""
         return frozenset()
+
+    async def connect_realtime(self, provider: ProviderConfig, model: str, query: bytes) -> UpstreamSocket:
+        """Open a realtime session for ``model`` (``query``: the other forwarded query parameters)."""
+        raise RealtimeUnsupported(
+            f"Provider '{provider.name}' ({provider.kind.value}) does not serve realtime sessions."
+        )
