@@ -34,6 +34,7 @@ from vaultgate.upstream.interface import ProviderAdapter
 from vaultgate.upstream.openai import OpenAIAdapter
 from vaultgate.usage.pricing import PriceTable
 from vaultgate.usage.recorder import UsageRecorder
+from vaultgate.usage.spool import Spool
 
 log = logging.getLogger("vaultgate")
 
@@ -164,7 +165,12 @@ def build(settings: config.Settings) -> Gateway:
         listen=snapshot_loader.pg_listener(cp),
         load_tokens=lambda current: snapshot_loader.load_tokens(cp, current),
     )
-    recorder = UsageRecorder(lambda batch: usage.write(cp, batch), flush_interval=settings.usage_flush_interval)
+    recorder = UsageRecorder(
+        lambda batch: usage.write(cp, batch),
+        flush_interval=settings.usage_flush_interval,
+        spool=Spool(settings.data_dir / "usage-spool"),
+        is_malformed=usage.is_malformed,
+    )
     limiter = build_limiter(settings, cp.prices)
     privacy = PrivacyGuard.with_installed_recognisers(
         scan_timeout=settings.privacy_scan_timeout, scan_max_bytes=settings.privacy_scan_max_bytes
