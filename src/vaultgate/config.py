@@ -61,6 +61,8 @@ class Settings:
     # Privacy scan bounds (issue 9): a deadline in seconds and a body size budget in bytes; past either, fail closed.
     privacy_scan_timeout: float = 10.0
     privacy_scan_max_bytes: int = 8 * 1024 * 1024
+    # Bounded staleness (issue 11): seconds a replica may serve keys without reaching its database.
+    max_staleness: float = 30.0
 
     @property
     def resolved_database_url(self) -> str:
@@ -99,10 +101,19 @@ _CASTS: dict[str, Any] = {
     "keepalive_timeout": int,
     "privacy_scan_timeout": float,
     "privacy_scan_max_bytes": int,
+    "max_staleness": float,
 }
 # A zero or negative limit would refuse everything (or, for a timeout, nothing would ever finish).
 _POSITIVE = frozenset(
-    {"header_timeout", "body_idle_timeout", "body_timeout", "max_header_count", "max_header_bytes", "keepalive_timeout"}
+    {
+        "header_timeout",
+        "body_idle_timeout",
+        "body_timeout",
+        "max_header_count",
+        "max_header_bytes",
+        "keepalive_timeout",
+        "max_staleness",
+    }
 )
 
 

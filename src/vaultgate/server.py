@@ -63,6 +63,8 @@ class Gateway:
         self.client = client
         self.recorder = recorder
         self.limiter = limiter
+        # Past this many seconds without reaching the store, keys are refused and /readyz says so.
+        self.max_staleness = 30.0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -85,6 +87,10 @@ class Gateway:
             body = orjson.dumps({"status": "ok", "revision": self.refresher.current.revision})
             await send_response(send, 200, body, [])
             return
+        if path == "/readyz":
+            ready, report = await self.readiness()
+            await send_response(send, 200 if ready else 503, orjson.dumps(report), [])
+            return
         refusal = header_refusal(scope["headers"], self.http_limits)
         if refusal is not None:  # under another ASGI server than vaultgate serve's, which refuses them earlier
             await send_response(send, refusal.status, refusal.body(), [(b"connection", b"close")])
@@ -95,6 +101,39 @@ class Gateway:
         else:
             err = GatewayError(404, "unknown_url", f"Unknown request URL: {scope['method']} {path}.")
             await send_response(send, 404, err.body(), [])
+
+    async def readiness(self) -> tuple[bool, dict[str, object]]:
+        """Whether this replica should get traffic, and each dependency's state (``/readyz``).
+
+        Ready when its snapshot was confirmed by the store within ``max_staleness`` seconds (it
+        refuses keys otherwise), Redis answers (when limits use it), and a provider is configured.
+        Usage writing is reported but does not make a replica unready: events are kept meanwhile.
+        """
+        age = self.refresher.staleness()
+        database = {
+            "ok": age <= self.max_staleness,
+            "snapshot_age_seconds": round(age, 3),
+            "max_staleness_seconds": self.max_staleness,
+        }
+        checks: dict[str, object] = {"database": database}
+        ok = bool(database["ok"])
+        if self.limiter is not None:
+            reachable = await self.limiter.backend.reachable()
+            checks["limits"] = {"ok": reachable}
+            ok = ok and reachable
+        providers = len(self.refresher.current.providers)
+        checks["providers"] = {"ok": providers > 0, "count": providers}
+        ok = ok and providers > 0
+        stats = self.recorder.stats()
+        checks["usage"] = {
+            "queued": stats.queued,
+            "spooled": stats.spooled,
+            "replayed": stats.replayed,
+            "rejected": stats.rejected,
+            "dropped": stats.dropped,
+            "store_unavailable_seconds": None if stats.outage_seconds is None else round(stats.outage_seconds, 3),
+        }
+        return ok, {"status": "ready" if ok else "unavailable", **checks}
 
     async def start(self) -> None:
         """Open the upstream pool, load the first snapshot, start the background tasks."""
@@ -191,11 +230,15 @@ def build(settings: config.Settings) -> Gateway:
         trusted_proxies=trusted_proxies(settings.trusted_proxies),
         token_exchange_rpm=settings.token_exchange_rpm,
         http_limits=limits,
+        staleness=refresher.staleness,
+        max_staleness=settings.max_staleness,
     )
     refresher.on_swap.append(data_plane.snapshot_swapped)  # kill switches reach requests in flight
-    return Gateway(
+    gateway = Gateway(
         data_plane, build_admin_app(cp, docs=settings.admin_docs), refresher, client, recorder, limiter, hooks, limits
     )
+    gateway.max_staleness = settings.max_staleness
+    return gateway
 
 
 def http_limits(settings: config.Settings) -> HttpLimits:

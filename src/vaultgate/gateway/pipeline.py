@@ -65,6 +65,8 @@ class DataPlane:
         trusted_proxies: Networks = (),
         token_exchange_rpm: int = 20,
         http_limits: HttpLimits | None = None,
+        staleness: Callable[[], float] | None = None,
+        max_staleness: float = 30.0,
     ) -> None:
         self._snapshot = snapshot
         self._hasher = hasher
@@ -83,6 +85,8 @@ class DataPlane:
         self._request_ids = RequestIds()
         self._running = RunningRequests(self._still_allowed, snapshot)
         self._scrubbers = ScrubberCache()
+        self._staleness = staleness
+        self._max_staleness = max_staleness
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         ex = read.start(scope, self._proxies, self._request_ids())
@@ -118,6 +122,8 @@ class DataPlane:
         """The stage order, in one place. The key is checked on the headers alone, before any body is read."""
         read.check_route(ex)  # 1 read: the route
         snapshot = self._snapshot()
+        if self._staleness is not None and self._staleness() > self._max_staleness:
+            raise authn.stale_snapshot(self._max_staleness)  # 2 authn: keys judged on a confirmed snapshot only
         ex.grant = authn.authenticate(ex, raw_headers, snapshot, self._hasher, self._on_canary)  # 2 authn
         body_receive = self._body_deadlines.receive(receive)
         try:

@@ -84,3 +84,7 @@ class LimiterBackend(abc.ABC):
 
     async def stop(self) -> None:  # noqa: B027 - optional hook
         """Close connections (optional)."""
+
+    async def reachable(self) -> bool:
+        """Whether the backend answers now (``/readyz``); in-process counters always do."""
+        return True

@@ -218,6 +218,13 @@ class RedisBackend(LimiterBackend):
         await self._redis.aclose()
         await self._redis.connection_pool.disconnect()
 
+    async def reachable(self) -> bool:
+        """A PING within the script timeout."""
+        try:
+            return bool(await self._redis.ping())
+        except (RedisError, OSError):
+            return False
+
     async def admit(self, demand: Demand) -> Admission:
         """One script run: check everything, charge everything or nothing."""
         keys = [self._prefix + sd.scope for sd in demand.scopes]
