@@ -268,7 +268,7 @@ def build_limiter(settings: config.Settings, prices: PriceTable) -> Limiter:
     else:
         backend = MemoryBackend()
     # A lease outlives the longest upstream call, so a crashed replica's concurrency slots free themselves.
-    return Limiter(backend, prices, lease_seconds=settings.upstream_timeout + 60)
+    return Limiter(backend, prices)
 
 
 def configure_logging(level: str) -> None:
