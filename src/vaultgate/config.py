@@ -63,6 +63,8 @@ class Settings:
     privacy_scan_max_bytes: int = 8 * 1024 * 1024
     # Bounded staleness (issue 11): seconds a replica may serve keys without reaching its database.
     max_staleness: float = 30.0
+    # Graceful shutdown: seconds requests in flight may take to finish before they are ended.
+    drain_timeout: float = 25.0
 
     @property
     def resolved_database_url(self) -> str:
@@ -102,6 +104,7 @@ _CASTS: dict[str, Any] = {
     "privacy_scan_timeout": float,
     "privacy_scan_max_bytes": int,
     "max_staleness": float,
+    "drain_timeout": float,
 }
 # A zero or negative limit would refuse everything (or, for a timeout, nothing would ever finish).
 _POSITIVE = frozenset(
@@ -113,6 +116,7 @@ _POSITIVE = frozenset(
         "max_header_bytes",
         "keepalive_timeout",
         "max_staleness",
+        "drain_timeout",
     }
 )
 

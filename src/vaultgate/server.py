@@ -17,6 +17,7 @@ from vaultgate.gateway.http_limits import HttpLimits, header_refusal
 from vaultgate.gateway.pipeline import DataPlane
 from vaultgate.gateway.read import Networks
 from vaultgate.gateway.snapshot import Refresher
+from vaultgate.gateway.streams import SHUTTING_DOWN
 from vaultgate.hooks import DataPlaneHooks
 from vaultgate.limits.admission import Limiter
 from vaultgate.limits.interface import LimiterBackend
@@ -65,6 +66,9 @@ class Gateway:
         self.limiter = limiter
         # Past this many seconds without reaching the store, keys are refused and /readyz says so.
         self.max_staleness = 30.0
+        # Seconds a graceful shutdown lets requests in flight finish before ending them.
+        self.drain_timeout = 25.0
+        self._drain: asyncio.TimerHandle | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -102,6 +106,20 @@ class Gateway:
             err = GatewayError(404, "unknown_url", f"Unknown request URL: {scope['method']} {path}.")
             await send_response(send, 404, err.body(), [])
 
+    def begin_drain(self) -> None:
+        """A graceful shutdown began (``vaultgate.serving`` calls this): requests in flight get
+        ``drain_timeout`` seconds to finish; then each still running is ended, a stream with an SSE
+        error event (``server_shutting_down``), a request still waiting with a JSON 503, and recorded so."""
+        if self._drain is not None:
+            return
+        log.info("shutting down: requests in flight have %g s to finish", self.drain_timeout)
+        self._drain = asyncio.get_running_loop().call_later(self.drain_timeout, self._end_running)
+
+    def _end_running(self) -> None:
+        ended = self.data_plane.end_running(SHUTTING_DOWN)
+        if ended:
+            log.warning("shutdown: %d requests still running after %g s were ended", ended, self.drain_timeout)
+
     async def readiness(self) -> tuple[bool, dict[str, object]]:
         """Whether this replica should get traffic, and each dependency's state (``/readyz``).
 
@@ -133,6 +151,8 @@ class Gateway:
             "dropped": stats.dropped,
             "store_unavailable_seconds": None if stats.outage_seconds is None else round(stats.outage_seconds, 3),
         }
+        if self._drain is not None:  # shutting down: take this replica out of rotation
+            return False, {"status": "draining", **checks}
         return ok, {"status": "ready" if ok else "unavailable", **checks}
 
     async def start(self) -> None:
@@ -238,6 +258,7 @@ def build(settings: config.Settings) -> Gateway:
         data_plane, build_admin_app(cp, docs=settings.admin_docs), refresher, client, recorder, limiter, hooks, limits
     )
     gateway.max_staleness = settings.max_staleness
+    gateway.drain_timeout = settings.drain_timeout
     return gateway
 
 

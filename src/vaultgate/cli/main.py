@@ -90,10 +90,18 @@ def serve(
     cp = open_control_plane(s)  # fail here, with a clear message, not in a worker
     migrate.upgrade(cp.store)  # a new version's migrations run once, before any worker starts
     cp.store.dispose()
-    _run_server(s.data_dir, host or s.host, port or s.port, workers, s.log_level, s.keepalive_timeout)
+    _run_server(s.data_dir, host or s.host, port or s.port, workers, s.log_level, s.keepalive_timeout, s.drain_timeout)
 
 
-def _run_server(data_dir: Path, host: str, port: int, workers: int, log_level: str, keepalive_timeout: int = 5) -> None:
+def _run_server(
+    data_dir: Path,
+    host: str,
+    port: int,
+    workers: int,
+    log_level: str,
+    keepalive_timeout: int = 5,
+    drain_timeout: float = 25.0,
+) -> None:
     """uvicorn with vaultgate's app and protocol; the head and body limits come from the app's settings."""
     import uvicorn
 
@@ -116,7 +124,9 @@ def _run_server(data_dir: Path, host: str, port: int, workers: int, log_level: s
         # The client address is vaultgate's to decide (VAULTGATE_TRUSTED_PROXIES): uvicorn's own
         # X-Forwarded-For handling would let any loopback client claim another address.
         proxy_headers=False,
-        timeout_graceful_shutdown=30,
+        # The gateway ends what still runs after drain_timeout itself (SSE error events, 503s: see
+        # Gateway.begin_drain); uvicorn's own cut, which would just close sockets, comes later.
+        timeout_graceful_shutdown=int(drain_timeout) + 5,
     )
 
 
@@ -158,7 +168,7 @@ def quickstart_cmd(
     if no_serve:
         return
     say(f"\nServing on http://{host}:{port} (Ctrl-C to stop)")
-    _run_server(s.data_dir, host, port, 1, s.log_level, s.keepalive_timeout)
+    _run_server(s.data_dir, host, port, 1, s.log_level, s.keepalive_timeout, s.drain_timeout)
 
 
 def run(argv: list[str] | None = None) -> None:

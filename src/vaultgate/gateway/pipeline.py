@@ -144,6 +144,10 @@ class DataPlane:
             response = await self.forward(ex, deployment)  # 6 forward
             await self.relay(ex, response, running.send)  # 7 restore; usage is read from the answer for 8
 
+    def end_running(self, denial: Denial) -> int:
+        """End every request still in flight with ``denial`` (graceful shutdown); how many."""
+        return self._running.end_all(denial)
+
     def snapshot_swapped(self, snapshot: Snapshot) -> None:
         """The refresher swapped in ``snapshot``: end the requests in flight it no longer allows."""
         self._running.recheck(snapshot)
