@@ -65,6 +65,8 @@ class Settings:
     max_staleness: float = 30.0
     # Graceful shutdown: seconds requests in flight may take to finish before they are ended.
     drain_timeout: float = 25.0
+    # Refuse `serve --workers N` (N > 1) without Redis, where every worker would count limits alone.
+    require_shared_limits: bool = False
 
     @property
     def resolved_database_url(self) -> str:

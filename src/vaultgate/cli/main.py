@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import socket
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -15,7 +17,7 @@ from vaultgate.cli.context import settings
 from vaultgate.cli.output import emit_json, say, with_flags
 from vaultgate.config import ConfigError
 from vaultgate.services import bootstrap, quickstart
-from vaultgate.services.errors import InvalidInput, ServiceError
+from vaultgate.services.errors import Conflict, InvalidInput, ServiceError
 from vaultgate.store import migrate
 from vaultgate.store.errors import StoreError
 from vaultgate.vault import VaultError
@@ -87,10 +89,31 @@ def serve(
     s = settings(ctx, data_dir)
     from vaultgate.services.bootstrap import open_control_plane
 
+    if workers > 1 and not s.redis_url:
+        message = (
+            f"with --workers {workers} and no VAULTGATE_REDIS_URL each worker counts rate limits, budgets and "
+            f"concurrency on its own: a key gets up to {workers} times its limits"
+        )
+        if s.require_shared_limits:
+            raise ConfigError(message + " (refused: VAULTGATE_REQUIRE_SHARED_LIMITS is set)")
+        say("Warning: " + message + ". Set VAULTGATE_REDIS_URL to share them.")
+    check_port_free(host or s.host, port or s.port)
     cp = open_control_plane(s)  # fail here, with a clear message, not in a worker
     migrate.upgrade(cp.store)  # a new version's migrations run once, before any worker starts
     cp.store.dispose()
     _run_server(s.data_dir, host or s.host, port or s.port, workers, s.log_level, s.keepalive_timeout, s.drain_timeout)
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Conflict when nothing could listen on ``host:port`` (taken, or not an address of this host)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            reason = "is already in use" if exc.errno == errno.EADDRINUSE else f"cannot be used ({exc.strerror})"
+            raise Conflict(f"{host}:{port} {reason}: choose another port with --port (make run PORT=...)") from None
 
 
 def _run_server(
@@ -141,6 +164,8 @@ def quickstart_cmd(
     """Set up a data dir (once), register a provider, print a fresh member key and snippets, serve."""
     s = settings(ctx, data_dir)
     host, port = host or s.host, port or s.port
+    if not no_serve:
+        check_port_free(host, port)  # before anything is changed (a new key would revoke the last one)
     result = quickstart.prepare(s, os.environ.get("OPENAI_API_KEY") or None)
     if result.admin_token:
         say("Admin token (owner 'admin'). It is shown once; store it now:")
