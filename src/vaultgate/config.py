@@ -65,6 +65,8 @@ class Settings:
     max_staleness: float = 30.0
     # Graceful shutdown: seconds requests in flight may take to finish before they are ended.
     drain_timeout: float = 25.0
+    # When set, GET /metrics requires "Authorization: Bearer <this token>".
+    metrics_token: str | None = field(default=None, repr=False)
     # Refuse `serve --workers N` (N > 1) without Redis, where every worker would count limits alone.
     require_shared_limits: bool = False
 

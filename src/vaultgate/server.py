@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 
 import orjson
@@ -23,6 +24,7 @@ from vaultgate.limits.admission import Limiter
 from vaultgate.limits.interface import LimiterBackend
 from vaultgate.limits.memory import MemoryBackend
 from vaultgate.limits.shared import RedisBackend
+from vaultgate.metrics import CONTENT_TYPE, Metrics
 from vaultgate.policy.grants import PolicyError, parse_network
 from vaultgate.privacy.guard import PrivacyGuard
 from vaultgate.services import snapshot_loader, usage
@@ -66,6 +68,8 @@ class Gateway:
         self.limiter = limiter
         # Past this many seconds without reaching the store, keys are refused and /readyz says so.
         self.max_staleness = 30.0
+        self.metrics: Metrics | None = None
+        self.metrics_token: str | None = None
         # Seconds a graceful shutdown lets requests in flight finish before ending them.
         self.drain_timeout = 25.0
         self._drain: asyncio.TimerHandle | None = None
@@ -91,6 +95,9 @@ class Gateway:
             body = orjson.dumps({"status": "ok", "revision": self.refresher.current.revision})
             await send_response(send, 200, body, [])
             return
+        if path == "/metrics" and self.metrics is not None:
+            await self._serve_metrics(scope, send)
+            return
         if path == "/readyz":
             ready, report = await self.readiness()
             await send_response(send, 200 if ready else 503, orjson.dumps(report), [])
@@ -105,6 +112,28 @@ class Gateway:
         else:
             err = GatewayError(404, "unknown_url", f"Unknown request URL: {scope['method']} {path}.")
             await send_response(send, 404, err.body(), [])
+
+    async def _serve_metrics(self, scope: Scope, send: Send) -> None:
+        """The Prometheus exposition; with ``VAULTGATE_METRICS_TOKEN`` set, only for that bearer token."""
+        assert self.metrics is not None
+        if self.metrics_token is not None:
+            presented = dict(scope["headers"]).get(b"authorization", b"")
+            expected = b"Bearer " + self.metrics_token.encode()
+            if not hmac.compare_digest(presented, expected):
+                err = GatewayError(
+                    401, "invalid_metrics_token", "GET /metrics needs 'Authorization: Bearer <metrics token>'."
+                )
+                await send_response(send, 401, err.body(), [])
+                return
+        body = await asyncio.to_thread(self.metrics.exposition)
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", CONTENT_TYPE), (b"content-length", str(len(body)).encode())],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
 
     def begin_drain(self) -> None:
         """A graceful shutdown began (``vaultgate.serving`` calls this): requests in flight get
@@ -207,6 +236,17 @@ def _plane(path: str) -> str:
     return "other paths"
 
 
+def _usage_states(recorder: UsageRecorder) -> dict[str, float]:
+    stats = recorder.stats()
+    return {
+        "queued": stats.queued,
+        "spooled": stats.spooled,
+        "replayed": stats.replayed,
+        "rejected": stats.rejected,
+        "dropped": stats.dropped,
+    }
+
+
 def build(settings: config.Settings) -> Gateway:
     """A gateway for ``settings`` (reads the master key and the database, opens nothing else yet)."""
     cp = open_control_plane(settings)
@@ -224,11 +264,13 @@ def build(settings: config.Settings) -> Gateway:
         listen=snapshot_loader.pg_listener(cp),
         load_tokens=lambda current: snapshot_loader.load_tokens(cp, current),
     )
+    metrics = Metrics()
     recorder = UsageRecorder(
         lambda batch: usage.write(cp, batch),
         flush_interval=settings.usage_flush_interval,
         spool=Spool(settings.data_dir / "usage-spool"),
         is_malformed=usage.is_malformed,
+        observe=metrics.observe,
     )
     limiter = build_limiter(settings, cp.prices)
     privacy = PrivacyGuard.with_installed_recognisers(
@@ -257,6 +299,20 @@ def build(settings: config.Settings) -> Gateway:
     gateway = Gateway(
         data_plane, build_admin_app(cp, docs=settings.admin_docs), refresher, client, recorder, limiter, hooks, limits
     )
+    gateway.metrics = metrics
+    gateway.metrics_token = settings.metrics_token
+    metrics.gauge(
+        "vaultgate_snapshot_age_seconds",
+        "Seconds since the store last confirmed this replica's view of keys.",
+        lambda: {"current": refresher.staleness()},
+    )
+    metrics.gauge("vaultgate_usage_events", "Usage events by state since start.", lambda: _usage_states(recorder))
+    if limiter is not None:
+        metrics.gauge(
+            "vaultgate_limits_settlements",
+            "Settlements waiting for the limits backend.",
+            lambda: {"unsettled": limiter.unsettled},
+        )
     gateway.max_staleness = settings.max_staleness
     gateway.drain_timeout = settings.drain_timeout
     return gateway
