@@ -18,7 +18,6 @@ from vaultgate.gateway.http_limits import HttpLimits, header_refusal
 from vaultgate.gateway.pipeline import DataPlane
 from vaultgate.gateway.read import Networks
 from vaultgate.gateway.snapshot import Refresher
-from vaultgate.gateway.streams import SHUTTING_DOWN
 from vaultgate.hooks import DataPlaneHooks
 from vaultgate.limits.admission import Limiter
 from vaultgate.limits.interface import LimiterBackend
@@ -145,7 +144,7 @@ class Gateway:
         self._drain = asyncio.get_running_loop().call_later(self.drain_timeout, self._end_running)
 
     def _end_running(self) -> None:
-        ended = self.data_plane.end_running(SHUTTING_DOWN)
+        ended = self.data_plane.end_running()
         if ended:
             log.warning("shutdown: %d requests still running after %g s were ended", ended, self.drain_timeout)
 

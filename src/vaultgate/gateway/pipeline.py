@@ -28,7 +28,7 @@ from vaultgate.gateway.read import Networks
 from vaultgate.gateway.relay import read_whole, relay_stream, relay_whole
 from vaultgate.gateway.scrub import CredentialScrubber, ScrubberCache
 from vaultgate.gateway.snapshot import Snapshot
-from vaultgate.gateway.streams import RunningRequests
+from vaultgate.gateway.streams import SHUTTING_DOWN, RunningRequests
 from vaultgate.gateway.token_exchange import TokenExchange, TokenIssuer
 from vaultgate.keys.hashing import TokenHasher
 from vaultgate.limits.admission import Limiter
@@ -144,9 +144,9 @@ class DataPlane:
             response = await self.forward(ex, deployment)  # 6 forward
             await self.relay(ex, response, running.send)  # 7 restore; usage is read from the answer for 8
 
-    def end_running(self, denial: Denial) -> int:
-        """End every request still in flight with ``denial`` (graceful shutdown); how many."""
-        return self._running.end_all(denial)
+    def end_running(self) -> int:
+        """End every request still in flight: a graceful shutdown's drain time is up; how many."""
+        return self._running.end_all(SHUTTING_DOWN)
 
     def snapshot_swapped(self, snapshot: Snapshot) -> None:
         """The refresher swapped in ``snapshot``: end the requests in flight it no longer allows."""
