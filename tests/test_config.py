@@ -162,3 +162,13 @@ def test_switches_are_off_by_default_and_read_as_booleans(name: str, _empty_cwd:
 def test_a_misspelt_switch_is_refused_not_read_as_off(_empty_cwd: Path) -> None:
     with pytest.raises(ConfigError, match="VAULTGATE_ALLOW_LINK_LOCAL_UPSTREAMS"):
         load({"VAULTGATE_ALLOW_LINK_LOCAL_UPSTREAMS": "ture"})
+
+
+@pytest.mark.parametrize(("name", "value"), [("LOG_LEVEL", "loud"), ("LOG_FORMAT", "xml")])
+def test_words_outside_a_settings_choices_are_refused_naming_them(name: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=f"VAULTGATE_{name}: use one of .*not '{value}'"):
+        load({f"VAULTGATE_{name}": value})
+
+
+def test_choices_are_read_case_insensitively() -> None:
+    assert load({"VAULTGATE_LOG_LEVEL": "DEBUG", "VAULTGATE_LOG_FORMAT": "Json"}).log_format == "json"

@@ -41,6 +41,9 @@ class Settings:
     usage_flush_interval: float = 0.5
     upstream_timeout: float = 600.0
     log_level: str = "info"
+    # "text" for people, "json" (one object per line) for collectors; and one line per request.
+    log_format: str = "text"
+    access_log: bool = True
     webhook_url: str | None = None
     # Proxies whose X-Forwarded-For is believed (comma-separated addresses or CIDRs).
     trusted_proxies: str = ""
@@ -138,10 +141,23 @@ def _boolean(name: str, value: object) -> bool:
     return parsed
 
 
+# Settings that take one of a few words.
+_CHOICES: dict[str, tuple[str, ...]] = {
+    "log_level": ("debug", "info", "warning", "error", "critical"),
+    "log_format": ("text", "json"),
+}
+
+
 def _cast(name: str, value: object) -> object:
     setting = Settings.__dataclass_fields__.get(name)
     if setting is not None and setting.type in ("bool", bool):
         return _boolean(name, value)
+    choices = _CHOICES.get(name)
+    if choices is not None:
+        word = str(value).strip().lower()
+        if word not in choices:
+            raise ConfigError(f"VAULTGATE_{name.upper()}: use one of {', '.join(choices)}, not {value!r}")
+        return word
     cast = _CASTS.get(name)
     if cast is None:
         return str(value)

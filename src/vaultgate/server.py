@@ -23,6 +23,7 @@ from vaultgate.limits.admission import Limiter
 from vaultgate.limits.interface import LimiterBackend
 from vaultgate.limits.memory import MemoryBackend
 from vaultgate.limits.shared import RedisBackend
+from vaultgate.logs import AccessLog, configure_logging
 from vaultgate.metrics import CONTENT_TYPE, Metrics
 from vaultgate.policy.grants import PolicyError, parse_network
 from vaultgate.privacy.guard import PrivacyGuard
@@ -269,7 +270,7 @@ def build(settings: config.Settings) -> Gateway:
         flush_interval=settings.usage_flush_interval,
         spool=Spool(settings.data_dir / "usage-spool"),
         is_malformed=usage.is_malformed,
-        observe=metrics.observe,
+        observers=(metrics.observe, AccessLog(settings.access_log).observe),
     )
     limiter = build_limiter(settings, cp.prices)
     privacy = PrivacyGuard.with_installed_recognisers(
@@ -347,18 +348,8 @@ def build_limiter(settings: config.Settings, prices: PriceTable) -> Limiter:
     return Limiter(backend, prices)
 
 
-def configure_logging(level: str) -> None:
-    """vaultgate's own log lines on stderr. Nothing logged anywhere carries tokens, keys or content."""
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger("vaultgate")
-    root.handlers[:] = [handler]
-    root.setLevel(level.upper())
-    root.propagate = False
-
-
 def create_app() -> Gateway:
     """The uvicorn factory: settings from the environment (the CLI sets them)."""
     settings = config.load()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     return build(settings)

@@ -73,10 +73,10 @@ class UsageRecorder:
         spool: Spool | None = None,
         is_malformed: MalformedCheck = _never_malformed,
         max_backoff: float = 10.0,
-        observe: Callable[[UsageRecord], None] | None = None,
+        observers: Sequence[Callable[[UsageRecord], None]] = (),
     ) -> None:
         self._sink = sink
-        self._observe = observe
+        self._observers = tuple(observers)
         self._interval = flush_interval
         self._max_pending = max_pending
         self._spool = spool
@@ -96,8 +96,8 @@ class UsageRecorder:
 
     def record(self, event: UsageRecord) -> None:
         """Queue one event (non-blocking; called on the hot path)."""
-        if self._observe is not None:
-            self._observe(event)  # metrics count every request, whatever becomes of the record
+        for observe in self._observers:  # metrics and the access log see every request
+            observe(event)
         if len(self._pending) >= self._max_pending:
             self.dropped += 1
             if self.dropped == 1 or self.dropped % 10_000 == 0:
