@@ -36,6 +36,9 @@ class Settings:
     master_key_file: Path | None = None
     host: str = "127.0.0.1"
     port: int = 8080
+    # TLS for `vaultgate serve` (PEM files); both or neither. TLS 1.2 is the minimum accepted.
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     refresh_interval: float = 0.5
     usage_flush_interval: float = 0.5
@@ -94,6 +97,8 @@ _CASTS: dict[str, Any] = {
     "data_dir": Path,
     "master_key_file": Path,
     "prices_file": Path,
+    "tls_cert": Path,
+    "tls_key": Path,
     "limits_timeout": float,
     "port": int,
     "max_body_bytes": int,

@@ -333,3 +333,13 @@ def test_serve_with_workers_and_no_redis_warns_or_refuses(tmp_path: Path) -> Non
     assert refused.returncode == 1
     assert "each worker counts rate limits, budgets and concurrency on its own" in refused.stderr
     assert "VAULTGATE_REQUIRE_SHARED_LIMITS" in refused.stderr
+
+
+def test_doctor_reports_tls(tmp_path: Path) -> None:
+    assert vg(tmp_path, "init").returncode == 0
+    local = json.loads(vg(tmp_path, "doctor", "--json").stdout)
+    assert local["tls"] == "off (listening on 127.0.0.1 only)" and local["audit_chain_ok"] is True
+    exposed = json.loads(vg(tmp_path, "doctor", "--json", env={"VAULTGATE_HOST": "0.0.0.0"}).stdout)
+    assert exposed["tls"].startswith("WARNING: off while listening on 0.0.0.0")
+    with_tls = vg(tmp_path, "doctor", "--json", env={"VAULTGATE_TLS_CERT": "c.pem", "VAULTGATE_TLS_KEY": "k.pem"})
+    assert json.loads(with_tls.stdout)["tls"] == "on"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import os
 import socket
+import ssl
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -20,6 +21,7 @@ from vaultgate.services import bootstrap, quickstart
 from vaultgate.services.errors import Conflict, InvalidInput, ServiceError
 from vaultgate.store import migrate
 from vaultgate.store.errors import StoreError
+from vaultgate.upstream.addresses import is_loopback_host
 from vaultgate.vault import VaultError
 
 app = typer.Typer(
@@ -84,10 +86,20 @@ def serve(
     port: Annotated[int | None, typer.Option("--port", help="Listen port (default 8080)")] = None,
     workers: Annotated[int, typer.Option("--workers", min=1, help="Worker processes")] = 1,
     data_dir: DataDir = None,
+    tls_cert: Annotated[Path | None, typer.Option("--tls-cert", help="PEM certificate chain: serve HTTPS")] = None,
+    tls_key: Annotated[Path | None, typer.Option("--tls-key", help="PEM private key of --tls-cert")] = None,
 ) -> None:
     """Serve the OpenAI-compatible API (/v1) and the admin API (/admin)."""
     s = settings(ctx, data_dir)
     from vaultgate.services.bootstrap import open_control_plane
+
+    tls = tls_files(tls_cert or s.tls_cert, tls_key or s.tls_key)
+    bind = host or s.host
+    if tls is None and not is_loopback_host(bind):
+        say(
+            f"Warning: serving {bind} without TLS: member keys and prompts travel unencrypted unless a proxy "
+            "in front terminates TLS (--tls-cert/--tls-key, or VAULTGATE_TLS_CERT/VAULTGATE_TLS_KEY)."
+        )
 
     if workers > 1 and not s.redis_url:
         message = (
@@ -101,7 +113,21 @@ def serve(
     cp = open_control_plane(s)  # fail here, with a clear message, not in a worker
     migrate.upgrade(cp.store)  # a new version's migrations run once, before any worker starts
     cp.store.dispose()
-    _run_server(s.data_dir, host or s.host, port or s.port, workers, s.log_level, s.keepalive_timeout, s.drain_timeout)
+    _run_server(s.data_dir, bind, port or s.port, workers, s.log_level, s.keepalive_timeout, s.drain_timeout, tls)
+
+
+def tls_files(cert: Path | None, key: Path | None) -> tuple[Path, Path] | None:
+    """The certificate and key to serve HTTPS with, checked now (one-line errors), or None for HTTP."""
+    if cert is None and key is None:
+        return None
+    if cert is None or key is None:
+        raise ConfigError("TLS needs both a certificate and its key: --tls-cert and --tls-key")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(cert, key)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"cannot use the TLS certificate {cert} with the key {key}: {exc.strerror or exc}") from None
+    return cert, key
 
 
 def check_port_free(host: str, port: int) -> None:
@@ -124,6 +150,7 @@ def _run_server(
     log_level: str,
     keepalive_timeout: int = 5,
     drain_timeout: float = 25.0,
+    tls: tuple[Path, Path] | None = None,
 ) -> None:
     """uvicorn with vaultgate's app and protocol; the head and body limits come from the app's settings."""
     import uvicorn
@@ -150,6 +177,9 @@ def _run_server(
         # The gateway ends what still runs after drain_timeout itself (SSE error events, 503s: see
         # Gateway.begin_drain); uvicorn's own cut, which would just close sockets, comes later.
         timeout_graceful_shutdown=int(drain_timeout) + 5,
+        # Python's server context accepts TLS 1.2 and 1.3 only (its default minimum since 3.10).
+        ssl_certfile=str(tls[0]) if tls else None,
+        ssl_keyfile=str(tls[1]) if tls else None,
     )
 
 
