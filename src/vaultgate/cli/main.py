@@ -20,7 +20,7 @@ from vaultgate.config import ConfigError
 from vaultgate.services import bootstrap, quickstart
 from vaultgate.services.errors import Conflict, InvalidInput, ServiceError
 from vaultgate.store import migrate
-from vaultgate.store.errors import StoreError
+from vaultgate.store.errors import StoreError, describe_unavailable, unavailable
 from vaultgate.upstream.addresses import is_loopback_host
 from vaultgate.vault import VaultError
 
@@ -242,7 +242,14 @@ def run(argv: list[str] | None = None) -> None:
     except (ServiceError, StoreError, VaultError, ConfigError) as exc:
         print(f"vaultgate: error: {with_flags(str(exc))}", file=sys.stderr)
         sys.exit(1)
+    except OSError as exc:  # a full disk, a read-only or missing file: the operating system's reason
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(f"vaultgate: error: {exc.strerror or type(exc).__name__}{where}", file=sys.stderr)
+        sys.exit(1)
     except Exception as exc:
+        if unavailable(exc):
+            print(f"vaultgate: error: the database cannot be used: {describe_unavailable(exc)}", file=sys.stderr)
+            sys.exit(1)
         # Typer vendors click, so its UsageError has no public import path: match it by name.
         if not any(cls.__name__ == "UsageError" for cls in type(exc).__mro__):
             raise
