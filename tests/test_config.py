@@ -188,3 +188,13 @@ def test_retry_and_failover_settings_are_read_and_checked() -> None:
         with pytest.raises(ConfigError) as info:
             load({variable: value})
         assert variable in str(info.value)
+
+
+@pytest.mark.parametrize(("name", "value"), [("LOG_LEVEL", "loud"), ("LOG_FORMAT", "xml")])
+def test_words_outside_a_settings_choices_are_refused_naming_them(name: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=f"VAULTGATE_{name}: use one of .*not '{value}'"):
+        load({f"VAULTGATE_{name}": value})
+
+
+def test_choices_are_read_case_insensitively() -> None:
+    assert load({"VAULTGATE_LOG_LEVEL": "DEBUG", "VAULTGATE_LOG_FORMAT": "Json"}).log_format == "json"

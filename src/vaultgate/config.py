@@ -36,11 +36,17 @@ class Settings:
     master_key_file: Path | None = None
     host: str = "127.0.0.1"
     port: int = 8080
+    # TLS for `vaultgate serve` (PEM files); both or neither. TLS 1.2 is the minimum accepted.
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     refresh_interval: float = 0.5
     usage_flush_interval: float = 0.5
     upstream_timeout: float = 600.0
     log_level: str = "info"
+    # "text" for people, "json" (one object per line) for collectors; and one line per request.
+    log_format: str = "text"
+    access_log: bool = True
     webhook_url: str | None = None
     # Proxies whose X-Forwarded-For is believed (comma-separated addresses or CIDRs).
     trusted_proxies: str = ""
@@ -73,6 +79,14 @@ class Settings:
     # Hostile upstreams: the longest whole answer read, and the longest single SSE event relayed.
     max_upstream_response_bytes: int = 64 * 1024 * 1024
     max_upstream_event_bytes: int = 8 * 1024 * 1024
+    # Bounded staleness (issue 11): seconds a replica may serve keys without reaching its database.
+    max_staleness: float = 30.0
+    # Graceful shutdown: seconds requests in flight may take to finish before they are ended.
+    drain_timeout: float = 25.0
+    # When set, GET /metrics requires "Authorization: Bearer <this token>".
+    metrics_token: str | None = field(default=None, repr=False)
+    # Refuse `serve --workers N` (N > 1) without Redis, where every worker would count limits alone.
+    require_shared_limits: bool = False
 
     @property
     def resolved_database_url(self) -> str:
@@ -95,6 +109,8 @@ _CASTS: dict[str, Any] = {
     "data_dir": Path,
     "master_key_file": Path,
     "prices_file": Path,
+    "tls_cert": Path,
+    "tls_key": Path,
     "limits_timeout": float,
     "port": int,
     "max_body_bytes": int,
@@ -120,6 +136,8 @@ _CASTS: dict[str, Any] = {
     "upstream_breaker_cool_down": float,
     "max_upstream_response_bytes": int,
     "max_upstream_event_bytes": int,
+    "max_staleness": float,
+    "drain_timeout": float,
 }
 # A zero or negative limit would refuse everything (or, for a timeout, nothing would ever finish).
 _POSITIVE = frozenset(
@@ -136,6 +154,8 @@ _POSITIVE = frozenset(
         "upstream_breaker_cool_down",
         "max_upstream_response_bytes",
         "max_upstream_event_bytes",
+        "max_staleness",
+        "drain_timeout",
     }
 )
 # Zero is meaningful (no retry budget, no backoff); a negative value is not.
@@ -155,10 +175,23 @@ def _boolean(name: str, value: object) -> bool:
     return parsed
 
 
+# Settings that take one of a few words.
+_CHOICES: dict[str, tuple[str, ...]] = {
+    "log_level": ("debug", "info", "warning", "error", "critical"),
+    "log_format": ("text", "json"),
+}
+
+
 def _cast(name: str, value: object) -> object:
     setting = Settings.__dataclass_fields__.get(name)
     if setting is not None and setting.type in ("bool", bool):
         return _boolean(name, value)
+    choices = _CHOICES.get(name)
+    if choices is not None:
+        word = str(value).strip().lower()
+        if word not in choices:
+            raise ConfigError(f"VAULTGATE_{name.upper()}: use one of {', '.join(choices)}, not {value!r}")
+        return word
     cast = _CASTS.get(name)
     if cast is None:
         return str(value)

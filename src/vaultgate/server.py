@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 
 import orjson
@@ -24,6 +25,8 @@ from vaultgate.limits.admission import Limiter
 from vaultgate.limits.interface import LimiterBackend
 from vaultgate.limits.memory import MemoryBackend
 from vaultgate.limits.shared import RedisBackend
+from vaultgate.logs import AccessLog, configure_logging
+from vaultgate.metrics import CONTENT_TYPE, Metrics
 from vaultgate.policy.grants import PolicyError, parse_network
 from vaultgate.privacy.guard import PrivacyGuard
 from vaultgate.services import objects, snapshot_loader, usage
@@ -38,6 +41,7 @@ from vaultgate.upstream.openai import OpenAIAdapter
 from vaultgate.upstream.retry import RetryPolicy
 from vaultgate.usage.pricing import PriceTable
 from vaultgate.usage.recorder import UsageRecorder
+from vaultgate.usage.spool import Spool
 
 log = logging.getLogger("vaultgate")
 
@@ -66,6 +70,13 @@ class Gateway:
         self.client = client
         self.recorder = recorder
         self.limiter = limiter
+        # Past this many seconds without reaching the store, keys are refused and /readyz says so.
+        self.max_staleness = 30.0
+        self.metrics: Metrics | None = None
+        self.metrics_token: str | None = None
+        # Seconds a graceful shutdown lets requests in flight finish before ending them.
+        self.drain_timeout = 25.0
+        self._drain: asyncio.TimerHandle | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -99,6 +110,13 @@ class Gateway:
             body = orjson.dumps({"status": "ok", "revision": self.refresher.current.revision})
             await send_response(send, 200, body, [])
             return
+        if path == "/metrics" and self.metrics is not None:
+            await self._serve_metrics(scope, send)
+            return
+        if path == "/readyz":
+            ready, report = await self.readiness()
+            await send_response(send, 200 if ready else 503, orjson.dumps(report), [])
+            return
         refusal = header_refusal(scope["headers"], self.http_limits)
         if refusal is not None:  # under another ASGI server than vaultgate serve's, which refuses them earlier
             await send_response(send, refusal.status, refusal.body(), [(b"connection", b"close")])
@@ -109,6 +127,77 @@ class Gateway:
         else:
             err = GatewayError(404, "unknown_url", f"Unknown request URL: {scope['method']} {path}.")
             await send_response(send, 404, err.body(), [])
+
+    async def _serve_metrics(self, scope: Scope, send: Send) -> None:
+        """The Prometheus exposition; with ``VAULTGATE_METRICS_TOKEN`` set, only for that bearer token."""
+        assert self.metrics is not None
+        if self.metrics_token is not None:
+            presented = dict(scope["headers"]).get(b"authorization", b"")
+            expected = b"Bearer " + self.metrics_token.encode()
+            if not hmac.compare_digest(presented, expected):
+                err = GatewayError(
+                    401, "invalid_metrics_token", "GET /metrics needs 'Authorization: Bearer <metrics token>'."
+                )
+                await send_response(send, 401, err.body(), [])
+                return
+        body = await asyncio.to_thread(self.metrics.exposition)
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", CONTENT_TYPE), (b"content-length", str(len(body)).encode())],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+    def begin_drain(self) -> None:
+        """A graceful shutdown began (``vaultgate.serving`` calls this): requests in flight get
+        ``drain_timeout`` seconds to finish; then each still running is ended, a stream with an SSE
+        error event (``server_shutting_down``), a request still waiting with a JSON 503, and recorded so."""
+        if self._drain is not None:
+            return
+        log.info("shutting down: requests in flight have %g s to finish", self.drain_timeout)
+        self._drain = asyncio.get_running_loop().call_later(self.drain_timeout, self._end_running)
+
+    def _end_running(self) -> None:
+        ended = self.data_plane.end_running()
+        if ended:
+            log.warning("shutdown: %d requests still running after %g s were ended", ended, self.drain_timeout)
+
+    async def readiness(self) -> tuple[bool, dict[str, object]]:
+        """Whether this replica should get traffic, and each dependency's state (``/readyz``).
+
+        Ready when its snapshot was confirmed by the store within ``max_staleness`` seconds (it
+        refuses keys otherwise), Redis answers (when limits use it), and a provider is configured.
+        Usage writing is reported but does not make a replica unready: events are kept meanwhile.
+        """
+        age = self.refresher.staleness()
+        database = {
+            "ok": age <= self.max_staleness,
+            "snapshot_age_seconds": round(age, 3),
+            "max_staleness_seconds": self.max_staleness,
+        }
+        checks: dict[str, object] = {"database": database}
+        ok = bool(database["ok"])
+        if self.limiter is not None:
+            reachable = await self.limiter.backend.reachable()
+            checks["limits"] = {"ok": reachable}
+            ok = ok and reachable
+        providers = len(self.refresher.current.providers)
+        checks["providers"] = {"ok": providers > 0, "count": providers}
+        ok = ok and providers > 0
+        stats = self.recorder.stats()
+        checks["usage"] = {
+            "queued": stats.queued,
+            "spooled": stats.spooled,
+            "replayed": stats.replayed,
+            "rejected": stats.rejected,
+            "dropped": stats.dropped,
+            "store_unavailable_seconds": None if stats.outage_seconds is None else round(stats.outage_seconds, 3),
+        }
+        if self._drain is not None:  # shutting down: take this replica out of rotation
+            return False, {"status": "draining", **checks}
+        return ok, {"status": "ready" if ok else "unavailable", **checks}
 
     async def start(self) -> None:
         """Open the upstream pool, load the first snapshot, start the background tasks."""
@@ -162,6 +251,17 @@ def _plane(path: str) -> str:
     return "other paths"
 
 
+def _usage_states(recorder: UsageRecorder) -> dict[str, float]:
+    stats = recorder.stats()
+    return {
+        "queued": stats.queued,
+        "spooled": stats.spooled,
+        "replayed": stats.replayed,
+        "rejected": stats.rejected,
+        "dropped": stats.dropped,
+    }
+
+
 def build(settings: config.Settings) -> Gateway:
     """A gateway for ``settings`` (reads the master key and the database, opens nothing else yet)."""
     cp = open_control_plane(settings)
@@ -184,7 +284,14 @@ def build(settings: config.Settings) -> Gateway:
         listen=snapshot_loader.pg_listener(cp),
         load_tokens=lambda current: snapshot_loader.load_tokens(cp, current),
     )
-    recorder = UsageRecorder(lambda batch: usage.write(cp, batch), flush_interval=settings.usage_flush_interval)
+    metrics = Metrics()
+    recorder = UsageRecorder(
+        lambda batch: usage.write(cp, batch),
+        flush_interval=settings.usage_flush_interval,
+        spool=Spool(settings.data_dir / "usage-spool"),
+        is_malformed=usage.is_malformed,
+        observers=(metrics.observe, AccessLog(settings.access_log).observe),
+    )
     limiter = build_limiter(settings, cp.prices)
     privacy = PrivacyGuard.with_installed_recognisers(
         scan_timeout=settings.privacy_scan_timeout, scan_max_bytes=settings.privacy_scan_max_bytes
@@ -213,11 +320,30 @@ def build(settings: config.Settings) -> Gateway:
             lambda owners: objects.record(cp, owners),
             lambda object_id: objects.forget(cp, object_id),
         ),
+        staleness=refresher.staleness,
+        max_staleness=settings.max_staleness,
     )
     refresher.on_swap.append(data_plane.snapshot_swapped)  # kill switches reach requests in flight
-    return Gateway(
+    gateway = Gateway(
         data_plane, build_admin_app(cp, docs=settings.admin_docs), refresher, client, recorder, limiter, hooks, limits
     )
+    gateway.metrics = metrics
+    gateway.metrics_token = settings.metrics_token
+    metrics.gauge(
+        "vaultgate_snapshot_age_seconds",
+        "Seconds since the store last confirmed this replica's view of keys.",
+        lambda: {"current": refresher.staleness()},
+    )
+    metrics.gauge("vaultgate_usage_events", "Usage events by state since start.", lambda: _usage_states(recorder))
+    if limiter is not None:
+        metrics.gauge(
+            "vaultgate_limits_settlements",
+            "Settlements waiting for the limits backend.",
+            lambda: {"unsettled": limiter.unsettled},
+        )
+    gateway.max_staleness = settings.max_staleness
+    gateway.drain_timeout = settings.drain_timeout
+    return gateway
 
 
 def failover(settings: config.Settings, hooks: DataPlaneHooks) -> Failover:
@@ -261,21 +387,11 @@ def build_limiter(settings: config.Settings, prices: PriceTable) -> Limiter:
     else:
         backend = MemoryBackend()
     # A lease outlives the longest upstream call, so a crashed replica's concurrency slots free themselves.
-    return Limiter(backend, prices, lease_seconds=settings.upstream_timeout + 60)
-
-
-def configure_logging(level: str) -> None:
-    """vaultgate's own log lines on stderr. Nothing logged anywhere carries tokens, keys or content."""
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger("vaultgate")
-    root.handlers[:] = [handler]
-    root.setLevel(level.upper())
-    root.propagate = False
+    return Limiter(backend, prices)
 
 
 def create_app() -> Gateway:
     """The uvicorn factory: settings from the environment (the CLI sets them)."""
     settings = config.load()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     return build(settings)

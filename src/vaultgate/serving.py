@@ -142,6 +142,14 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._cancel_body_timer()
         super().handle_websocket_upgrade()
 
+    def shutdown(self) -> None:
+        """The server is shutting down: the app starts draining (it ends what still runs when its drain
+        time is up, with an SSE error event or a 503), then this connection takes no new request."""
+        drain = getattr(self.app, "begin_drain", None)
+        if callable(drain):
+            drain()
+        super().shutdown()
+
     def send_400_response(self, msg: str) -> None:
         """A request httptools cannot parse: the 400 in OpenAI's shape (uvicorn's own is plain text)."""
         self._refuse(GatewayError(400, "invalid_request", "The request is not valid HTTP/1.1."))

@@ -307,3 +307,39 @@ def test_provider_credential_commands(tmp_path: Path) -> None:
     assert vg(tmp_path, "provider", "key", "remove", "openai", old).returncode == 0
     states = [c["state"] for c in json.loads(vg(tmp_path, "provider", "key", "list", "openai", "--json").stdout)]
     assert states == ["active"]
+
+
+def test_quickstart_and_serve_refuse_a_taken_port_before_changing_anything(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        result = vg(tmp_path, "quickstart", "--port", port, env={"OPENAI_API_KEY": ""})
+        assert result.returncode == 1, result.stderr
+        assert result.stderr.strip().splitlines() == [
+            f"vaultgate: error: 127.0.0.1:{port} is already in use: choose another port with --port (make run PORT=...)"
+        ]
+        assert not (tmp_path / "vaultgate.db").exists(), "quickstart changed the data dir before checking the port"
+        assert vg(tmp_path, "init").returncode == 0
+        served = vg(tmp_path, "serve", "--port", port)
+        assert served.returncode == 1 and "already in use" in served.stderr
+
+
+def test_serve_with_workers_and_no_redis_warns_or_refuses(tmp_path: Path) -> None:
+    assert vg(tmp_path, "init").returncode == 0
+    refused = vg(tmp_path, "serve", "--workers", "2", "--port", "1", env={"VAULTGATE_REQUIRE_SHARED_LIMITS": "true"})
+    assert refused.returncode == 1
+    assert "each worker counts rate limits, budgets and concurrency on its own" in refused.stderr
+    assert "VAULTGATE_REQUIRE_SHARED_LIMITS" in refused.stderr
+
+
+def test_doctor_reports_tls(tmp_path: Path) -> None:
+    assert vg(tmp_path, "init").returncode == 0
+    local = json.loads(vg(tmp_path, "doctor", "--json").stdout)
+    assert local["tls"] == "off (listening on 127.0.0.1 only)" and local["audit_chain_ok"] is True
+    exposed = json.loads(vg(tmp_path, "doctor", "--json", env={"VAULTGATE_HOST": "0.0.0.0"}).stdout)
+    assert exposed["tls"].startswith("WARNING: off while listening on 0.0.0.0")
+    with_tls = vg(tmp_path, "doctor", "--json", env={"VAULTGATE_TLS_CERT": "c.pem", "VAULTGATE_TLS_KEY": "k.pem"})
+    assert json.loads(with_tls.stdout)["tls"] == "on"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 import time
 from pathlib import Path
@@ -41,6 +42,7 @@ def test_prompt_marker_is_not_retained(tmp_path: Path, database_url: str) -> Non
     env = {
         "VAULTGATE_DATABASE_URL": database_url,
         "VAULTGATE_LOG_LEVEL": "debug",
+        "VAULTGATE_LOG_FORMAT": "json",
         "VAULTGATE_USAGE_FLUSH_INTERVAL": "0.1",
     }
     gateway = GatewayProcess(settings.data_dir, tmp_path / "gateway.log", env)
@@ -85,6 +87,12 @@ def test_prompt_marker_is_not_retained(tmp_path: Path, database_url: str) -> Non
     assert "vaultgate ready" in logs, "debug logging must actually have been on"
     assert marker not in logs
     assert key not in logs and "sk-upstream-test" not in logs
+    # Structured: vaultgate's lines are JSON objects, and the access log has a line per answered request.
+    lines = [json.loads(line) for line in logs.splitlines() if line.startswith("{")]
+    assert any(line["logger"] == "vaultgate.gateway.snapshot" or "vaultgate ready" in line["message"] for line in lines)
+    access = [line for line in lines if line["logger"] == "vaultgate.access"]
+    assert {line["endpoint"] for line in access} >= {"chat/completions", "responses", "embeddings", "completions"}
+    assert all(line["request_id"].startswith("req_") and "latency_ms" in line for line in access)
 
     dump = everything_in_database(cp)
     assert "chat/completions" in dump, "usage rows must have been written"

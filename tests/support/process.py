@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import ssl
 import subprocess
 import sys
 import time
@@ -35,21 +36,32 @@ def initialised(settings: Settings, upstream_url: str, api_key: str = "sk-upstre
 class GatewayProcess:
     """``vaultgate serve`` on a free port, its output in ``log``; started ready (``/healthz`` answers)."""
 
-    def __init__(self, data_dir: Path, log: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        log: Path,
+        env: dict[str, str] | None = None,
+        *,
+        args: tuple[str, ...] = (),
+        tls_ca: Path | None = None,
+    ) -> None:
+        """``args`` go to ``serve``; with ``tls_ca`` the server speaks HTTPS with a certificate that CA signed."""
         self.port = free_port()
         self.log = log
+        command = [sys.executable, "-m", "vaultgate", "serve", "--data-dir", str(data_dir), "--port", str(self.port)]
         with log.open("wb") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "vaultgate", "serve", "--data-dir", str(data_dir), "--port", str(self.port)],
+                [*command, *args],
                 env={**os.environ, **(env or {})},
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"{'https' if tls_ca else 'http'}://127.0.0.1:{self.port}"
+        verify = ssl.create_default_context(cafile=str(tls_ca)) if tls_ca else True
         deadline = time.monotonic() + 30
         while True:
             try:
-                if httpx.get(self.url + "/healthz").status_code == 200:
+                if httpx.get(self.url + "/healthz", verify=verify).status_code == 200:
                     return
             except httpx.TransportError:
                 pass

@@ -33,6 +33,7 @@ from vaultgate.admin.auth import AdminAuthError, RepeatedAuthorization, actor_or
 from vaultgate.admin.body_limit import BodyLimit, BodyTooLarge
 from vaultgate.services.context import ControlPlane
 from vaultgate.services.errors import Conflict, InvalidInput, NotAuthorised, NotFound, ServiceError
+from vaultgate.store import errors as store_errors
 
 _log = logging.getLogger("vaultgate.admin")
 
@@ -160,6 +161,12 @@ class CatchAll:
             if not started:
                 await _too_large()(scope, receive, send)
         except Exception as exc:  # the boundary: one shape for every failure, never a traceback with values
+            if store_errors.unavailable(exc):
+                _log.warning("admin API: the database is unavailable (%s)", type(exc).__name__)
+                if not started:
+                    message = "vaultgate cannot use its database right now; nothing was changed. Retry shortly."
+                    await error(503, "database_unavailable", message)(scope, receive, send)
+                return
             _log.error("admin API request failed: %s", type(exc).__name__)
             if not started:
                 await error(500, "internal_error", "Internal error; the administrator can find it in the log.")(

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import socket
+import ssl
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -15,9 +18,10 @@ from vaultgate.cli.context import settings
 from vaultgate.cli.output import emit_json, say, with_flags
 from vaultgate.config import ConfigError
 from vaultgate.services import bootstrap, quickstart
-from vaultgate.services.errors import InvalidInput, ServiceError
+from vaultgate.services.errors import Conflict, InvalidInput, ServiceError
 from vaultgate.store import migrate
-from vaultgate.store.errors import StoreError
+from vaultgate.store.errors import StoreError, describe_unavailable, unavailable
+from vaultgate.upstream.addresses import is_loopback_host
 from vaultgate.vault import VaultError
 
 app = typer.Typer(
@@ -84,18 +88,72 @@ def serve(
     port: Annotated[int | None, typer.Option("--port", help="Listen port (default 8080)")] = None,
     workers: Annotated[int, typer.Option("--workers", min=1, help="Worker processes")] = 1,
     data_dir: DataDir = None,
+    tls_cert: Annotated[Path | None, typer.Option("--tls-cert", help="PEM certificate chain: serve HTTPS")] = None,
+    tls_key: Annotated[Path | None, typer.Option("--tls-key", help="PEM private key of --tls-cert")] = None,
 ) -> None:
     """Serve the OpenAI-compatible API (/v1) and the admin API (/admin)."""
     s = settings(ctx, data_dir)
     from vaultgate.services.bootstrap import open_control_plane
 
+    tls = tls_files(tls_cert or s.tls_cert, tls_key or s.tls_key)
+    bind = host or s.host
+    if tls is None and not is_loopback_host(bind):
+        say(
+            f"Warning: serving {bind} without TLS: member keys and prompts travel unencrypted unless a proxy "
+            "in front terminates TLS (--tls-cert/--tls-key, or VAULTGATE_TLS_CERT/VAULTGATE_TLS_KEY)."
+        )
+
+    if workers > 1 and not s.redis_url:
+        message = (
+            f"with --workers {workers} and no VAULTGATE_REDIS_URL each worker counts rate limits, budgets and "
+            f"concurrency on its own: a key gets up to {workers} times its limits"
+        )
+        if s.require_shared_limits:
+            raise ConfigError(message + " (refused: VAULTGATE_REQUIRE_SHARED_LIMITS is set)")
+        say("Warning: " + message + ". Set VAULTGATE_REDIS_URL to share them.")
+    check_port_free(host or s.host, port or s.port)
     cp = open_control_plane(s)  # fail here, with a clear message, not in a worker
     migrate.upgrade(cp.store)  # a new version's migrations run once, before any worker starts
     cp.store.dispose()
-    _run_server(s.data_dir, host or s.host, port or s.port, workers, s.log_level, s.keepalive_timeout)
+    _run_server(s.data_dir, bind, port or s.port, workers, s.log_level, s.keepalive_timeout, s.drain_timeout, tls)
 
 
-def _run_server(data_dir: Path, host: str, port: int, workers: int, log_level: str, keepalive_timeout: int = 5) -> None:
+def tls_files(cert: Path | None, key: Path | None) -> tuple[Path, Path] | None:
+    """The certificate and key to serve HTTPS with, checked now (one-line errors), or None for HTTP."""
+    if cert is None and key is None:
+        return None
+    if cert is None or key is None:
+        raise ConfigError("TLS needs both a certificate and its key: --tls-cert and --tls-key")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(cert, key)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"cannot use the TLS certificate {cert} with the key {key}: {exc.strerror or exc}") from None
+    return cert, key
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Conflict when nothing could listen on ``host:port`` (taken, or not an address of this host)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            reason = "is already in use" if exc.errno == errno.EADDRINUSE else f"cannot be used ({exc.strerror})"
+            raise Conflict(f"{host}:{port} {reason}: choose another port with --port (make run PORT=...)") from None
+
+
+def _run_server(
+    data_dir: Path,
+    host: str,
+    port: int,
+    workers: int,
+    log_level: str,
+    keepalive_timeout: int = 5,
+    drain_timeout: float = 25.0,
+    tls: tuple[Path, Path] | None = None,
+) -> None:
     """uvicorn with vaultgate's app and protocol; the head and body limits come from the app's settings."""
     import uvicorn
 
@@ -119,7 +177,12 @@ def _run_server(data_dir: Path, host: str, port: int, workers: int, log_level: s
         # The client address is vaultgate's to decide (VAULTGATE_TRUSTED_PROXIES): uvicorn's own
         # X-Forwarded-For handling would let any loopback client claim another address.
         proxy_headers=False,
-        timeout_graceful_shutdown=30,
+        # The gateway ends what still runs after drain_timeout itself (SSE error events, 503s: see
+        # Gateway.begin_drain); uvicorn's own cut, which would just close sockets, comes later.
+        timeout_graceful_shutdown=int(drain_timeout) + 5,
+        # Python's server context accepts TLS 1.2 and 1.3 only (its default minimum since 3.10).
+        ssl_certfile=str(tls[0]) if tls else None,
+        ssl_keyfile=str(tls[1]) if tls else None,
     )
 
 
@@ -134,6 +197,8 @@ def quickstart_cmd(
     """Set up a data dir (once), register a provider, print a fresh member key and snippets, serve."""
     s = settings(ctx, data_dir)
     host, port = host or s.host, port or s.port
+    if not no_serve:
+        check_port_free(host, port)  # before anything is changed (a new key would revoke the last one)
     result = quickstart.prepare(s, os.environ.get("OPENAI_API_KEY") or None)
     if result.admin_token:
         say("Admin token (owner 'admin'). It is shown once; store it now:")
@@ -161,7 +226,7 @@ def quickstart_cmd(
     if no_serve:
         return
     say(f"\nServing on http://{host}:{port} (Ctrl-C to stop)")
-    _run_server(s.data_dir, host, port, 1, s.log_level, s.keepalive_timeout)
+    _run_server(s.data_dir, host, port, 1, s.log_level, s.keepalive_timeout, s.drain_timeout)
 
 
 def run(argv: list[str] | None = None) -> None:
@@ -180,7 +245,14 @@ def run(argv: list[str] | None = None) -> None:
     except (ServiceError, StoreError, VaultError, ConfigError) as exc:
         print(f"vaultgate: error: {with_flags(str(exc))}", file=sys.stderr)
         sys.exit(1)
+    except OSError as exc:  # a full disk, a read-only or missing file: the operating system's reason
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(f"vaultgate: error: {exc.strerror or type(exc).__name__}{where}", file=sys.stderr)
+        sys.exit(1)
     except Exception as exc:
+        if unavailable(exc):
+            print(f"vaultgate: error: the database cannot be used: {describe_unavailable(exc)}", file=sys.stderr)
+            sys.exit(1)
         # Typer vendors click, so its UsageError has no public import path: match it by name.
         if not any(cls.__name__ == "UsageError" for cls in type(exc).__mro__):
             raise

@@ -13,6 +13,7 @@ from vaultgate.cli.context import control_plane, settings
 from vaultgate.cli.output import emit_json, emit_table, say
 from vaultgate.services import audit_trail, residency, usage, vault_ops
 from vaultgate.services.context import LOCAL_OPERATOR
+from vaultgate.upstream.addresses import is_loopback_host
 
 vault_app = typer.Typer(help="The master key and sealed secrets.", no_args_is_help=True)
 audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
@@ -81,6 +82,15 @@ def report(
         emit_table(rows, ("member", "model", "requests", "errors", "prompt_tokens", "completion_tokens"))
 
 
+def tls_finding(tls: bool, host: str) -> str:
+    """Whether clients reach this gateway encrypted: ``on``, fine on loopback, or a warning."""
+    if tls:
+        return "on"
+    if is_loopback_host(host):
+        return f"off (listening on {host} only)"
+    return f"WARNING: off while listening on {host}: keys and prompts travel unencrypted unless a TLS proxy is in front"
+
+
 def doctor(
     ctx: typer.Context,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document")] = False,
@@ -95,6 +105,7 @@ def doctor(
         "master_key_source": "environment" if s.master_key else str(s.resolved_master_key_file),
         "audit_records": count,
         "audit_chain_ok": broken is None,
+        "tls": tls_finding(s.tls_cert is not None, s.host),
     }
     found = residency.findings(cp, LOCAL_OPERATOR)
     if as_json:

@@ -87,3 +87,15 @@ def authenticate(
         raise invalid_api_key()
     ex.credential_hash = digest
     return grant
+
+
+def stale_snapshot(max_staleness: float) -> GatewayError:
+    """The 503 of a replica that has not reached its store for longer than ``max_staleness`` seconds:
+    it cannot know which keys were revoked meanwhile, so it accepts none (fail closed)."""
+    return GatewayError(
+        503,
+        "snapshot_stale",
+        f"vaultgate cannot confirm keys right now: this replica has not reached its database for over "
+        f"{max_staleness:g} s, so it accepts no key rather than one that may have been revoked. Retry shortly.",
+        headers=[(b"retry-after", b"5")],
+    )

@@ -34,7 +34,7 @@ from vaultgate.gateway.read import Networks
 from vaultgate.gateway.relay import DEFAULT_MAX_EVENT_BYTES, read_whole, relay_stream, relay_whole
 from vaultgate.gateway.scrub import CredentialScrubber, ScrubberCache
 from vaultgate.gateway.snapshot import Snapshot
-from vaultgate.gateway.streams import RunningRequests
+from vaultgate.gateway.streams import SHUTTING_DOWN, RunningRequests
 from vaultgate.gateway.token_exchange import TokenExchange, TokenIssuer
 from vaultgate.keys.hashing import TokenHasher
 from vaultgate.limits.admission import Limiter
@@ -77,6 +77,8 @@ class DataPlane:
         failover: Failover | None = None,
         max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
         objects: ObjectDirectory | None = None,
+        staleness: Callable[[], float] | None = None,
+        max_staleness: float = 30.0,
     ) -> None:
         self._snapshot = snapshot
         self._hasher = hasher
@@ -99,6 +101,8 @@ class DataPlane:
         self._max_event_bytes = max_event_bytes
         # Who owns each stored object (server.py wires the store; alone, a directory in memory).
         self._ownership = ownership.Ownership(objects if objects is not None else ObjectDirectory.in_memory())
+        self._staleness = staleness
+        self._max_staleness = max_staleness
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         ex = read.start(scope, self._proxies, self._request_ids())
@@ -137,6 +141,7 @@ class DataPlane:
             if ex.target is None or ex.target.endpoint is not endpoints.REALTIME:
                 raise endpoints.unknown_url("GET", ex.path)
             snapshot = self._snapshot()
+            self._check_fresh()  # 2 authn: keys judged on a confirmed snapshot only
             ex.grant = authn.authenticate(ex, scope["headers"], snapshot, self._hasher, self._on_canary)  # 2 authn
             ex.model = realtime.model_of(ex.query)
             self.authorize(ex, snapshot)  # 3 authz
@@ -147,7 +152,7 @@ class DataPlane:
             async with self._running.track(ex) as running:
                 await self._run_session(ex, deployment, client, policy)  # 6 forward, 7 relay
             if running.ended_by is not None:
-                ex.status, ex.error_code = running.ended_by.status, realtime.SESSION_REVOKED
+                ex.status, ex.error_code = running.ended_by.status, realtime.end_code(running.ended_by)
                 await realtime.end_revoked(client, running.ended_by)
         except GatewayError as err:
             ex.status, ex.error_code = err.status, err.code
@@ -198,6 +203,7 @@ class DataPlane:
         """The stage order, in one place. The key is checked on the headers alone, before any body is read."""
         read.check_route(ex)  # 1 read: the route
         snapshot = self._snapshot()
+        self._check_fresh()  # 2 authn: keys judged on a confirmed snapshot only
         ex.grant = authn.authenticate(ex, raw_headers, snapshot, self._hasher, self._on_canary)  # 2 authn
         body_receive = self._body_deadlines.receive(receive)
         try:
@@ -222,6 +228,15 @@ class DataPlane:
             response = await self._failover.forward(ex, deployments, partial(self.forward, ex))
             # 7 restore; new objects recorded before the client sees them; usage is read for 8
             await self.relay(ex, response, self._ownership.watch(ex, running.send))
+
+    def end_running(self) -> int:
+        """End every request still in flight: a graceful shutdown's drain time is up; how many."""
+        return self._running.end_all(SHUTTING_DOWN)
+
+    def _check_fresh(self) -> None:
+        """503 ``snapshot_stale`` when the store has not confirmed this replica's keys for too long."""
+        if self._staleness is not None and self._staleness() > self._max_staleness:
+            raise authn.stale_snapshot(self._max_staleness)
 
     def snapshot_swapped(self, snapshot: Snapshot) -> None:
         """The refresher swapped in ``snapshot``: end the requests in flight it no longer allows."""

@@ -37,6 +37,7 @@ from vaultgate.gateway.endpoints import EPHEMERAL_SECRETS, REALTIME
 from vaultgate.gateway.errors import GatewayError
 from vaultgate.gateway.exchange import Exchange
 from vaultgate.gateway.scrub import CredentialScrubber
+from vaultgate.gateway.streams import SHUTTING_DOWN
 from vaultgate.policy.decide import Denial
 from vaultgate.privacy.errors import PrivacyRefusal
 from vaultgate.privacy.guard import PrivacyGuard
@@ -230,12 +231,18 @@ class Session:
             ex.completion_tokens = (ex.completion_tokens or 0) + completion
 
 
+def end_code(denial: Denial) -> str:
+    """The code a session ended by ``denial`` ends with: ``session_revoked`` for a kill switch."""
+    return denial.code if denial is SHUTTING_DOWN else SESSION_REVOKED
+
+
 async def end_revoked(client: ClientSocket, denial: Denial) -> None:
-    """Tell the client a kill switch ended its session, then close it."""
+    """Tell the client a kill switch (or a shutdown past its drain time) ended its session, then close it."""
+    code = end_code(denial)
     if client.accepted and not client.closed:
         with contextlib.suppress(Exception):
-            await client.send_text(error_event(SESSION_REVOKED, "vaultgate ended this session: " + denial.message))
-    await client.close(CLOSE_POLICY, SESSION_REVOKED)
+            await client.send_text(error_event(code, "vaultgate ended this session: " + denial.message))
+    await client.close(CLOSE_POLICY, code)
 
 
 def model_of(query: bytes) -> str:

@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -80,15 +81,27 @@ class Refresher:
         self._listener: threading.Thread | None = None
         # Called with each new snapshot (the data plane ends requests in flight it no longer allows).
         self.on_swap: list[Callable[[Snapshot], None]] = []
+        # When the store last confirmed the snapshot is current (monotonic seconds), and since when it cannot.
+        self._confirmed = time.monotonic()
+        self._failing_since: float | None = None
 
     @property
     def current(self) -> Snapshot:
         """The snapshot requests use now."""
         return self._current
 
+    def staleness(self) -> float:
+        """Seconds since the store last confirmed that this replica's snapshot is current.
+
+        Every successful revision check confirms it (every ``interval``); a replica cut off from
+        the database sees this grow, and the data plane refuses keys past the configured maximum.
+        """
+        return time.monotonic() - self._confirmed
+
     async def start(self) -> None:
         """Load the first snapshot (failing loudly if it cannot), then keep it fresh."""
         self._swap(await asyncio.to_thread(self._load))
+        self._confirmed = time.monotonic()
         loop = asyncio.get_running_loop()
         if self._listen is not None:
             wake = lambda: loop.call_soon_threadsafe(self._wake.set)  # noqa: E731
@@ -108,6 +121,7 @@ class Refresher:
 
     async def refresh(self) -> None:
         """Reload now if a revision moved: everything, or only the short-lived tokens."""
+        checked = time.monotonic()
         revision, token_revision = await asyncio.to_thread(self._revision)
         if revision != self._current.revision:
             self._swap(await asyncio.to_thread(self._load))
@@ -117,6 +131,8 @@ class Refresher:
             tokens, loaded = await asyncio.to_thread(self._load_tokens, base)
             if self._current is base:  # else a full reload in between already holds newer tokens
                 self._swap(replace(base, tokens=MappingProxyType(dict(tokens)), token_revision=loaded))
+        # Current as of when the check started (what changed after it is the next check's to see).
+        self._confirmed = max(self._confirmed, checked)
 
     def add_token(self, digest: str, grant: KeyGrant, parent_digest: str) -> None:
         """Serve a token this replica just issued at once, until a loaded snapshot holds it."""
@@ -154,5 +170,17 @@ class Refresher:
             self._wake.clear()
             try:
                 await self.refresh()
-            except Exception:  # keep serving the last good snapshot; the next tick retries
-                log.exception("snapshot refresh failed; serving the previous snapshot")
+            except Exception as exc:  # keep serving the last good snapshot; the next tick retries
+                if self._failing_since is None:
+                    self._failing_since = time.monotonic()
+                    log.warning(
+                        "cannot reach the store to refresh keys (%s): serving the snapshot of %.1f s ago",
+                        type(exc).__name__,
+                        self.staleness(),
+                        exc_info=True,
+                    )
+                continue
+            if self._failing_since is not None:
+                outage = time.monotonic() - self._failing_since
+                log.warning("store reachable again after %.1f s; snapshot current", outage)
+                self._failing_since = None

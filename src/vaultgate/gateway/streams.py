@@ -39,6 +39,11 @@ STREAM_REVOKED = "stream_revoked"
 # Not an answer (nobody is left to read one): the status and code a request is recorded with when its
 # client hung up while it was in flight (499, as nginx records it).
 CLIENT_GONE = Denial(499, "client_disconnected", "The client closed the connection.")
+# How requests still running when a graceful shutdown's drain time is up are ended: a stream with an
+# SSE error event of this code, a request still waiting for its answer with this 503 (retry elsewhere).
+SHUTTING_DOWN = Denial(
+    503, "server_shutting_down", "vaultgate is shutting down and ended this request; retry it (another replica)."
+)
 # Requests that finish sooner are not watched for a hang-up at all (a task per request costs more
 # than the rare hang-up of a fast request would).
 HANG_UP_WATCH_AFTER = 0.05
@@ -50,10 +55,15 @@ async def _no_send(message: Message) -> None:
     """The ``send`` of a tracked request, which answers through its own channel."""
 
 
+def stream_end_code(denial: Denial) -> str:
+    """The code a stream ended by ``denial`` ends with: ``stream_revoked`` for a kill switch."""
+    return denial.code if denial is SHUTTING_DOWN else STREAM_REVOKED
+
+
 def revoked_event(denial: Denial) -> bytes:
-    """The SSE event that ends a stream cut by a kill switch (the SDKs raise ``APIError`` on it)."""
+    """The SSE event that ends a stream cut by a kill switch or a shutdown (the SDKs raise ``APIError`` on it)."""
     message = "vaultgate ended this stream: " + denial.message
-    error = GatewayError(denial.status, STREAM_REVOKED, message)
+    error = GatewayError(denial.status, stream_end_code(denial), message)
     return b"data: " + error.body() + b"\n\n"
 
 
@@ -115,6 +125,13 @@ class RunningRequests:
                 raise  # cancelled for another reason as well (shutdown): let that win
         finally:
             self._remove(request)
+
+    def end_all(self, denial: Denial) -> int:
+        """End every request still running (a graceful shutdown past its drain time); how many."""
+        running = [r for r in self._running.values() if r.ended_by is None]
+        for request in running:
+            self._end(request, denial)
+        return len(running)
 
     def recheck(self, snapshot: Snapshot) -> None:
         """End every request whose credential ``snapshot`` no longer allows."""
@@ -215,6 +232,6 @@ class Watch:
         if not request.started:
             raise GatewayError(denial.status, denial.code, denial.message, param=denial.param) from None
         ex = self._ex
-        ex.status, ex.error_code = denial.status, STREAM_REVOKED
+        ex.status, ex.error_code = denial.status, stream_end_code(denial)
         await self._send({"type": "http.response.body", "body": revoked_event(denial), "more_body": False})
         return True

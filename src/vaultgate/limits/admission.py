@@ -11,8 +11,10 @@ they produce more than their worst case (never, when the request sets max_tokens
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -52,24 +54,94 @@ class Ticket:
     prompt_estimate: int
 
 
-class Limiter:
-    """Turns requests into demands on a backend, and usage into settlements."""
+# A concurrency lease lasts this long unless renewed; the keeper renews running ones every third of it.
+LEASE_SECONDS = 30.0
+# Settlements that failed (the backend unreachable) are retried for this long, at most this many kept.
+SETTLE_RETRY_SECONDS = 3600.0
+MAX_UNSETTLED = 10_000
 
-    def __init__(self, backend: LimiterBackend, prices: PriceTable, *, lease_seconds: float = 660.0) -> None:
+
+@dataclass(slots=True)
+class _Unsettled:
+    ticket: Ticket
+    tokens: int
+    cost: int
+    since: float
+
+
+class Limiter:
+    """Turns requests into demands on a backend, and usage into settlements.
+
+    Concurrency leases are short (``lease_seconds``) and renewed while their request runs, so a
+    lease outlives its request by at most ``lease_seconds`` even when its release is lost (a
+    crashed replica, the backend unreachable when the request ended). A settlement that failed
+    is retried in the background until the backend is back, so the lease is released and the
+    real tokens and cost replace the estimates as soon as it is (docs/LIMITS.md).
+    """
+
+    def __init__(self, backend: LimiterBackend, prices: PriceTable, *, lease_seconds: float = LEASE_SECONDS) -> None:
         self.backend = backend
         self.prices = prices
         self._lease = lease_seconds
         self._count: Callable[[str], int] = bytes_estimate
         self.counter_name = "bytes/4"
+        self._held: dict[str, Ticket] = {}  # request id -> ticket holding a concurrency lease
+        self._unsettled: list[_Unsettled] = []
+        self._keeper: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        """Load the token counter (off the event loop) and open the backend."""
+        """Load the token counter (off the event loop), open the backend, start the lease keeper."""
         self._count, self.counter_name = await asyncio.to_thread(load_counter)
         await self.backend.start()
+        self._keeper = asyncio.create_task(self._keep(), name="vaultgate-leases")
 
     async def stop(self) -> None:
-        """Close the backend."""
+        """Stop the keeper, try the pending settlements once more, close the backend."""
+        if self._keeper is not None:
+            self._keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._keeper
+        await self.retry_settlements()
         await self.backend.stop()
+
+    @property
+    def unsettled(self) -> int:
+        """Settlements waiting for the backend to come back."""
+        return len(self._unsettled)
+
+    async def _keep(self) -> None:
+        """Every third of a lease: renew the leases of running requests, retry failed settlements."""
+        while True:
+            await asyncio.sleep(self._lease / 3)
+            await self.renew_leases()
+            await self.retry_settlements()
+
+    async def renew_leases(self) -> None:
+        """Extend the lease of every request of this process still running (the keeper calls this)."""
+        if self._held:
+            try:
+                await self.backend.renew([t.demand for t in self._held.values()], self._lease)
+            except LimitsUnavailable as exc:
+                log.warning("renewing %d concurrency leases failed (%s)", len(self._held), exc)
+
+    async def retry_settlements(self) -> None:
+        """Write the settlements that failed, oldest first, until the backend refuses again."""
+        if not self._unsettled:
+            return
+        waiting, self._unsettled = self._unsettled, []
+        now = time.monotonic()
+        for i, item in enumerate(waiting):
+            try:
+                await self.backend.settle(item.ticket.demand, item.ticket.admission, item.tokens, item.cost)
+            except LimitsUnavailable:
+                kept = [w for w in waiting[i:] if now - w.since < SETTLE_RETRY_SECONDS]
+                self._unsettled[:0] = kept
+                if len(kept) < len(waiting) - i:
+                    log.error(
+                        "%d settlements given up after %.0f s", len(waiting) - i - len(kept), SETTLE_RETRY_SECONDS
+                    )
+                return
+        log.warning("%d delayed settlements written", len(waiting))
 
     async def admit(
         self,
@@ -115,7 +187,10 @@ class Limiter:
         admission = await self.backend.admit(demand)
         if not admission.admitted:
             raise LimitRefused(admission)
-        return Ticket(demand, admission, price, prompt)
+        ticket = Ticket(demand, admission, price, prompt)
+        if any(sd.limits.concurrency is not None for sd in scopes):
+            self._held[request_id] = ticket
+        return ticket
 
     async def admit_exchange(self, key_id: str, request_id: str, per_minute: int) -> Admission:
         """Count one short-lived token exchange against the key's own exchange limit (no lease, no tokens).
@@ -136,6 +211,7 @@ class Limiter:
     ) -> None:
         """Replace estimates with the real usage; if usage is unknown a success keeps its worst case."""
         demand = ticket.demand
+        self._held.pop(demand.request_id, None)
         if prompt_tokens is not None or completion_tokens is not None:
             prompt = prompt_tokens if prompt_tokens is not None else ticket.prompt_estimate
             tokens = prompt + (completion_tokens or 0)
@@ -147,8 +223,13 @@ class Limiter:
         try:
             await self.backend.settle(demand, ticket.admission, tokens, cost)
         except LimitsUnavailable as exc:
-            # The lease expires by itself; the reservation stays at its worst case (errs on the safe side).
-            log.warning("settling request %s failed (%s); its reservation stays", demand.request_id, exc)
+            # Retried by the keeper until the backend is back; meanwhile the lease is no longer renewed
+            # (it ends within a lease time) and the reservation stays at its worst case (the safe side).
+            log.warning("settling request %s failed (%s); retried in the background", demand.request_id, exc)
+            if len(self._unsettled) >= MAX_UNSETTLED:
+                self._unsettled.pop(0)
+                log.error("too many delayed settlements: the oldest is given up")
+            self._unsettled.append(_Unsettled(ticket, tokens, cost, time.monotonic()))
 
 
 def _duration(seconds: float) -> str:

@@ -12,6 +12,7 @@ skewed host clocks still agree.
 from __future__ import annotations
 
 import abc
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -84,3 +85,12 @@ class LimiterBackend(abc.ABC):
 
     async def stop(self) -> None:  # noqa: B027 - optional hook
         """Close connections (optional)."""
+
+    @abc.abstractmethod
+    async def renew(self, demands: Sequence[Demand], lease_seconds: float) -> None:
+        """Extend the concurrency leases of requests still running to ``lease_seconds`` from now
+        (a lease already released stays released)."""
+
+    async def reachable(self) -> bool:
+        """Whether the backend answers now (``/readyz``); in-process counters always do."""
+        return True

@@ -8,7 +8,7 @@ processes each keep their own counters: use the Redis backend for ``--workers N`
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -151,6 +151,15 @@ class MemoryBackend(LimiterBackend):
                     del scope.spent[old]  # a past period of the same kind is over
                 scope.spent[pid] = scope.spent.get(pid, 0) + demand.cost_micro_usd
         return _admission(True, None, 0.0, head, second, tuple(periods))
+
+    async def renew(self, demands: Sequence[Demand], lease_seconds: float) -> None:
+        """Extend the leases of requests still holding one."""
+        until = self._clock() + lease_seconds
+        for demand in demands:
+            for sd in demand.scopes:
+                leases = self._scope(sd.scope).leases
+                if demand.request_id in leases:
+                    leases[demand.request_id] = until
 
     async def settle(self, demand: Demand, admission: Admission, tokens: int, cost_micro_usd: int) -> None:
         """Release the lease and correct tokens and spend."""

@@ -5,7 +5,8 @@ for every replica whatever their host clocks say. Keys (per scope, under a prefi
 
     <prefix><scope>:r        hash  second -> requests      (expires after the window)
     <prefix><scope>:t        hash  second -> tokens
-    <prefix><scope>:c        zset  request id -> lease end (a crashed replica's leases expire)
+    <prefix><scope>:c        zset  request id -> lease end (renewed while the request runs; a crashed
+                             replica's leases expire within the lease time)
     <prefix><scope>:b:<pid>  int   micro-USD spent + reserved in period <pid> (d20260131, m202601)
 
 The scripts build the suffixed key names from the base keys they are given, so this needs
@@ -14,6 +15,7 @@ one Redis (or a primary with replicas), not Redis Cluster.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -157,6 +159,21 @@ return out
 """
 )
 
+_RENEW = (
+    _COMMON
+    + """
+local lease = tonumber(ARGV[1])
+for i = 1, #KEYS do
+  local key = KEYS[i] .. ':c'
+  if redis.call('ZSCORE', key, ARGV[i + 1]) then
+    redis.call('ZADD', key, now + lease, ARGV[i + 1])
+    redis.call('EXPIRE', key, math.ceil(lease) + 60)
+  end
+end
+return 1
+"""
+)
+
 _SETTLE = """
 local n, rid, bucket = tonumber(ARGV[1]), ARGV[2], ARGV[3]
 local dtokens, dcost = tonumber(ARGV[4]), tonumber(ARGV[5])
@@ -212,11 +229,19 @@ class RedisBackend(LimiterBackend):
         self._prefix = prefix
         self._admit = self._redis.register_script(_ADMIT)
         self._settle = self._redis.register_script(_SETTLE)
+        self._renew = self._redis.register_script(_RENEW)
 
     async def stop(self) -> None:
         """Close the connection pool."""
         await self._redis.aclose()
         await self._redis.connection_pool.disconnect()
+
+    async def reachable(self) -> bool:
+        """A PING within the script timeout."""
+        try:
+            return bool(await self._redis.ping())
+        except (RedisError, OSError):
+            return False
 
     async def admit(self, demand: Demand) -> Admission:
         """One script run: check everything, charge everything or nothing."""
@@ -267,6 +292,22 @@ class RedisBackend(LimiterBackend):
             args += [int(sd.limits.tpm is not None), int(sd.limits.concurrency is not None), pid]
         try:
             await self._settle(keys=keys, args=args)
+        except RedisError as exc:
+            raise LimitsUnavailable(type(exc).__name__) from exc
+
+    async def renew(self, demands: Sequence[Demand], lease_seconds: float) -> None:
+        """One script run for every running lease of this process (ZADD XX: released ones stay released)."""
+        keys: list[str] = []
+        rids: list[str] = []
+        for demand in demands:
+            for sd in demand.scopes:
+                if sd.limits.concurrency is not None:
+                    keys.append(self._prefix + sd.scope)
+                    rids.append(demand.request_id)
+        if not keys:
+            return
+        try:
+            await self._renew(keys=keys, args=[lease_seconds, *rids])
         except RedisError as exc:
             raise LimitsUnavailable(type(exc).__name__) from exc
 

@@ -18,7 +18,7 @@ from vaultgate.services.errors import InvalidInput, NotInitialised
 from vaultgate.services.notify import Notifier
 from vaultgate.store import migrate
 from vaultgate.store.db import Store
-from vaultgate.store.errors import StoreError
+from vaultgate.store.errors import StoreError, describe_unavailable
 from vaultgate.store.models import AdminToken, Member, VaultSecret
 from vaultgate.usage import pricing
 from vaultgate.vault import Keyring, MasterKey, Vault
@@ -106,7 +106,7 @@ def is_initialised(store: Store) -> bool:
         with store.session() as session:
             return session.scalar(select(VaultSecret.name).where(VaultSecret.name == TOKEN_HASH_KEY)) is not None
     except OperationalError as exc:
-        raise StoreError(f"cannot reach the database: {exc.orig.__class__.__name__}") from exc
+        raise StoreError(f"cannot use the database: {describe_unavailable(exc)}") from exc
 
 
 def open_control_plane(settings: Settings, *, store: Store | None = None, vault: Vault | None = None) -> ControlPlane:

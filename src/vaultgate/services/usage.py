@@ -7,6 +7,7 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 
 from sqlalchemy import case, func, insert, select
+from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 
 from vaultgate.services import access
 from vaultgate.services.context import Actor, ControlPlane
@@ -25,6 +26,21 @@ def write(cp: ControlPlane, records: Sequence[UsageRecord]) -> None:
 
 
 _FIELDS = tuple(f.name for f in fields(UsageRecord))
+
+
+def is_malformed(exc: BaseException) -> bool:
+    """Whether the store refused usage records for their values, not for being unavailable.
+
+    Only a value the database rejects (too long, out of range, a constraint) is the records'
+    fault; every other database error (connection refused or lost, the server starting up or
+    shutting down, a read-only or full disk, a pool timeout) means "try again later", so the
+    recorder keeps the events instead of setting them aside.
+    """
+    if isinstance(exc, (DataError, IntegrityError)):
+        return not exc.connection_invalidated
+    if isinstance(exc, (SQLAlchemyError, OSError)):
+        return False
+    return isinstance(exc, (TypeError, ValueError))  # building rows from a record
 
 
 @dataclass(frozen=True, slots=True)

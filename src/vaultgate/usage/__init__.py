@@ -5,4 +5,5 @@ __all__ = [
     "events",
     "pricing",
     "recorder",
+    "spool",
 ]
