@@ -129,7 +129,7 @@ class ProviderCreate(Strict):
     region: str | None = Field(default=None, max_length=60, description="Cloud region, e.g. swedencentral")
     geography: str | None = Field(default=None, max_length=20, description="Where requests are processed: eu, us...")
     deployment_type: Literal["global", "datazone", "regional"] | None = None
-    # Azure: which URL surface, and api-key or Microsoft Entra ID (docs/PROVIDERS_AZURE.md).
+    # Azure: which URL surface, and api-key or Microsoft Entra ID (docs/PROVIDERS.md, Azure OpenAI).
     azure_surface: Literal["deployments", "v1"] | None = None
     auth: Literal["api-key", "entra"] | None = None
     tenant_id: str | None = Field(default=None, max_length=100)

@@ -1,4 +1,4 @@
-"""Azure OpenAI's content-filter refusal, rewritten as an OpenAI-shaped error (docs/PROVIDERS_AZURE.md).
+"""Azure OpenAI's content-filter refusal, rewritten as an OpenAI-shaped error (docs/PROVIDERS.md, Azure OpenAI).
 
 Azure refuses a prompt its filter flags with a 400 whose ``error`` has ``code: content_filter``,
 ``type: null`` and the verdicts under ``innererror.content_filter_result``. OpenAI's SDKs then
