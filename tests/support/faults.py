@@ -116,6 +116,9 @@ class FaultUpstream:
         return self
 
     def stop(self) -> None:
+        if not self._thread.is_alive():  # stopped already (a test may stop it to make it unreachable)
+            return
+
         async def close() -> None:
             assert self._server is not None and self._stopping is not None
             self._stopping.set()
