@@ -25,6 +25,7 @@ BODIES = {
     "/admin/providers/{name}/credentials": {"api_key": "sk-x"},
     "/admin/providers/{name}": {"geography": "eu"},
     "/admin/routes": {"name": "evil", "targets": [{"provider": "capture"}]},
+    "/admin/objects": {"id": "file-evil", "kind": "file", "member": "bob"},
     "/admin/keys/{key_id}/rotate": {},
     "/admin/members/{name}/limits": {"rpm": 1},
     "/admin/teams/{name}/limits": {"rpm": 1},
