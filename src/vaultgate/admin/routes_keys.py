@@ -20,6 +20,8 @@ def create_key(body: KeyCreate, actor: CurrentActor, cp: CurrentControlPlane) ->
     policy = {"models": body.models, "scopes": body.scopes, "ip_allow": body.ip_allow, "allow_store": body.allow_store}
     if body.privacy is not None:
         policy["privacy"] = body.privacy
+    if body.zero_retention:
+        policy["zero_retention"] = True
     created = keys.create(
         cp,
         actor,

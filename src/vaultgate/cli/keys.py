@@ -47,9 +47,14 @@ def parse_scopes(pairs: list[str]) -> dict[str, str]:
 
 
 def policy_options(
-    models: str | None, scope: list[str] | None, ip: list[str] | None, privacy: str | None, allow_store: bool
+    models: str | None,
+    scope: list[str] | None,
+    ip: list[str] | None,
+    privacy: str | None,
+    allow_store: bool,
+    zero_retention: bool = False,
 ) -> dict[str, Any]:
-    """The policy JSON from the ``--models/--scope/--ip/--privacy/--allow-store`` options (keys, teams, org)."""
+    """The policy JSON from the ``--models/--scope/--ip/--privacy/--allow-store/--zero-retention`` options."""
     policy: dict[str, Any] = {
         "models": [m for m in (models or "").split(",") if m.strip()],
         "scopes": parse_scopes(scope or []),
@@ -58,7 +63,17 @@ def policy_options(
     }
     if privacy is not None:
         policy["privacy"] = parse_privacy(privacy)
+    if zero_retention:
+        policy["zero_retention"] = True
     return policy
+
+
+ZeroRetentionOption = Annotated[
+    bool,
+    typer.Option(
+        "--zero-retention", help="Leave nothing stored at the provider: stored objects, store, background refused"
+    ),
+]
 
 
 @app.command("create")
@@ -75,6 +90,7 @@ def create(
     allow_store: Annotated[
         bool, typer.Option("--allow-store", help="Let requests ask the provider to store them")
     ] = False,
+    zero_retention: ZeroRetentionOption = False,
     rpm: RpmOption = None,
     tpm: TpmOption = None,
     concurrency: ConcurrencyOption = None,
@@ -87,7 +103,7 @@ def create(
     ] = None,
 ) -> None:
     """Create a key for a member and print it once."""
-    policy = policy_options(models, scope, ip, privacy, allow_store)
+    policy = policy_options(models, scope, ip, privacy, allow_store, zero_retention)
     created = keys.create(
         control_plane(ctx),
         LOCAL_OPERATOR,

@@ -13,6 +13,7 @@ from vaultgate.cli.keys import (
     ConcurrencyOption,
     RpmOption,
     TpmOption,
+    ZeroRetentionOption,
     limit_options,
     policy_options,
 )
@@ -57,6 +58,7 @@ def team_policy(
     allow_store: Annotated[
         bool, typer.Option("--allow-store", help="Let the team's keys allow provider-side storing (default: forbidden)")
     ] = False,
+    zero_retention: ZeroRetentionOption = False,
     max_key_age: Annotated[int | None, typer.Option("--max-key-age", help="Days before a key is due")] = None,
     expire_overdue: Annotated[
         bool | None, typer.Option("--expire-overdue/--warn-overdue", help="Expire keys past the max age")
@@ -65,11 +67,12 @@ def team_policy(
 ) -> None:
     """Set the team's ceiling (keys can only narrow it) and key-age rules."""
     policy: dict[str, Any] | None = None
-    if models is not None or scope or ip or privacy is not None or allow_store:
-        policy = policy_options(models, scope, ip, privacy, allow_store)
+    if models is not None or scope or ip or privacy is not None or allow_store or zero_retention:
+        policy = policy_options(models, scope, ip, privacy, allow_store, zero_retention)
     if policy is None and max_key_age is None and expire_overdue is None:
         raise InvalidInput(
-            "nothing to set: give --models, --scope, --ip, --privacy, --allow-store, --max-key-age or --expire-overdue"
+            "nothing to set: give --models, --scope, --ip, --privacy, --allow-store, --zero-retention, --max-key-age"
+            " or --expire-overdue"
         )
     info = teams.set_policy(
         control_plane(ctx),
@@ -126,13 +129,14 @@ def org_policy(
     allow_store: Annotated[
         bool, typer.Option("--allow-store", help="Let keys allow provider-side storing (default: forbidden)")
     ] = False,
+    zero_retention: ZeroRetentionOption = False,
     clear: Annotated[bool, typer.Option("--clear", help="Remove the organisation policy")] = False,
     show: Annotated[bool, typer.Option("--show", help="Print the current policy, change nothing")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document")] = False,
 ) -> None:
     """Set the organisation's ceiling: every team and key is held under it (strictest value wins)."""
     cp = control_plane(ctx)
-    given = models is not None or bool(scope) or bool(ip) or privacy is not None or allow_store
+    given = models is not None or bool(scope) or bool(ip) or privacy is not None or allow_store or zero_retention
     if show:
         if given or clear:
             raise InvalidInput("--show changes nothing: give it alone")
@@ -143,8 +147,11 @@ def org_policy(
         result = org.set_org_policy(cp, LOCAL_OPERATOR, None)
     else:
         if not given:
-            raise InvalidInput("nothing to set: give --models, --scope, --ip, --privacy, --allow-store, or --clear")
-        result = org.set_org_policy(cp, LOCAL_OPERATOR, policy_options(models, scope, ip, privacy, allow_store))
+            raise InvalidInput(
+                "nothing to set: give --models, --scope, --ip, --privacy, --allow-store, --zero-retention, or --clear"
+            )
+        policy = policy_options(models, scope, ip, privacy, allow_store, zero_retention)
+        result = org.set_org_policy(cp, LOCAL_OPERATOR, policy)
     if as_json:
         emit_json({"policy": result})
     else:

@@ -25,7 +25,7 @@ from vaultgate.gateway.exchange import Exchange, Headers, RequestIds
 from vaultgate.gateway.failure import ResponseTracker, answer_failure, internal_error, log_failure
 from vaultgate.gateway.http_limits import HttpLimits
 from vaultgate.gateway.read import Networks
-from vaultgate.gateway.relay import read_whole, relay_stream, relay_whole
+from vaultgate.gateway.relay import read_whole, relay_bytes, relay_stream, relay_whole
 from vaultgate.gateway.scrub import CredentialScrubber, ScrubberCache
 from vaultgate.gateway.snapshot import Snapshot
 from vaultgate.gateway.streams import RunningRequests
@@ -176,7 +176,7 @@ class DataPlane:
             endpoint=target.endpoint.name,
             path=target.upstream_path(),
             query=ex.query,
-            headers=hygiene.forwarded_headers(ex.headers),
+            headers=hygiene.forwarded_headers(ex.headers, multipart=target.endpoint.multipart),
             body=ex.forward_body(model),
             model=model,
             stream=ex.stream,
@@ -196,6 +196,8 @@ class DataPlane:
             await self._relay_models(ex, response, send, headers, scrub)
         elif ex.stream and response.status == 200:
             await relay_stream(ex, response, send, headers, scrub)
+        elif ex.target is not None and ex.target.endpoint.byte_answer and 200 <= response.status < 300:
+            await relay_bytes(ex, response, send, headers, scrub)
         else:
             await relay_whole(ex, response, send, headers, scrub)
 

@@ -32,7 +32,8 @@ class AzureAdapter(ProviderAdapter):
 
     async def send(self, provider: ProviderConfig, request: ProxyRequest) -> UpstreamResponse:
         headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers]
-        headers.append(("Content-Type", "application/json"))
+        if not any(k.lower() == "content-type" for k, _ in headers):  # a form brings its own (the boundary)
+            headers.append(("Content-Type", "application/json"))
         if provider.api_key:
             headers.append(("api-key", provider.api_key))
         return await self._client.request(request.method, self.url_for(provider, request), headers, request.body)
