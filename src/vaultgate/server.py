@@ -74,6 +74,11 @@ class Gateway:
                 log_failure(_plane(scope["path"]), request_id, exc)
                 headers = [(b"x-request-id", request_id.encode()), (b"connection", b"close")]
                 await answer_failure(tracker, internal_error(), headers)
+        elif kind == "websocket":  # Realtime sessions; nothing else speaks WebSocket
+            if scope["path"].startswith("/v1/"):
+                await self.data_plane.websocket(scope, receive, send)
+            else:
+                await send({"type": "websocket.close", "code": 1008})
         elif kind == "lifespan":
             await self._lifespan(receive, send)
 

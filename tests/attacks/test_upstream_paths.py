@@ -85,7 +85,7 @@ def _template(endpoint: Endpoint, method: str) -> Template:
     body: dict[str, Any] | None = None
     if endpoint.json_body:
         body = _BODIES.get(endpoint.name, {"model": "gpt-4o"} if endpoint.takes_model else {"metadata": {"k": "v"}})
-    reaches = endpoint.upstream and endpoint.refusal is None
+    reaches = endpoint.upstream and endpoint.refusal is None and not endpoint.websocket
     return Template(method, endpoint.pattern, body, reaches, endpoint.multipart, endpoint.query)
 
 

@@ -460,3 +460,89 @@ def test_a_binary_answer_holding_the_provider_key_is_scrubbed(gw: Gateway, monke
     assert gw.provider_key.encode() not in content
     assert content.startswith(b"\x00" * 70000 + b"token=[provider credential removed]")
     assert content.endswith(b"\xff" * 100)
+
+
+# -- realtime over WebSocket -------------------------------------------------------------------
+
+
+def test_realtime_session_through_the_gateway_with_the_vault_key_and_scrubbed_answers(gw: Gateway) -> None:
+    key = gw.key()
+    before = len(gw.fake.realtime_sessions)
+    with gw.client(key).realtime.connect(model="gpt-realtime") as connection:
+        assert connection.recv().type == "session.created"
+        connection.send({"type": "response.create"})
+        done = connection.recv()
+        assert done.type == "response.done"
+        text = done.response.output[0].content[0].text  # type: ignore[union-attr,index]
+    assert text.startswith("answer for gpt-realtime; you sent Bearer [provider credential removed]")
+    session = gw.fake.realtime_sessions[before]
+    assert session["headers"]["authorization"] == f"Bearer {gw.provider_key}"  # the vault's, never the member's
+    assert key not in json.dumps(session) and session["query"] == "model=gpt-realtime"
+    assert [e["type"] for e in session["events"]] == ["response.create"]
+
+
+def test_realtime_needs_the_realtime_write_scope_a_good_key_and_an_allowed_model(gw: Gateway) -> None:
+    from websockets.exceptions import InvalidStatus
+
+    before = len(gw.fake.realtime_sessions)
+    refusals = [
+        (gw.key(scopes={"realtime": "read"}), "gpt-realtime", 403),
+        (gw.key(scopes={"realtime": "none"}), "gpt-realtime", 403),
+        (gw.key(models=["gpt-4o"]), "gpt-realtime", 403),
+        ("vg_live_not-a-key", "gpt-realtime", 401),
+    ]
+    for key, model, status in refusals:
+        with pytest.raises(InvalidStatus) as refused, gw.client(key).realtime.connect(model=model) as connection:
+            connection.recv()
+        assert refused.value.response.status_code == status
+    assert len(gw.fake.realtime_sessions) == before, "a refused session reached the upstream"
+    plain = httpx.get(gw.url + "/v1/realtime?model=gpt-realtime", headers={"Authorization": f"Bearer {gw.key()}"})
+    assert_error(plain, 426, "websocket_required")
+
+
+def test_a_browser_key_subprotocol_authenticates_and_is_never_echoed(gw: Gateway) -> None:
+    from websockets.sync.client import connect
+
+    key = gw.key()
+    url = gw.url.replace("http://", "ws://") + "/v1/realtime?model=gpt-realtime"
+    with connect(url, subprotocols=["realtime", f"openai-insecure-api-key.{key}"]) as ws:  # type: ignore[list-item]
+        assert ws.subprotocol == "realtime"
+        assert json.loads(ws.recv())["type"] == "session.created"
+    assert gw.fake.realtime_sessions[-1]["headers"]["authorization"] == f"Bearer {gw.provider_key}"
+
+
+def test_a_kill_switch_ends_a_running_realtime_session(gw: Gateway) -> None:
+    name = "m-" + secrets.token_hex(4)
+    members.add(gw.cp, LOCAL_OPERATOR, name)
+    key = keys.create(gw.cp, LOCAL_OPERATOR, name, policy={}).token
+    gw.sync()
+    with gw.client(key).realtime.connect(model="gpt-realtime") as connection:
+        assert connection.recv().type == "session.created"
+        members.suspend(gw.cp, LOCAL_OPERATOR, name)
+        event = connection.recv()
+        assert event.type == "error" and event.error.code == "stream_revoked"  # type: ignore[union-attr]
+        assert "suspended" in event.error.message  # type: ignore[union-attr]
+
+
+def test_a_realtime_session_holds_one_concurrency_slot_until_it_ends(gw: Gateway) -> None:
+    from websockets.exceptions import InvalidStatus
+
+    name = "m-" + secrets.token_hex(4)
+    members.add(gw.cp, LOCAL_OPERATOR, name)
+    key = keys.create(gw.cp, LOCAL_OPERATOR, name, limits={"concurrency": 1}).token
+    gw.sync()
+    client = gw.client(key)
+    with client.realtime.connect(model="gpt-realtime") as first:
+        assert first.recv().type == "session.created"
+        with pytest.raises(InvalidStatus) as refused, client.realtime.connect(model="gpt-realtime") as second:
+            second.recv()
+        assert refused.value.response.status_code == 429
+    deadline = time.monotonic() + 10
+    while True:  # the slot is freed when the gateway sees the close (asynchronously)
+        try:
+            with client.realtime.connect(model="gpt-realtime") as again:
+                assert again.recv().type == "session.created"
+            break
+        except InvalidStatus:
+            assert time.monotonic() < deadline, "the slot was never freed"
+            time.sleep(0.05)

@@ -32,7 +32,8 @@ from starlette.applications import Starlette
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from tests.support.upstream import Captured
 
@@ -110,6 +111,8 @@ class OpenAIObjects:
     # Sub-objects by parent id: conversation items, vector store files, container files, job events.
     children: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # Realtime sessions: the handshake headers and query of each, and the client events received.
+    realtime_sessions: list[dict[str, Any]] = field(default_factory=list)
     app: Starlette = field(init=False)
 
     def __post_init__(self) -> None:
@@ -175,7 +178,7 @@ class OpenAIObjects:
 
     # -- routes --------------------------------------------------------------------------------
 
-    def _routes(self) -> list[Route]:
+    def _routes(self) -> list[Route]:  # (and one WebSocketRoute)
         r = Route
         return [
             r("/v1/models", self.models, methods=["GET"]),
@@ -303,6 +306,7 @@ class OpenAIObjects:
             r("/v1/images/generations", self.images, methods=["POST"]),
             r("/v1/images/edits", self.images, methods=["POST"]),
             r("/v1/images/variations", self.images, methods=["POST"]),
+            WebSocketRoute("/v1/realtime", self.realtime),  # type: ignore[list-item]
         ]
 
     # -- generic handlers ----------------------------------------------------------------------
@@ -734,6 +738,43 @@ class OpenAIObjects:
         if found is None:
             return not_found("container.file")
         return Response(self.contents[found["id"]], media_type="application/octet-stream")
+
+    # -- realtime ------------------------------------------------------------------------------
+
+    async def realtime(self, ws: WebSocket) -> None:
+        """A Realtime session: ``session.created``, then ``response.create`` answered with ``response.done``
+        (usage included; its text echoes the credential the session was opened with, so tests see it cut)."""
+        session: dict[str, Any] = {"headers": dict(ws.headers), "query": str(ws.query_params), "events": []}
+        with self.lock:
+            self.realtime_sessions.append(session)
+        await ws.accept()
+        model = ws.query_params.get("model")
+        await ws.send_json(
+            {"type": "session.created", "event_id": "evt_0", "session": {"id": "sess_1", "model": model}}
+        )
+        try:
+            while True:
+                event = await ws.receive_json()
+                session["events"].append(event)
+                if event.get("type") == "response.create":
+                    heard = ws.headers.get("authorization", "")
+                    output = [
+                        {
+                            "type": "message",
+                            "role": "assistant",
+                            "content": [{"type": "output_text", "text": f"answer for {model}; you sent {heard}"}],
+                        }
+                    ]
+                    response = {
+                        "id": "resp_rt",
+                        "object": "realtime.response",
+                        "status": "completed",
+                        "output": output,
+                        "usage": {"input_tokens": 4, "output_tokens": 6, "total_tokens": 10},
+                    }
+                    await ws.send_json({"type": "response.done", "event_id": "evt_1", "response": response})  # fmt: skip
+        except WebSocketDisconnect:
+            return
 
     # -- audio and images ----------------------------------------------------------------------
 

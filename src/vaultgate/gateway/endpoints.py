@@ -127,6 +127,8 @@ class Endpoint:
     stores: bool = False
     # A successful answer is bytes to pass through as they come (audio, file content), never read whole.
     byte_answer: bool = False
+    # Served over WebSocket only (``/v1/realtime``): a plain HTTP request to it is refused.
+    websocket: bool = False
     # Set for an endpoint vaultgate knows and refuses on purpose (never forwarded).
     refusal: Refusal | None = None
     segments: tuple[Segment, ...] = field(init=False, repr=False, compare=False)
@@ -536,6 +538,16 @@ _MEDIA: tuple[Endpoint, ...] = (
     Endpoint("images.variations", _POST, "/v1/images/variations", "images", multipart=True, takes_model=True),
 )
 
+# A Realtime session over WebSocket (the model in the query); scope ``realtime``, checked at write level.
+REALTIME = Endpoint(
+    "realtime",
+    _GET,
+    "/v1/realtime",
+    "realtime",
+    takes_model=True,
+    query=frozenset({"model", "call_id"}),
+    websocket=True,
+)
 # Ephemeral client keys would let a browser talk to OpenAI directly, past every check of the gateway.
 _EPHEMERAL = Refusal(
     "ephemeral_keys_refused",
@@ -565,6 +577,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     MODELS_RETRIEVE,
     *_STORED,
     *_MEDIA,
+    REALTIME,
     *_REFUSED,
 )
 # Templates without parameters by their path: one dictionary lookup for most requests.

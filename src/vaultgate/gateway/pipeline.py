@@ -13,10 +13,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
+from urllib.parse import parse_qsl
 
 import orjson
 
-from vaultgate.gateway import account, admit, authn, protect, read, routing
+from vaultgate.gateway import account, admit, authn, protect, read, realtime, routing
 from vaultgate.gateway.asgi import Receive, Scope, Send, send_response
 from vaultgate.gateway.authn import CanaryAlarm
 from vaultgate.gateway.body_deadlines import BodyDeadlines
@@ -137,6 +138,69 @@ class DataPlane:
         async with self._running.watch(ex, send, receive) as running:
             response = await self.forward(ex, deployment)  # 6 forward
             await self.relay(ex, response, running.send)  # 7 restore; usage is read from the answer for 8
+
+    async def websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """A Realtime session: stages 1-4 on the handshake, then the proxied session (gateway/realtime.py).
+
+        The method is ``WEBSOCKET`` for the stages: not a read, so the ``realtime`` scope needs write.
+        """
+        ex = read.start(realtime.http_scope(scope), self._proxies, self._request_ids())
+        ex.method, ex.stream = "WEBSOCKET", True  # a session is a stream: a kill switch ends it at any time
+        session = realtime.SessionSend(send)
+        try:
+            if (await receive())["type"] != "websocket.connect":
+                return
+            read.check_route(ex)  # 1 read: the template and its forwarded query (model)
+            ex.model = self._query_model(ex)
+            realtime.credential_from_subprotocol(ex, scope)
+            snapshot = self._snapshot()
+            ex.grant = authn.authenticate(ex, scope["headers"], snapshot, self._hasher, self._on_canary)  # 2
+            self.authorize(ex, snapshot)  # 3 authz: scope realtime (write), model allowlist, IP
+            await admit.admit(self._limiter, ex)  # 4 admit: one concurrency slot for the whole session
+            deployment = routing.candidates(snapshot, ex.model, ex.grant.policy)[0]
+            ex.provider = deployment.provider
+            assert ex.target is not None
+            request = ProxyRequest(
+                method="GET",
+                endpoint=ex.target.endpoint.name,
+                path=ex.target.upstream_path(),
+                query=ex.query,
+                headers=hygiene.forwarded_headers(ex.headers),
+                body=b"",
+                model=ex.model,
+                stream=True,
+            )
+            async with self._running.watch(ex, session) as running:
+                try:
+                    upstream = await self._adapters[deployment.provider.kind].realtime(deployment.provider, request)
+                except UpstreamError as exc:
+                    raise GatewayError(exc.status, exc.code, str(exc)) from None
+                await send({"type": "websocket.accept", "subprotocol": realtime.subprotocol(scope)})
+                running.started, ex.status = True, 101
+                scrub = self._scrubbers.for_providers(self._snapshot().providers)
+                await realtime.relay(ex, upstream, receive, session, scrub)
+            if not session.closed:
+                await send({"type": "websocket.close", "code": realtime.CLOSE_NORMAL})
+        except GatewayError as err:
+            ex.status, ex.error_code = err.status, err.code
+            if ex.status == 101 or ex.error_code == "stream_revoked":
+                await session.close_with(err.code, err.message)
+            else:
+                await realtime.refuse(scope, send, err, [(b"x-request-id", ex.request_id.encode())])
+        except UpstreamError as exc:  # the upstream session broke
+            ex.status, ex.error_code = exc.status, "upstream_stream_broken"
+            await session.close_with("upstream_stream_broken", "The upstream session broke off.")
+        finally:
+            await admit.settle(self._limiter, ex)
+            record = account.usage_record(ex, self._clock(), self._prices)
+            if record is not None:
+                self._usage.record(record)
+
+    @staticmethod
+    def _query_model(ex: Exchange) -> str | None:
+        """The model a Realtime session names in its query (``?model=…``)."""
+        models = [v for k, v in parse_qsl(ex.query.decode("latin-1")) if k == "model"]
+        return models[0] if len(models) == 1 else None
 
     def snapshot_swapped(self, snapshot: Snapshot) -> None:
         """The refresher swapped in ``snapshot``: end the requests in flight it no longer allows."""

@@ -72,9 +72,14 @@ def check_route(ex: Exchange) -> None:
     From here on the request is the template and its validated parameters: the query keeps
     only what the template forwards, and a path parameter naming a model is the model.
     """
-    target = endpoints.match(ex.method, ex.path, ex.raw_path)
+    # A WebSocket handshake is a GET of its template (the stages call its method WEBSOCKET).
+    target = endpoints.match("GET" if ex.method == "WEBSOCKET" else ex.method, ex.path, ex.raw_path)
     if target.endpoint.refusal is not None:
         raise GatewayError(403, target.endpoint.refusal.code, target.endpoint.refusal.message)
+    if target.endpoint.websocket and ex.method != "WEBSOCKET":
+        raise GatewayError(
+            426, "websocket_required", f"{target.path} is a WebSocket endpoint: connect with a WebSocket client."
+        )
     ex.target = target
     ex.path = target.path  # what matched, whatever the server decoded into scope["path"]
     ex.query = target.upstream_query(ex.query)

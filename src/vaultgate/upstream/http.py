@@ -20,7 +20,13 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
 
 from vaultgate.upstream.addresses import address_refusal
-from vaultgate.upstream.interface import UpstreamResponse, UpstreamTimeout, UpstreamUnavailable
+from vaultgate.upstream.interface import (
+    RealtimeConnection,
+    UpstreamError,
+    UpstreamResponse,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
 
 log = logging.getLogger("vaultgate.upstream")
 
@@ -59,6 +65,37 @@ class HTTPUpstreamResponse(UpstreamResponse):
 
     async def close(self) -> None:
         self._response.release()
+
+
+class WebSocketSession(RealtimeConnection):
+    """An aiohttp WebSocket to the upstream, through the same guarded pool as every request."""
+
+    def __init__(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        self._ws = ws
+
+    async def send(self, message: str | bytes) -> None:
+        try:
+            if isinstance(message, str):
+                await self._ws.send_str(message)
+            else:
+                await self._ws.send_bytes(message)
+        except (aiohttp.ClientError, ConnectionError) as exc:
+            raise UpstreamUnavailable("The upstream WebSocket broke.") from exc
+
+    async def messages(self) -> AsyncIterator[str | bytes]:
+        while True:
+            msg = await self._ws.receive()
+            if msg.type is aiohttp.WSMsgType.TEXT:
+                yield str(msg.data)
+            elif msg.type is aiohttp.WSMsgType.BINARY:
+                yield bytes(msg.data)
+            elif msg.type is aiohttp.WSMsgType.ERROR:
+                raise UpstreamUnavailable("The upstream WebSocket broke.")
+            elif msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.CLOSED):
+                return
+
+    async def close(self) -> None:
+        await self._ws.close()
 
 
 class ForbiddenAddress(OSError):
@@ -149,6 +186,21 @@ class UpstreamClient:
         """Close the pool."""
         if self._session is not None:
             await self._session.close()
+
+    async def websocket(self, url: str, headers: list[tuple[str, str]]) -> WebSocketSession:
+        """A WebSocket to ``url`` (``ws://``/``wss://``) through the guarded pool; never retried, never redirected."""
+        assert self._session is not None, "UpstreamClient.start() was not awaited"
+        try:
+            ws = await self._session.ws_connect(url, headers=headers, autoping=True)
+        except aiohttp.WSServerHandshakeError as exc:
+            error = UpstreamError(f"The upstream refused the WebSocket ({exc.status}).")
+            error.status = 401 if exc.status in (401, 403) else 502
+            raise error from exc
+        except TimeoutError as exc:
+            raise UpstreamTimeout("The upstream did not answer in time.") from exc
+        except aiohttp.ClientError as exc:
+            raise UpstreamUnavailable("The upstream could not be reached.") from exc
+        return WebSocketSession(ws)
 
     async def request(self, method: str, url: str, headers: list[tuple[str, str]], body: bytes) -> HTTPUpstreamResponse:
         """Send and return once the status and headers arrived; retries only connect failures."""

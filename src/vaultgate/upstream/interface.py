@@ -73,9 +73,37 @@ class UpstreamResponse(abc.ABC):
         """Release the connection (idempotent)."""
 
 
+class RealtimeUnsupported(UpstreamError):
+    """The provider kind has no Realtime WebSocket vaultgate can proxy."""
+
+    status = 400
+    code = "realtime_not_supported"
+
+
+class RealtimeConnection(abc.ABC):
+    """A WebSocket session with the upstream: text and binary messages both ways."""
+
+    @abc.abstractmethod
+    async def send(self, message: str | bytes) -> None:
+        """Send one message (text or binary) upstream."""
+
+    @abc.abstractmethod
+    def messages(self) -> AsyncIterator[str | bytes]:
+        """The upstream's messages until it closes; UpstreamError when the connection breaks."""
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Close the session (idempotent)."""
+
+
 class ProviderAdapter(abc.ABC):
     """One provider kind: how to address it and authenticate to it."""
 
     @abc.abstractmethod
     async def send(self, provider: ProviderConfig, request: ProxyRequest) -> UpstreamResponse:
         """Send ``request`` to ``provider``; UpstreamError when it cannot be reached."""
+
+    async def realtime(self, provider: ProviderConfig, request: ProxyRequest) -> RealtimeConnection:
+        """Open a Realtime WebSocket session (``request.path``/``query`` from the template); RealtimeUnsupported
+        unless the adapter can."""
+        raise RealtimeUnsupported(f"Realtime sessions are not available through provider '{provider.name}'.")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from vaultgate.upstream.config import ProviderConfig
 from vaultgate.upstream.http import UpstreamClient
-from vaultgate.upstream.interface import ProviderAdapter, ProxyRequest, UpstreamResponse
+from vaultgate.upstream.interface import ProviderAdapter, ProxyRequest, RealtimeConnection, UpstreamResponse
 
 
 class OpenAIAdapter(ProviderAdapter):
@@ -23,3 +23,15 @@ class OpenAIAdapter(ProviderAdapter):
         if provider.api_key:
             headers.append(("Authorization", "Bearer " + provider.api_key))
         return await self._client.request(request.method, url, headers, request.body)
+
+    async def realtime(self, provider: ProviderConfig, request: ProxyRequest) -> RealtimeConnection:
+        """The Realtime WebSocket: the base URL with ``ws(s)://``, the provider key as a bearer token."""
+        base = provider.base_url
+        url = ("wss://" + base[len("https://") :]) if base.startswith("https://") else "ws://" + base[len("http://") :]
+        url += request.path
+        if request.query:
+            url += "?" + request.query.decode("latin-1")
+        headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers]
+        if provider.api_key:
+            headers.append(("Authorization", "Bearer " + provider.api_key))
+        return await self._client.websocket(url, headers)
