@@ -4,7 +4,8 @@
 → 6 forward → 7 restore → 8 account → 9 audit.
 Each stage is a small module of this package; stages refuse by raising :class:`GatewayError`,
 and the answer is then an OpenAI-shaped error; any other exception is answered as a 500 in
-the same shape (in a stream already under way, as a final SSE error event). No stage touches
+the same shape (in a stream already under way, as a final SSE error event). A Realtime
+WebSocket runs stages 1-4 on its handshake, then is relayed (:meth:`DataPlane.websocket`). No stage touches
 the database: keys and providers come from the in-memory snapshot. (9, audit: data-plane requests are recorded by
 ``account``; control-plane changes are audited in their own transaction by the services.)
 """
