@@ -44,7 +44,7 @@ def test_every_served_path_matches_its_own_template_with_its_parameters() -> Non
 def test_every_group_is_a_policy_group_and_group_of_comes_from_the_templates() -> None:
     for endpoint in ENDPOINTS:
         assert endpoint.group is None or endpoint.group in GROUPS
-        path = RequestTarget(endpoint).endpoint.pattern
+        path = endpoint.pattern
         sample = next(t.path() for t in TEMPLATES if t.pattern == path)
         assert group_of(sample) == endpoint.group
     assert TOKENS.group is None and not TOKENS.upstream
