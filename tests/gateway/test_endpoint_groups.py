@@ -546,3 +546,13 @@ def test_a_realtime_session_holds_one_concurrency_slot_until_it_ends(gw: Gateway
         except InvalidStatus:
             assert time.monotonic() < deadline, "the slot was never freed"
             time.sleep(0.05)
+
+
+def test_a_download_that_breaks_off_is_a_broken_transfer_never_a_short_file(gw: Gateway) -> None:
+    client = gw.client(gw.key())
+    file = client.files.create(file=("big.bin", bytes(range(256)) * 400), purpose="batch")
+    gw.fake.broken_downloads.add(file.id)
+    with pytest.raises(openai.APIConnectionError):
+        client.files.content(file.id).read()
+    gw.fake.broken_downloads.discard(file.id)
+    assert client.files.content(file.id).content == bytes(range(256)) * 400

@@ -111,6 +111,8 @@ class OpenAIObjects:
     # Sub-objects by parent id: conversation items, vector store files, container files, job events.
     children: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # File ids whose content download breaks off halfway (the connection is dropped after the headers).
+    broken_downloads: set[str] = field(default_factory=set)
     # Realtime sessions: the handshake headers and query of each, and the client events received.
     realtime_sessions: list[dict[str, Any]] = field(default_factory=list)
     app: Starlette = field(init=False)
@@ -407,7 +409,16 @@ class OpenAIObjects:
         file_id = request.path_params["file_id"]
         if self.get("file", file_id) is None:
             return not_found("file")
-        return Response(self.contents[file_id], media_type="application/octet-stream")
+        content = self.contents[file_id]
+        if file_id not in self.broken_downloads:
+            return Response(content, media_type="application/octet-stream")
+
+        async def half_then_break() -> Any:
+            yield content[: len(content) // 2]
+            raise ConnectionResetError("the fake drops the download")  # uvicorn aborts the connection
+
+        headers = {"content-length": str(len(content))}
+        return StreamingResponse(half_then_break(), media_type="application/octet-stream", headers=headers)
 
     async def uploads_create(self, request: Request) -> Response:
         body = await request.json()
