@@ -255,6 +255,10 @@ def test_audio_transcription_translation_and_speech(gw: Gateway) -> None:
     assert translated.text == "translated with whisper-1"
     speech = client.audio.speech.create(model="gpt-4o-mini-tts", voice="alloy", input="say this")
     assert speech.content == SPEECH_AUDIO
+    assert speech.response.headers["content-type"] == "audio/mpeg"
+    events = client.audio.speech.create(model="gpt-4o-mini-tts", voice="alloy", input="x", stream_format="sse")
+    assert events.response.headers["content-type"].startswith("text/event-stream")
+    assert b"event: speech.audio.done" in events.content
 
 
 def test_images_generate_stream_and_edit(gw: Gateway) -> None:
