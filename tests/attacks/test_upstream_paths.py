@@ -17,43 +17,98 @@ import openai
 import pytest
 
 from tests.attacks.conftest import RawResponse, RecordingUpstream, Served
+from vaultgate.gateway.endpoints import ENDPOINTS, Endpoint
 
 
 @dataclass(frozen=True)
 class Template:
-    """A served endpoint as a client sees it; ``{model}`` marks the path parameter."""
+    """A served endpoint as a client sees it: its catalogue pattern, filled with plain sample ids."""
 
     method: str
     pattern: str
     body: dict[str, Any] | None
     upstream: bool = True
+    multipart: bool = False
+    # Query parameters the template forwards (the control request sends ``after=x``).
+    query: frozenset[str] = frozenset()
 
-    def path(self, model: str = "gpt-4o") -> str:
-        return self.pattern.replace("{model}", model)
+    def path(self, **values: str) -> str:
+        """The path with each parameter set to ``values[name]`` or its sample id."""
+        parts = []
+        for part in self.pattern.split("/"):
+            if part.startswith("{"):
+                name, _, kind = part[1:-1].partition(":")
+                part = values.get(name, SAMPLE_IDS[kind])
+            parts.append(part)
+        return "/".join(parts)
+
+    @property
+    def parameters(self) -> list[str]:
+        return [part[1:-1].partition(":")[0] for part in self.pattern.split("/") if part.startswith("{")]
 
 
-# Every endpoint template of gateway/endpoints.py (tests/gateway/test_endpoints.py checks none is missing).
-TEMPLATES = (
-    Template("POST", "/v1/chat/completions", {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}),
-    Template("POST", "/v1/responses", {"model": "gpt-4o", "input": "hi"}),
-    Template("POST", "/v1/completions", {"model": "gpt-4o", "prompt": "hi"}),
-    Template("POST", "/v1/embeddings", {"model": "text-embedding-3-small", "input": "hi"}),
-    Template("POST", "/v1/moderations", {"model": "omni-moderation-latest", "input": "hi"}),
-    Template("POST", "/v1/vaultgate/tokens", {"expires_in": 60}, upstream=False),
-    Template("GET", "/v1/models", None),
-    Template("GET", "/v1/models/{model}", None),
-)
+# A plain id of each parameter type, shaped like OpenAI's.
+SAMPLE_IDS = {
+    "model_id": "gpt-4o",
+    "item_id": "msg_abc123",
+    "file": "file-abc123",
+    "upload": "upload_abc123",
+    "batch": "batch_abc123",
+    "response": "resp_abc123",
+    "chat_completion": "chatcmpl-abc123",
+    "conversation": "conv_abc123",
+    "vector_store": "vs_abc123",
+    "vector_store_file_batch": "vsfb_abc123",
+    "fine_tuning_job": "ftjob-abc123",
+    "container": "cntr_abc123",
+    "container_file": "cfile_abc123",
+}
+# Bodies for the first endpoints; every other JSON endpoint gets a small body of its kind.
+_BODIES: dict[str, dict[str, Any]] = {
+    "chat.completions": {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]},
+    "responses": {"model": "gpt-4o", "input": "hi"},
+    "completions": {"model": "gpt-4o", "prompt": "hi"},
+    "embeddings": {"model": "text-embedding-3-small", "input": "hi"},
+    "moderations": {"model": "omni-moderation-latest", "input": "hi"},
+    "vaultgate.tokens": {"expires_in": 60},
+}
+FORM_BOUNDARY = "vaultgate-test-boundary"
+FORM = (
+    f'--{FORM_BOUNDARY}\r\nContent-Disposition: form-data; name="model"\r\n\r\ngpt-4o\r\n'
+    f'--{FORM_BOUNDARY}\r\nContent-Disposition: form-data; name="purpose"\r\n\r\nbatch\r\n'
+    f'--{FORM_BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="a.bin"\r\n'
+    f"Content-Type: application/octet-stream\r\n\r\n\x00\x01data\r\n--{FORM_BOUNDARY}--\r\n"
+).encode("latin-1")
+
+
+def _template(endpoint: Endpoint, method: str) -> Template:
+    body: dict[str, Any] | None = None
+    if endpoint.json_body:
+        body = _BODIES.get(endpoint.name, {"model": "gpt-4o"} if endpoint.takes_model else {"metadata": {"k": "v"}})
+    reaches = endpoint.upstream and endpoint.refusal is None and not endpoint.websocket
+    return Template(method, endpoint.pattern, body, reaches, endpoint.multipart, endpoint.query)
+
+
+# Every endpoint template of gateway/endpoints.py, each method (tests/gateway/test_endpoints.py checks it).
+TEMPLATES = tuple(_template(e, m) for e in ENDPOINTS for m in sorted(e.methods))
 # A secret the privacy policy blocks by default (a provider-shaped key, built so no scanner flags this file).
 SECRET = "sk-proj-" + "Zq8RkV3mW1xT6nB9" * 3
 
 
-def send_raw(served: Served, method: str, target: bytes, token: str, body: bytes | None = None) -> RawResponse:
+def send_raw(
+    served: Served,
+    method: str,
+    target: bytes,
+    token: str,
+    body: bytes | None = None,
+    content_type: bytes = b"application/json",
+) -> RawResponse:
     """One HTTP/1.1 request with the target exactly as given (httpx and the SDK would normalise it)."""
     host, port = served.url.removeprefix("http://").split(":")
     head = [method.encode() + b" " + target + b" HTTP/1.1", b"Host: " + host.encode(), b"Connection: close"]
     head.append(b"Authorization: Bearer " + token.encode())
     if body is not None:
-        head += [b"Content-Type: application/json", b"Content-Length: " + str(len(body)).encode()]
+        head += [b"Content-Type: " + content_type, b"Content-Length: " + str(len(body)).encode()]
     with socket.create_connection((host, int(port)), timeout=30) as sock:
         sock.sendall(b"\r\n".join(head) + b"\r\n\r\n" + (body or b""))
         received = b""
@@ -142,13 +197,21 @@ PARAMETER_TRICKS = [
 
 
 def tricks(template: Template) -> list[str]:
-    """Every trick target for one template."""
+    """Every trick target for one template (the parameter tricks on its last parameter)."""
     path = template.path()
     targets = [path + suffix for suffix in SUFFIX_TRICKS]
     targets += [prefix + path[len("/v1/") :] for prefix in PREFIX_TRICKS]
-    if "{model}" in template.pattern:
-        targets += [template.path(value) for value in PARAMETER_TRICKS]
+    if template.parameters:
+        last = template.parameters[-1]
+        targets += [template.path(**{last: value}) for value in PARAMETER_TRICKS]
     return targets
+
+
+def body_of(template: Template) -> tuple[bytes | None, bytes]:
+    """The request body of a template and its content type."""
+    if template.multipart:
+        return FORM, b"multipart/form-data; boundary=" + FORM_BOUNDARY.encode()
+    return (json.dumps(template.body).encode() if template.body is not None else None), b"application/json"
 
 
 def test_every_template_refuses_traversal_encoding_and_separator_tricks(
@@ -158,10 +221,10 @@ def test_every_template_refuses_traversal_encoding_and_separator_tricks(
     failures = []
     for template in TEMPLATES:
         method = template.method
-        body = json.dumps(template.body).encode() if template.body is not None else None
+        body, content_type = body_of(template)
         for target in tricks(template):
             upstream.clear()
-            response = send_raw(served, method, target.encode(), token, body)
+            response = send_raw(served, method, target.encode(), token, body, content_type)
             if upstream.requests:
                 failures.append(f"{method} {target}: reached the upstream as {upstream.requests[0].path}")
             elif not target.isascii() and response.status == 400 and response.error()["code"] == "invalid_request":
@@ -170,15 +233,21 @@ def test_every_template_refuses_traversal_encoding_and_separator_tricks(
                 failures.append(f"{method} {target}: answered {response.status} {response.body[:120]!r}")
     assert not failures, "\n".join(failures)
 
-    # The control: each template itself reaches the upstream, as exactly its own path and no query.
+    # The control: each template itself reaches the upstream, as exactly its own path, with only the
+    # query parameters it forwards (a list's ``after``; never ``api-version``); refused ones never do.
     for template in TEMPLATES:
         upstream.clear()
-        body = json.dumps(template.body).encode() if template.body is not None else None
+        body, content_type = body_of(template)
         path = template.path()
-        response = send_raw(served, template.method, path.encode() + b"?after=x&api-version=1", token, body)
-        assert response.status in (200, 404), (path, response.body[:200])  # the upstream's answer, relayed
-        expected = [(template.method, path, b"")] if template.upstream else []
+        target = path.encode() + b"?after=x&api-version=1"
+        response = send_raw(served, template.method, target, token, body, content_type)
+        assert response.status in (200, 404) or not template.upstream, (path, response.body[:200])
+        query = b"after=x" if "after" in template.query else b""
+        expected = [(template.method, path, query)] if template.upstream else []
         assert [(r.method, r.path, r.query) for r in upstream.requests] == expected
+        if template.multipart:  # a form goes as sent, with its boundary
+            assert upstream.requests[0].body == body
+            assert upstream.requests[0].headers["content-type"] == content_type.decode()
 
 
 def test_a_key_without_files_cannot_list_files_through_the_models_path(

@@ -37,3 +37,20 @@ def test_org_policy_set_show_clear_and_it_narrows_every_key(tmp_path: Path) -> N
     assert cleared.returncode == 0 and json.loads(cleared.stdout) == {"policy": None}
     audit = vg(tmp_path, "audit", "export")
     assert audit.stdout.count('"org.policy"') == 2
+
+
+def test_zero_retention_is_set_for_the_org_a_team_and_a_key_and_reaches_the_effective_policy(tmp_path: Path) -> None:
+    assert vg(tmp_path, "init").returncode == 0
+    assert vg(tmp_path, "team", "create", "research").returncode == 0
+    assert vg(tmp_path, "member", "add", "alice", "--team", "research").returncode == 0
+    assert vg(tmp_path, "member", "add", "bob").returncode == 0
+    team = vg(tmp_path, "team", "policy", "research", "--zero-retention", "--json")
+    assert team.returncode == 0, team.stderr
+    assert vg(tmp_path, "key", "create", "--member", "alice").returncode == 0
+    key = vg(tmp_path, "key", "create", "--member", "bob", "--zero-retention", "--json")
+    assert key.returncode == 0, key.stderr
+    cp = bootstrap.open_control_plane(Settings(data_dir=tmp_path))
+    assert [g.policy.zero_retention for g in load(cp).grants.values()] == [True, True]
+    cp.store.dispose()
+    org = vg(tmp_path, "org", "policy", "--zero-retention", "--json")
+    assert org.returncode == 0 and json.loads(org.stdout)["policy"]["zero_retention"] is True

@@ -150,7 +150,9 @@ def test_unknown_paths_and_methods(stack: Stack) -> None:
     key = stack.key("alice")
     resp = httpx.get(stack.base_url + "/nope", headers={"authorization": f"Bearer {key}"})
     assert_error(resp, 404, "unknown_url")
-    resp = httpx.get(stack.base_url + "/chat/completions", headers={"authorization": f"Bearer {key}"})
+    resp = httpx.put(stack.base_url + "/chat/completions", headers={"authorization": f"Bearer {key}"})
+    assert_error(resp, 405, "method_not_allowed")
+    resp = httpx.get(stack.base_url + "/embeddings", headers={"authorization": f"Bearer {key}"})
     assert_error(resp, 405, "method_not_allowed")
 
 

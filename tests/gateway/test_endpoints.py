@@ -31,25 +31,27 @@ def refusal(method: str, path: str, raw_path: bytes | None = None) -> GatewayErr
     return info.value
 
 
-def test_every_served_path_matches_its_template_with_no_parameters_but_the_model() -> None:
-    for endpoint in ENDPOINTS:
-        path = endpoint.pattern.replace("{model:model_id}", "gpt-4o")
-        target = match(sorted(endpoint.methods)[0], path, path.encode())
-        assert target.endpoint is endpoint and target.path == path
+def test_every_served_path_matches_its_own_template_with_its_parameters() -> None:
+    for template in TEMPLATES:
+        path = template.path()
+        target = match(template.method, path, path.encode())
+        assert target.endpoint.pattern == template.pattern and target.path == path
         assert target.upstream_path() == path[len("/v1") :]
-        assert dict(target.params) == ({"model": "gpt-4o"} if endpoint is MODELS_RETRIEVE else {})
+        assert list(target.params) == template.parameters
+        assert all(template.path(**{name: value}) == path for name, value in target.params.items())
 
 
 def test_every_group_is_a_policy_group_and_group_of_comes_from_the_templates() -> None:
     for endpoint in ENDPOINTS:
         assert endpoint.group is None or endpoint.group in GROUPS
-        path = endpoint.pattern.replace("{model:model_id}", "x")
-        assert group_of(path) == endpoint.group
+        path = endpoint.pattern
+        sample = next(t.path() for t in TEMPLATES if t.pattern == path)
+        assert group_of(sample) == endpoint.group
     assert TOKENS.group is None and not TOKENS.upstream
 
 
 def test_the_attack_suite_walks_every_template() -> None:
-    walked = {(t.method, t.pattern.replace("{model}", "{model:model_id}")) for t in TEMPLATES}
+    walked = {(t.method, t.pattern) for t in TEMPLATES}
     assert walked == {(m, e.pattern) for e in ENDPOINTS for m in e.methods}
 
 
@@ -128,10 +130,11 @@ def test_without_a_raw_path_the_decoded_path_is_not_decoded_again() -> None:
 
 
 def test_a_known_path_with_a_wrong_method_is_405() -> None:
-    for method, path in [("GET", "/v1/chat/completions"), ("POST", "/v1/models"), ("DELETE", "/v1/models/gpt-4o")]:
+    for method, path in [("PUT", "/v1/chat/completions"), ("POST", "/v1/models"), ("DELETE", "/v1/models/gpt-4o")]:
         error = refusal(method, path)
         assert (error.status, error.code) == (405, "method_not_allowed")
-    assert "use POST" in refusal("GET", "/v1/chat/completions").message
+    assert "use GET or POST" in refusal("PUT", "/v1/chat/completions").message
+    assert "use POST" in refusal("GET", "/v1/embeddings").message
 
 
 def test_the_404_message_echoes_only_short_printable_paths() -> None:
@@ -149,9 +152,21 @@ def test_the_upstream_path_encodes_each_parameter_as_one_segment() -> None:
         target.with_params({"other": "x"})
 
 
-def test_no_query_parameter_is_forwarded_today() -> None:
+def test_only_list_templates_forward_paging_and_none_forwards_anything_else() -> None:
     for endpoint in ENDPOINTS:
-        assert RequestTarget(endpoint).upstream_query(b"after=x&limit=1&api-version=2024") == b""
+        forwarded = RequestTarget(endpoint).upstream_query(b"after=x&limit=1&api-version=2024&redirect=%2Fv1")
+        assert forwarded == (b"after=x&limit=1" if "after" in endpoint.query else b"")
+        assert not endpoint.query or "GET" in endpoint.methods
+
+
+def test_bracketed_query_names_pass_as_their_base_name_only() -> None:
+    listing = match("GET", "/v1/fine_tuning/jobs")
+    sent = b"metadata%5Bteam%5D=a&metadata=b&metadatax%5B1%5D=c&metadata%5B=d&include%5B%5D=e"
+    assert listing.upstream_query(sent) == b"metadata%5Bteam%5D=a&metadata=b"
+    items = match("GET", "/v1/responses/resp_1/input_items")
+    assert items.upstream_query(b"include%5B%5D=file_search_call.results&x%5B%5D=1") == (
+        b"include%5B%5D=file_search_call.results"
+    )
 
 
 def test_a_template_may_allow_named_query_parameters_only() -> None:

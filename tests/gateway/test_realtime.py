@@ -90,10 +90,10 @@ def test_plain_http_and_ephemeral_secrets_are_refused(stack: Stack, realtime: Re
     stack.member("alice")
     headers = {"authorization": f"Bearer {stack.key('alice')}"}
     plain = httpx.get(stack.base_url + "/realtime?model=gpt-realtime", headers=headers)
-    assert plain.status_code == 400 and plain.json()["error"]["code"] == "websocket_required"
-    for name in ("client_secrets", "sessions", "transcription_sessions"):
+    assert plain.status_code == 426 and plain.json()["error"]["code"] == "websocket_required"
+    for name in ("client_secrets", "sessions", "transcription_sessions", "translations/client_secrets"):
         minted = httpx.post(stack.base_url + f"/realtime/{name}", headers=headers, json={"model": "gpt-realtime"})
-        assert minted.status_code == 403 and minted.json()["error"]["code"] == "ephemeral_secrets_refused"
+        assert minted.status_code == 403 and minted.json()["error"]["code"] == "ephemeral_keys_refused"
     assert stack.upstream.requests == []
 
 

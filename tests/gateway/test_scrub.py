@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 from pathlib import Path
 from urllib.parse import quote
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from tests.conftest import make_settings
 
 from vaultgate.gateway.scrub import REMOVED, CredentialScrubber, ScrubberCache
@@ -109,3 +112,26 @@ def test_the_snapshot_carries_the_secrets_of_active_and_draining_credentials(tmp
         assert snapshot_loader.load(cp).providers["p"].secrets == (HEX,)
     finally:
         cp.store.dispose()
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    before=st.binary(max_size=300),
+    after=st.binary(max_size=300),
+    spelling=st.sampled_from([KEY, f"Bearer {KEY}", base64.b64encode(f"Bearer {KEY}".encode()).decode(), HEX]),
+    cuts=st.lists(st.integers(min_value=0, max_value=1000), max_size=8),
+)
+def test_a_byte_stream_scrubbed_piece_by_piece_loses_every_credential_split_across_pieces(
+    before: bytes, after: bytes, spelling: str, cuts: list[int]
+) -> None:
+    """relay_bytes holds back what a credential split across two pieces could start in (scrub_prefix)."""
+    data = before + b" " + spelling.encode() + b" " + after
+    bounds = sorted({0, len(data), *(c for c in cuts if c < len(data))})
+    out, held = b"", b""
+    for start, end in itertools.pairwise(bounds):
+        ready, held = SCRUB.scrub_prefix(held + data[start:end])
+        out += ready
+        assert len(held) < 2 * SCRUB.longest  # bounded, whatever the piece sizes
+    out += SCRUB.scrub(held)
+    assert out == SCRUB.scrub(data)
+    assert KEY.encode() not in out and HEX.encode() not in out

@@ -56,6 +56,7 @@ POLICY_FIELDS: dict[str, st.SearchStrategy[Any]] = {
     "allow_store": st.booleans(),
     "privacy": st.none() | privacy_policies,
     "residency": st.none() | st.frozensets(st.sampled_from(ZONES[:-1]), max_size=3),
+    "zero_retention": st.booleans(),
 }
 policies = st.fixed_dictionaries({f.name: POLICY_FIELDS[f.name] for f in fields(KeyPolicy) if f.init}).map(
     lambda values: KeyPolicy(**values)
@@ -99,6 +100,7 @@ def test_the_effective_policy_allows_only_what_every_input_allows(
         # Field by field, whatever the input restricts the effective policy restricts at least as much.
         assert wider_fields(effective, policy, inherit=False) == ()
         assert effective.allow_store <= policy.allow_store
+        assert effective.zero_retention >= policy.zero_retention  # true, the strict value, is never lost
         for group in GROUPS:
             assert effective.level(group) <= policy.level(group)
         for address in ADDRESSES:

@@ -16,6 +16,18 @@ SERVED = {
     "/v1/models": "models",
     "/v1/models/gpt-4o-mini": "models",
     "/v1/models/ft:gpt-4o:org:custom:abc123": "models",
+    "/v1/images/generations": "images",
+    "/v1/audio/transcriptions": "audio",
+    "/v1/files": "files",
+    "/v1/files/file-abc/content": "files",
+    "/v1/uploads/upload_abc/parts": "files",
+    "/v1/batches": "batches",
+    "/v1/vector_stores/vs_abc/file_batches/vsfb_1/files": "vector_stores",
+    "/v1/fine_tuning/jobs/ftjob-abc/events": "fine_tuning",
+    "/v1/containers/cntr_abc/files/cfile_1/content": "containers",
+    "/v1/conversations/conv_abc/items": "chat",
+    "/v1/responses/resp_abc/input_items": "chat",
+    "/v1/realtime/client_secrets": "realtime",
 }
 
 
@@ -39,10 +51,9 @@ def test_group_of_served_paths(path: str, group: str) -> None:
         "",
         "/",
         "/v1/Chat/completions",
-        # Groups a key may restrict, with no endpoint served yet: no template, no group (and 404).
-        "/v1/images/generations",
-        "/v1/files",
+        # Not served (the Assistants beta): no template, no group (and 404).
         "/v1/threads/abc/runs",
+        "/v1/assistants",
         # Anything but a template match: traversal, separators, extra or empty segments.
         "/v1/models/gpt-4o/../../files",
         "/v1/models/../files",

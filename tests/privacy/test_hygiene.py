@@ -158,3 +158,11 @@ def test_sensitive_headers_never_forwarded(name: bytes) -> None:
 
 def test_no_headers() -> None:
     assert forwarded_headers({}) == []
+
+
+def test_a_form_keeps_its_own_content_type_and_nothing_else_does() -> None:
+    form_type = b"multipart/form-data; boundary=----x"
+    headers = {**CLIENT_HEADERS, b"content-type": form_type}
+    assert (b"content-type", form_type) in forwarded_headers(headers, multipart=True)
+    assert b"content-type" not in {n for n, _ in forwarded_headers(headers)}
+    assert b"cookie" not in {n for n, _ in forwarded_headers(headers, multipart=True)}

@@ -88,7 +88,8 @@ class CaptureUpstream:
             ]
             await self._send(send, 200, json.dumps({"object": "list", "data": data}).encode())
             return
-        payload = req.json() if req.body else {}
+        is_json = req.headers.get("content-type", "application/json").startswith("application/json")
+        payload = req.json() if req.body and is_json else {}
         text = _last_text(payload)
         reply = "upstream says: " + text
         usage = {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18}

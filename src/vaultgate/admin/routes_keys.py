@@ -22,6 +22,8 @@ def create_key(body: KeyCreate, actor: CurrentActor, cp: CurrentControlPlane) ->
         policy["privacy"] = body.privacy
     if body.residency is not None:
         policy["residency"] = body.residency
+    if body.zero_retention:
+        policy["zero_retention"] = True
     created = keys.create(
         cp,
         actor,

@@ -93,6 +93,7 @@ def set_team_policy(name: str, body: TeamPolicy, actor: CurrentActor, cp: Curren
         "scopes": body.scopes,
         "ip_allow": body.ip_allow,
         "allow_store": body.allow_store,
+        "zero_retention": body.zero_retention,
         "privacy": body.privacy,
         "residency": body.residency,
     }

@@ -61,6 +61,7 @@ class KeyCreate(Strict):
     scopes: dict[str, Literal["none", "read", "write"]] = Field(default_factory=dict)
     ip_allow: list[str] = Field(default_factory=list, description="IPv4/IPv6 addresses or CIDRs")
     allow_store: bool = False
+    zero_retention: bool = Field(default=False, description="Leave nothing stored at the provider (docs/PRIVACY.md)")
     expires_in: str | None = Field(default=None, description="Lifetime such as 90d, 12h, 30m, or an ISO 8601 time")
     not_before: str | None = Field(default=None, description="Start of validity: a delay (1h) or an ISO 8601 time")
     canary: bool = Field(default=False, description="A decoy: any use is refused and raises an alert")
@@ -232,6 +233,7 @@ class TeamPolicy(Strict):
     scopes: dict[str, Literal["none", "read", "write"]] | None = None
     ip_allow: list[str] | None = None
     allow_store: bool | None = Field(default=None, description="Whether the team's keys may let the provider store")
+    zero_retention: bool | None = Field(default=None, description="Leave nothing stored at the provider")
     privacy: dict[str, Any] | None = Field(default=None, description="The team's default PII/secret handling")
     residency: list[str] | None = Field(
         default=None, description="Geographies requests may be processed in (eu, us...); see docs/PROVIDERS.md"
@@ -305,6 +307,7 @@ class OrgPolicy(Strict):
     scopes: dict[str, Literal["none", "read", "write"]] | None = None
     ip_allow: list[str] | None = None
     allow_store: bool | None = Field(default=None, description="Whether any key may let the provider store requests")
+    zero_retention: bool | None = Field(default=None, description="Leave nothing stored at the provider")
     privacy: dict[str, Any] | None = Field(default=None, description="PII/secret handling; see docs/PRIVACY.md")
     residency: list[str] | None = Field(
         default=None, description="Geographies requests may be processed in (eu, us...); see docs/PROVIDERS.md"

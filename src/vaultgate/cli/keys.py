@@ -59,8 +59,10 @@ def policy_options(
     privacy: str | None,
     allow_store: bool,
     residency: str | None = None,
+    zero_retention: bool = False,
 ) -> dict[str, Any]:
-    """The policy JSON from ``--models/--scope/--ip/--privacy/--allow-store/--residency`` (keys, teams, org)."""
+    """The policy JSON from ``--models/--scope/--ip/--privacy/--allow-store/--residency/--zero-retention``
+    (keys, teams, org)."""
     policy: dict[str, Any] = {
         "models": [m for m in (models or "").split(",") if m.strip()],
         "scopes": parse_scopes(scope or []),
@@ -71,7 +73,17 @@ def policy_options(
         policy["privacy"] = parse_privacy(privacy)
     if residency is not None:
         policy["residency"] = [g.strip() for g in residency.split(",") if g.strip()]
+    if zero_retention:
+        policy["zero_retention"] = True
     return policy
+
+
+ZeroRetentionOption = Annotated[
+    bool,
+    typer.Option(
+        "--zero-retention", help="Leave nothing stored at the provider: stored objects, store, background refused"
+    ),
+]
 
 
 @app.command("create")
@@ -88,6 +100,7 @@ def create(
     allow_store: Annotated[
         bool, typer.Option("--allow-store", help="Let requests ask the provider to store them")
     ] = False,
+    zero_retention: ZeroRetentionOption = False,
     rpm: RpmOption = None,
     tpm: TpmOption = None,
     concurrency: ConcurrencyOption = None,
@@ -101,7 +114,7 @@ def create(
     residency: ResidencyOption = None,
 ) -> None:
     """Create a key for a member and print it once."""
-    policy = policy_options(models, scope, ip, privacy, allow_store, residency)
+    policy = policy_options(models, scope, ip, privacy, allow_store, residency=residency, zero_retention=zero_retention)
     created = keys.create(
         control_plane(ctx),
         LOCAL_OPERATOR,

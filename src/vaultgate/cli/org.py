@@ -14,6 +14,7 @@ from vaultgate.cli.keys import (
     ResidencyOption,
     RpmOption,
     TpmOption,
+    ZeroRetentionOption,
     limit_options,
     policy_options,
 )
@@ -59,6 +60,7 @@ def team_policy(
         bool, typer.Option("--allow-store", help="Let the team's keys allow provider-side storing (default: forbidden)")
     ] = False,
     residency: ResidencyOption = None,
+    zero_retention: ZeroRetentionOption = False,
     max_key_age: Annotated[int | None, typer.Option("--max-key-age", help="Days before a key is due")] = None,
     expire_overdue: Annotated[
         bool | None, typer.Option("--expire-overdue/--warn-overdue", help="Expire keys past the max age")
@@ -67,12 +69,15 @@ def team_policy(
 ) -> None:
     """Set the team's ceiling (keys can only narrow it) and key-age rules."""
     policy: dict[str, Any] | None = None
-    if models is not None or scope or ip or privacy is not None or allow_store or residency is not None:
-        policy = policy_options(models, scope, ip, privacy, allow_store, residency)
+    given = models is not None or scope or ip or privacy is not None or allow_store or residency is not None
+    if given or zero_retention:
+        policy = policy_options(
+            models, scope, ip, privacy, allow_store, residency=residency, zero_retention=zero_retention
+        )
     if policy is None and max_key_age is None and expire_overdue is None:
         raise InvalidInput(
-            "nothing to set: give --models, --scope, --ip, --privacy, --allow-store, --residency, --max-key-age "
-            "or --expire-overdue"
+            "nothing to set: give --models, --scope, --ip, --privacy, --allow-store, --residency, --zero-retention,"
+            " --max-key-age or --expire-overdue"
         )
     info = teams.set_policy(
         control_plane(ctx),
@@ -130,13 +135,22 @@ def org_policy(
         bool, typer.Option("--allow-store", help="Let keys allow provider-side storing (default: forbidden)")
     ] = False,
     residency: ResidencyOption = None,
+    zero_retention: ZeroRetentionOption = False,
     clear: Annotated[bool, typer.Option("--clear", help="Remove the organisation policy")] = False,
     show: Annotated[bool, typer.Option("--show", help="Print the current policy, change nothing")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document")] = False,
 ) -> None:
     """Set the organisation's ceiling: every team and key is held under it (strictest value wins)."""
     cp = control_plane(ctx)
-    given = models is not None or bool(scope) or bool(ip) or privacy is not None or allow_store or residency is not None
+    given = (
+        models is not None
+        or bool(scope)
+        or bool(ip)
+        or privacy is not None
+        or allow_store
+        or residency is not None
+        or zero_retention
+    )
     if show:
         if given or clear:
             raise InvalidInput("--show changes nothing: give it alone")
@@ -148,9 +162,12 @@ def org_policy(
     else:
         if not given:
             raise InvalidInput(
-                "nothing to set: give --models, --scope, --ip, --privacy, --allow-store, --residency, or --clear"
+                "nothing to set: give --models, --scope, --ip, --privacy, --allow-store, --residency, --zero-retention,"
+                " or --clear"
             )
-        policy = policy_options(models, scope, ip, privacy, allow_store, residency)
+        policy = policy_options(
+            models, scope, ip, privacy, allow_store, residency=residency, zero_retention=zero_retention
+        )
         result = org.set_org_policy(cp, LOCAL_OPERATOR, policy)
     if as_json:
         emit_json({"policy": result})

@@ -79,6 +79,14 @@ class Parameter:
 Segment = str | Parameter
 
 
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """Why a known OpenAI endpoint is deliberately not served: answered 403 with this code and message."""
+
+    code: str
+    message: str
+
+
 def _segments(pattern: str) -> tuple[Segment, ...]:
     out: list[Segment] = []
     for part in pattern.split("/")[1:]:
@@ -114,6 +122,15 @@ class Endpoint:
     creates: str | None = None
     # The object kind a list answer holds in ``data`` (filtered to what the caller owns).
     lists: str | None = None
+    # The request asks the provider to keep new content (a file, a batch, a conversation...): refused
+    # for zero-retention teams. Stored chat completions and responses are not here: ``store`` is forced off.
+    stores: bool = False
+    # A successful answer is bytes to pass through as they come (audio, file content), never read whole.
+    byte_answer: bool = False
+    # Served over WebSocket only (``/v1/realtime``): a plain HTTP request to it is refused.
+    websocket: bool = False
+    # Set for an endpoint vaultgate knows and refuses on purpose (never forwarded).
+    refusal: Refusal | None = None
     segments: tuple[Segment, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -122,6 +139,13 @@ class Endpoint:
             raise ValueError(f"unknown object kind {self.creates!r} in {self.name}")
         if self.lists is not None and self.lists not in OBJECT_KINDS:
             raise ValueError(f"unknown object kind {self.lists!r} in {self.name}")
+        if self.json_body and self.multipart:
+            raise ValueError(f"{self.name} cannot take both a JSON and a multipart body")
+
+    @property
+    def body(self) -> str:
+        """What the request carries: ``json``, ``multipart`` or ``none`` (GET, DELETE, bodiless POSTs)."""
+        return "json" if self.json_body else "multipart" if self.multipart else "none"
 
     @property
     def owned_parameters(self) -> tuple[Parameter, ...]:
@@ -177,12 +201,22 @@ class RequestTarget:
         return "/" + "/".join(parts)
 
     def upstream_query(self, query: bytes) -> bytes:
-        """Only the query parameters the template allows, re-encoded (b"" when none may pass)."""
+        """Only the query parameters the template allows, re-encoded (b"" when none may pass).
+
+        A name passes when it, or its part before ``[``, is allowed: the SDK sends lists as
+        ``include[]=a`` and mappings as ``metadata[key]=value``.
+        """
         if not self.endpoint.query or not query:
             return b""
         pairs = parse_qsl(query.decode("latin-1"), keep_blank_values=True)
-        allowed = [(k, v) for k, v in pairs if k in self.endpoint.query]
+        allowed = [(k, v) for k, v in pairs if _query_name(k) in self.endpoint.query]
         return urlencode(allowed).encode("ascii")
+
+
+def _query_name(key: str) -> str:
+    """``include[]`` → ``include``, ``metadata[team]`` → ``metadata``; a plain name stays as it is."""
+    base, bracket, rest = key.partition("[")
+    return base if bracket and rest.endswith("]") else key
 
 
 _GET, _POST, _DELETE = frozenset({"GET"}), frozenset({"POST"}), frozenset({"DELETE"})
@@ -201,6 +235,13 @@ CHAT_COMPLETIONS = Endpoint(
 )
 RESPONSES = Endpoint(
     "responses", _POST, "/v1/responses", "chat", streams=True, json_body=True, takes_model=True, creates="response"
+)
+# Counting a Responses request's input tokens, and compacting a conversation: nothing is stored.
+RESPONSES_INPUT_TOKENS = Endpoint(
+    "responses.input_tokens", _POST, "/v1/responses/input_tokens", "chat", json_body=True, takes_model=True
+)
+RESPONSES_COMPACT = Endpoint(
+    "responses.compact", _POST, "/v1/responses/compact", "chat", json_body=True, takes_model=True
 )
 COMPLETIONS = Endpoint("completions", _POST, "/v1/completions", "chat", streams=True, json_body=True, takes_model=True)
 EMBEDDINGS = Endpoint("embeddings", _POST, "/v1/embeddings", "embeddings", json_body=True, takes_model=True)
@@ -240,7 +281,7 @@ _STORED: tuple[Endpoint, ...] = (
         _GET,
         "/v1/responses/{response_id:response}",
         "chat",
-        query=frozenset({"include", "include[]", "stream", "starting_after"}),
+        query=frozenset({"include", "include_obfuscation", "stream", "starting_after"}),
     ),
     Endpoint("responses.delete", _DELETE, "/v1/responses/{response_id:response}", "chat"),
     Endpoint("responses.cancel", _POST, "/v1/responses/{response_id:response}/cancel", "chat"),
@@ -249,10 +290,12 @@ _STORED: tuple[Endpoint, ...] = (
         _GET,
         "/v1/responses/{response_id:response}/input_items",
         "chat",
-        query=PAGING | {"include", "include[]"},
+        query=PAGING | {"include"},
     ),
     # Conversations.
-    Endpoint("conversations.create", _POST, "/v1/conversations", "chat", json_body=True, creates="conversation"),
+    Endpoint(
+        "conversations.create", _POST, "/v1/conversations", "chat", json_body=True, creates="conversation", stores=True
+    ),
     Endpoint("conversations.retrieve", _GET, "/v1/conversations/{conversation_id:conversation}", "chat"),
     Endpoint("conversations.update", _POST, "/v1/conversations/{conversation_id:conversation}", "chat", json_body=True),
     Endpoint("conversations.delete", _DELETE, "/v1/conversations/{conversation_id:conversation}", "chat"),
@@ -261,7 +304,7 @@ _STORED: tuple[Endpoint, ...] = (
         _GET,
         "/v1/conversations/{conversation_id:conversation}/items",
         "chat",
-        query=PAGING | {"include", "include[]"},
+        query=PAGING | {"include"},
     ),
     Endpoint(
         "conversations.items.create",
@@ -269,12 +312,14 @@ _STORED: tuple[Endpoint, ...] = (
         "/v1/conversations/{conversation_id:conversation}/items",
         "chat",
         json_body=True,
+        stores=True,
     ),
     Endpoint(
         "conversations.items.retrieve",
         _GET,
         "/v1/conversations/{conversation_id:conversation}/items/{item_id:item_id}",
         "chat",
+        query=frozenset({"include"}),
     ),
     Endpoint(
         "conversations.items.delete",
@@ -283,24 +328,32 @@ _STORED: tuple[Endpoint, ...] = (
         "chat",
     ),
     # Files.
-    Endpoint("files.create", _POST, "/v1/files", "files", multipart=True, creates="file"),
+    Endpoint("files.create", _POST, "/v1/files", "files", multipart=True, creates="file", stores=True),
     Endpoint("files.list", _GET, "/v1/files", "files", query=PAGING | {"purpose"}, lists="file"),
     Endpoint("files.retrieve", _GET, "/v1/files/{file_id:file}", "files"),
     Endpoint("files.delete", _DELETE, "/v1/files/{file_id:file}", "files"),
-    Endpoint("files.content", _GET, "/v1/files/{file_id:file}/content", "files"),
+    Endpoint("files.content", _GET, "/v1/files/{file_id:file}/content", "files", byte_answer=True),
     # Uploads (large files in parts); completing one creates a file.
-    Endpoint("uploads.create", _POST, "/v1/uploads", "files", json_body=True, creates="upload"),
-    Endpoint("uploads.parts", _POST, "/v1/uploads/{upload_id:upload}/parts", "files", multipart=True),
-    Endpoint("uploads.complete", _POST, "/v1/uploads/{upload_id:upload}/complete", "files", json_body=True),
+    Endpoint("uploads.create", _POST, "/v1/uploads", "files", json_body=True, creates="upload", stores=True),
+    Endpoint("uploads.parts", _POST, "/v1/uploads/{upload_id:upload}/parts", "files", multipart=True, stores=True),
+    Endpoint(
+        "uploads.complete", _POST, "/v1/uploads/{upload_id:upload}/complete", "files", json_body=True, stores=True
+    ),
     Endpoint("uploads.cancel", _POST, "/v1/uploads/{upload_id:upload}/cancel", "files"),
     # Batches.
-    Endpoint("batches.create", _POST, "/v1/batches", "batches", json_body=True, creates="batch"),
+    Endpoint("batches.create", _POST, "/v1/batches", "batches", json_body=True, creates="batch", stores=True),
     Endpoint("batches.list", _GET, "/v1/batches", "batches", query=PAGING, lists="batch"),
     Endpoint("batches.retrieve", _GET, "/v1/batches/{batch_id:batch}", "batches"),
     Endpoint("batches.cancel", _POST, "/v1/batches/{batch_id:batch}/cancel", "batches"),
     # Vector stores.
     Endpoint(
-        "vector_stores.create", _POST, "/v1/vector_stores", "vector_stores", json_body=True, creates="vector_store"
+        "vector_stores.create",
+        _POST,
+        "/v1/vector_stores",
+        "vector_stores",
+        json_body=True,
+        creates="vector_store",
+        stores=True,
     ),
     Endpoint("vector_stores.list", _GET, "/v1/vector_stores", "vector_stores", query=PAGING, lists="vector_store"),
     Endpoint("vector_stores.retrieve", _GET, "/v1/vector_stores/{vector_store_id:vector_store}", "vector_stores"),
@@ -325,6 +378,7 @@ _STORED: tuple[Endpoint, ...] = (
         "/v1/vector_stores/{vector_store_id:vector_store}/files",
         "vector_stores",
         json_body=True,
+        stores=True,
     ),
     Endpoint(
         "vector_stores.files.list",
@@ -365,6 +419,7 @@ _STORED: tuple[Endpoint, ...] = (
         "vector_stores",
         json_body=True,
         creates="vector_store_file_batch",
+        stores=True,
     ),
     Endpoint(
         "vector_stores.file_batches.retrieve",
@@ -394,6 +449,7 @@ _STORED: tuple[Endpoint, ...] = (
         json_body=True,
         takes_model=True,
         creates="fine_tuning_job",
+        stores=True,
     ),
     Endpoint(
         "fine_tuning.jobs.list",
@@ -422,8 +478,10 @@ _STORED: tuple[Endpoint, ...] = (
         query=PAGING,
     ),
     # Containers (code interpreter).
-    Endpoint("containers.create", _POST, "/v1/containers", "containers", json_body=True, creates="container"),
-    Endpoint("containers.list", _GET, "/v1/containers", "containers", query=PAGING, lists="container"),
+    Endpoint(
+        "containers.create", _POST, "/v1/containers", "containers", json_body=True, creates="container", stores=True
+    ),
+    Endpoint("containers.list", _GET, "/v1/containers", "containers", query=PAGING | {"name"}, lists="container"),
     Endpoint("containers.retrieve", _GET, "/v1/containers/{container_id:container}", "containers"),
     Endpoint("containers.delete", _DELETE, "/v1/containers/{container_id:container}", "containers"),
     Endpoint(
@@ -433,6 +491,7 @@ _STORED: tuple[Endpoint, ...] = (
         "containers",
         multipart=True,
         creates="container_file",
+        stores=True,
     ),
     Endpoint(
         "containers.files.list", _GET, "/v1/containers/{container_id:container}/files", "containers", query=PAGING
@@ -454,6 +513,7 @@ _STORED: tuple[Endpoint, ...] = (
         _GET,
         "/v1/containers/{container_id:container}/files/{file_id:container_file}/content",
         "containers",
+        byte_answer=True,
     ),
 )
 
@@ -469,7 +529,8 @@ _MEDIA: tuple[Endpoint, ...] = (
         takes_model=True,
     ),
     Endpoint("audio.translations", _POST, "/v1/audio/translations", "audio", multipart=True, takes_model=True),
-    Endpoint("audio.speech", _POST, "/v1/audio/speech", "audio", streams=True, json_body=True, takes_model=True),
+    # Speech has no ``stream`` field: audio (or SSE with stream_format=sse) passes through as bytes.
+    Endpoint("audio.speech", _POST, "/v1/audio/speech", "audio", json_body=True, takes_model=True, byte_answer=True),
     Endpoint(
         "images.generations", _POST, "/v1/images/generations", "images", streams=True, json_body=True, takes_model=True
     ),
@@ -477,17 +538,37 @@ _MEDIA: tuple[Endpoint, ...] = (
     Endpoint("images.variations", _POST, "/v1/images/variations", "images", multipart=True, takes_model=True),
 )
 
-# Realtime sessions: a WebSocket upgrade of GET /v1/realtime?model=… (gateway/realtime.py).
-REALTIME = Endpoint("realtime", _GET, "/v1/realtime", "realtime", takes_model=True, query=frozenset({"model"}))
-# Ephemeral client secrets would let a browser talk to the provider past the gateway: refused, never forwarded.
-EPHEMERAL_SECRETS: tuple[Endpoint, ...] = tuple(
-    Endpoint(f"realtime.{name}", _POST, f"/v1/realtime/{name}", "realtime", upstream=False)
-    for name in ("client_secrets", "sessions", "transcription_sessions")
+# A Realtime session over WebSocket (the model in the query); scope ``realtime``, checked at write level.
+REALTIME = Endpoint(
+    "realtime",
+    _GET,
+    "/v1/realtime",
+    "realtime",
+    takes_model=True,
+    query=frozenset({"model", "call_id"}),
+    websocket=True,
+)
+# Ephemeral client keys would let a browser talk to OpenAI directly, past every check of the gateway.
+_EPHEMERAL = Refusal(
+    "ephemeral_keys_refused",
+    "vaultgate does not mint ephemeral OpenAI client keys: they would bypass the gateway. "
+    "Connect through vaultgate with your vaultgate key instead.",
+)
+_REFUSED: tuple[Endpoint, ...] = tuple(
+    Endpoint(name, _POST, pattern, "realtime", upstream=False, refusal=_EPHEMERAL)
+    for name, pattern in (
+        ("realtime.client_secrets", "/v1/realtime/client_secrets"),
+        ("realtime.sessions", "/v1/realtime/sessions"),
+        ("realtime.transcription_sessions", "/v1/realtime/transcription_sessions"),
+        ("realtime.translations.client_secrets", "/v1/realtime/translations/client_secrets"),
+    )
 )
 
 ENDPOINTS: tuple[Endpoint, ...] = (
     CHAT_COMPLETIONS,
     RESPONSES,
+    RESPONSES_INPUT_TOKENS,
+    RESPONSES_COMPACT,
     COMPLETIONS,
     EMBEDDINGS,
     MODERATIONS,
@@ -497,7 +578,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     *_STORED,
     *_MEDIA,
     REALTIME,
-    *EPHEMERAL_SECRETS,
+    *_REFUSED,
 )
 # Templates without parameters by their path: one dictionary lookup for most requests.
 _STATIC: Mapping[tuple[str, str], Endpoint] = MappingProxyType(

@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 
 from vaultgate.gateway.endpoints import RequestTarget
+from vaultgate.gateway.form import Form
 from vaultgate.limits.admission import Ticket
 from vaultgate.policy.grants import KeyGrant
 from vaultgate.policy.ownership import ObjectOwner
@@ -64,6 +65,8 @@ class Exchange:
     azure_deployment: str | None = None
     body: bytes = b""
     payload: dict[str, Any] | None = None
+    # A multipart body's text fields (stage 1); the body itself is forwarded as sent.
+    form: Form | None = field(default=None, repr=False)
     body_changed: bool = False
     model: str | None = None
     stream: bool = False

@@ -8,7 +8,8 @@ and the answer is then an OpenAI-shaped error; any other exception is answered a
 the same shape (in a stream already under way, as a final SSE error event). No stage touches
 the database: keys and providers come from the in-memory snapshot (5b alone reads and writes
 object owners, in worker threads, and only for requests that name or create an object).
-(9, audit: data-plane requests are recorded by ``account``; control-plane changes are
+A Realtime WebSocket runs the stages once on its handshake, then is relayed
+(:meth:`DataPlane.websocket`). (9, audit: data-plane requests are recorded by ``account``; control-plane changes are
 audited in their own transaction by the services.)
 """
 
@@ -31,7 +32,7 @@ from vaultgate.gateway.failure import ResponseTracker, answer_failure, internal_
 from vaultgate.gateway.http_limits import HttpLimits
 from vaultgate.gateway.object_directory import ObjectDirectory
 from vaultgate.gateway.read import Networks
-from vaultgate.gateway.relay import DEFAULT_MAX_EVENT_BYTES, read_whole, relay_stream, relay_whole
+from vaultgate.gateway.relay import DEFAULT_MAX_EVENT_BYTES, read_whole, relay_bytes, relay_stream, relay_whole
 from vaultgate.gateway.scrub import CredentialScrubber, ScrubberCache
 from vaultgate.gateway.snapshot import Snapshot
 from vaultgate.gateway.streams import SHUTTING_DOWN, RunningRequests
@@ -131,7 +132,8 @@ class DataPlane:
         The upgrade is accepted only after the upstream session is open, so every refusal up to
         there is an HTTP answer in OpenAI's shape (gateway/realtime.py).
         """
-        ex = read.start({**scope, "method": "GET"}, self._proxies, self._request_ids())
+        # The method is WEBSOCKET for the stages: not a read, so the ``realtime`` scope needs write.
+        ex = read.start({**scope, "method": "WEBSOCKET"}, self._proxies, self._request_ids())
         ex.stream = True  # a kill switch ends it like a stream
         client = realtime.ClientSocket(scope, receive, send)
         if not await client.connected():
@@ -142,6 +144,7 @@ class DataPlane:
                 raise endpoints.unknown_url("GET", ex.path)
             snapshot = self._snapshot()
             self._check_fresh()  # 2 authn: keys judged on a confirmed snapshot only
+            realtime.credential_from_subprotocol(ex, scope)  # browsers send the key as a subprotocol
             ex.grant = authn.authenticate(ex, scope["headers"], snapshot, self._hasher, self._on_canary)  # 2 authn
             ex.model = realtime.model_of(ex.query)
             self.authorize(ex, snapshot)  # 3 authz
@@ -215,7 +218,6 @@ class DataPlane:
             await self._exchange_token(ex, snapshot, send)
             return
         self.authorize(ex, snapshot)  # 3 authz
-        realtime.refuse_over_http(ex)  # realtime is a WebSocket; its ephemeral secrets are never minted
         await admit.admit(self._limiter, ex)  # 4 admit
         await protect.protect(self._privacy, ex)  # 5 protect
         await self._ownership.check(ex)  # 5b ownership: every object named must be the caller's (404)
@@ -277,7 +279,7 @@ class DataPlane:
             endpoint=target.endpoint.name,
             path=target.upstream_path(),
             query=ex.query,
-            headers=hygiene.forwarded_headers(ex.headers),
+            headers=hygiene.forwarded_headers(ex.headers, multipart=target.endpoint.multipart),
             body=ex.forward_body(model),
             model=model,
             stream=ex.stream,
@@ -294,6 +296,8 @@ class DataPlane:
             await self._relay_models(ex, response, send, headers, scrub)
         elif ex.stream and response.status == 200:
             await relay_stream(ex, response, send, headers, scrub, self._max_event_bytes)
+        elif ex.target is not None and ex.target.endpoint.byte_answer and 200 <= response.status < 300:
+            await relay_bytes(ex, response, send, headers, scrub)
         else:
             await relay_whole(ex, response, send, headers, scrub)
 

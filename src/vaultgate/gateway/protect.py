@@ -1,13 +1,20 @@
 """Stage 5, protect: request hygiene, then PII and secret redaction, before anything leaves.
 
+A multipart form's text fields are scanned like JSON strings; since the form is forwarded as
+sent, a field the policy would redact refuses the request (file parts are not scanned).
+
 Hygiene (``store:false``, the pseudonymous ``safety_identifier``, ``include_usage`` for
 streams) is applied first, so the redaction scan sees exactly what the upstream will see.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
+from vaultgate.gateway import retention
 from vaultgate.gateway.errors import GatewayError
 from vaultgate.gateway.exchange import Exchange
+from vaultgate.gateway.form import Form
 from vaultgate.privacy import hygiene
 from vaultgate.privacy.errors import PrivacyRefusal
 from vaultgate.privacy.guard import PrivacyGuard
@@ -24,10 +31,11 @@ async def protect(guard: PrivacyGuard, ex: Exchange) -> None:
     """
     grant = ex.grant
     assert grant is not None
+    retention.check(ex)  # zero-retention teams: nothing left stored upstream
     payload = ex.payload
     if payload is not None:
         endpoint = ex.path[4:]
-        if hygiene.apply(payload, endpoint, grant.pseudonym, grant.policy.allow_store):
+        if hygiene.apply(payload, endpoint, grant.pseudonym, retention.allow_store(grant.policy)):
             ex.body_changed = True
         if ex.stream and endpoint in USAGE_STREAMS:
             options = payload.get("stream_options")
@@ -39,18 +47,45 @@ async def protect(guard: PrivacyGuard, ex: Exchange) -> None:
     policy = privacy_policy(ex)
     target = ex.target
     assert target is not None
+    # A form's text fields are scanned (and budgeted) like a JSON body; its file parts are not.
+    fields = _form_fields(ex.form) if ex.form is not None and ex.form.fields else None
+    scanned = fields if fields is not None else payload
+    size = sum(len(v.encode()) for v in _strings(fields)) if fields is not None else len(ex.body)
     try:
         rmap, changed, params, ex.query = await guard.protect_bounded(
-            payload, target.params, ex.query, policy, size=len(ex.body), pseudonym=grant.pseudonym
+            scanned, target.params, ex.query, policy, size=size, pseudonym=grant.pseudonym
         )
     except PrivacyRefusal as refusal:
         headers = [(b"x-should-retry", b"false")] if refusal.status >= 500 else None
         raise GatewayError(refusal.status, refusal.code, refusal.message, headers=headers) from None
+    if changed and fields is not None:
+        raise GatewayError(
+            400,
+            "form_redaction_unsupported",
+            "A text field of this form holds data your privacy policy redacts, and vaultgate forwards forms "
+            "unchanged. Remove it from the field and send the request again.",
+        )
     ex.target = target.with_params(params)  # the upstream path is built from the redacted parameters
     ex.body_changed = ex.body_changed or changed
     if changed and payload is not None and isinstance(payload.get("model"), str):
         ex.model = payload["model"]  # a redacted model name: routing and adapters see what is sent
     ex.restorer = guard.restorer(rmap, policy)
+
+
+def _form_fields(form: Form) -> dict[str, Any]:
+    """A form's text fields as a payload the redactor scans like JSON (a repeated name: a list of its values)."""
+    out: dict[str, Any] = {}
+    for f in form.fields:
+        if f.name in out:
+            previous = out[f.name]
+            out[f.name] = [*previous, f.value] if isinstance(previous, list) else [previous, f.value]
+        else:
+            out[f.name] = f.value
+    return out
+
+
+def _strings(fields: dict[str, Any]) -> list[str]:
+    return [v for value in fields.values() for v in (value if isinstance(value, list) else [value])]
 
 
 def privacy_policy(ex: Exchange) -> PrivacyPolicy:

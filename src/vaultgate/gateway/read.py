@@ -6,7 +6,7 @@ import functools
 import ipaddress
 from typing import Any
 
-from vaultgate.gateway import azure_paths, endpoints, strict_json
+from vaultgate.gateway import azure_paths, endpoints, form, strict_json
 from vaultgate.gateway.asgi import Receive, Scope, read_body
 from vaultgate.gateway.errors import GatewayError
 from vaultgate.gateway.exchange import Exchange, new_request_id
@@ -73,7 +73,14 @@ def check_route(ex: Exchange) -> None:
     only what the template forwards, and a path parameter naming a model is the model.
     """
     azure_paths.translate(ex)  # Azure-shaped clients: /openai/... becomes /v1/... first
-    target = endpoints.match(ex.method, ex.path, ex.raw_path)
+    # A WebSocket handshake is a GET of its template (the stages call its method WEBSOCKET).
+    target = endpoints.match("GET" if ex.method == "WEBSOCKET" else ex.method, ex.path, ex.raw_path)
+    if target.endpoint.refusal is not None:
+        raise GatewayError(403, target.endpoint.refusal.code, target.endpoint.refusal.message)
+    if target.endpoint.websocket and ex.method != "WEBSOCKET":
+        raise GatewayError(
+            426, "websocket_required", f"{target.path} is a WebSocket endpoint: connect with a WebSocket client."
+        )
     ex.target = target
     ex.path = target.path  # what matched, whatever the server decoded into scope["path"]
     ex.query = target.upstream_query(ex.query)
@@ -81,20 +88,35 @@ def check_route(ex: Exchange) -> None:
 
 
 async def read(ex: Exchange, receive: Receive, limit: int) -> None:
-    """Read and parse the body of a JSON endpoint; 413, 415 or 400 when it is unusable."""
-    if ex.target is None or not ex.target.endpoint.json_body:
+    """Read the body the endpoint takes (JSON or a multipart form); 413, 415 or 400 when it is unusable.
+
+    An endpoint without a body (GET, DELETE, ``.../cancel``) never reads one: whatever a client
+    sends with it is neither parsed nor forwarded (the server discards it).
+    """
+    if ex.target is None:
         return
+    endpoint = ex.target.endpoint
+    if endpoint.json_body:
+        await _read_json(ex, receive, limit)
+    elif endpoint.multipart:
+        await _read_form(ex, receive, limit)
+
+
+def _declared_size(ex: Exchange) -> int | None:
+    declared = ex.headers.get(b"content-length")
+    try:
+        return int(declared) if declared is not None else None
+    except ValueError:
+        raise GatewayError(400, "invalid_request", "The Content-Length header is not a number.") from None
+
+
+async def _read_json(ex: Exchange, receive: Receive, limit: int) -> None:
     content_type = ex.headers.get(b"content-type", b"").split(b";", 1)[0].strip().lower()
     if content_type != b"application/json":
         raise GatewayError(
             415, "unsupported_media_type", "Send the request body as JSON with 'Content-Type: application/json'."
         )
-    declared = ex.headers.get(b"content-length")
-    try:
-        size = int(declared) if declared is not None else None
-    except ValueError:
-        raise GatewayError(400, "invalid_request", "The Content-Length header is not a number.") from None
-    ex.body = await read_body(receive, limit, size)
+    ex.body = await read_body(receive, limit, _declared_size(ex))
     payload: Any = strict_json.parse(ex.body)
     if not isinstance(payload, dict):
         raise GatewayError(400, "invalid_request", "The request body must be a JSON object.")
@@ -107,6 +129,24 @@ async def read(ex: Exchange, receive: Receive, limit: int) -> None:
     if stream not in (True, False, None):
         raise GatewayError(400, "invalid_request", "'stream' must be a boolean.", param="stream")
     ex.stream = bool(stream) and ex.target is not None and ex.target.endpoint.streams
+
+
+# How a form spells a boolean (the SDK sends ``true``/``false``).
+_FORM_BOOLEANS = {"true": True, "false": False}
+
+
+async def _read_form(ex: Exchange, receive: Receive, limit: int) -> None:
+    """A multipart form: its boundary checked before reading, then parsed for ``model``, ``stream`` and text."""
+    boundary = form.boundary_of(ex.headers.get(b"content-type", b""))
+    ex.body = await read_body(receive, limit, _declared_size(ex))
+    parsed = form.parse(ex.body, boundary)
+    ex.form = parsed
+    ex.model = parsed.value("model")
+    stream = parsed.value("stream")
+    if stream is not None and stream.strip().lower() not in _FORM_BOOLEANS:
+        raise GatewayError(400, "invalid_request", "'stream' must be true or false.", param="stream")
+    streams = ex.target is not None and ex.target.endpoint.streams
+    ex.stream = streams and stream is not None and _FORM_BOOLEANS[stream.strip().lower()]
 
 
 def model_of_path(ex: Exchange) -> None:

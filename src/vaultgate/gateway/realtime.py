@@ -33,7 +33,6 @@ import orjson
 
 from vaultgate.detect.pii_rules import Entity
 from vaultgate.gateway.asgi import Receive, Scope, Send
-from vaultgate.gateway.endpoints import EPHEMERAL_SECRETS, REALTIME
 from vaultgate.gateway.errors import GatewayError
 from vaultgate.gateway.exchange import Exchange
 from vaultgate.gateway.scrub import CredentialScrubber
@@ -53,6 +52,30 @@ CLOSE_NORMAL, CLOSE_POLICY, CLOSE_UPSTREAM = 1000, 1008, 1011
 # Events that carry only audio: not scanned (base64 audio is not text; decoding it finds noise).
 _AUDIO_EVENTS = frozenset({"input_audio_buffer.append"})
 _DENIAL_EXTENSION = "websocket.http.response"
+# Browsers cannot set headers on a WebSocket: the SDKs put the key in a subprotocol instead. A
+# vaultgate key or short-lived vgt_ token is accepted there, and never echoed back.
+KEY_SUBPROTOCOL = "openai-insecure-api-key."
+ACCEPTED_SUBPROTOCOL = "realtime"
+
+
+def credential_from_subprotocol(ex: Exchange, scope: Scope) -> None:
+    """A browser's credential (``openai-insecure-api-key.<key>``) as the bearer token the stages check.
+
+    Two different credentials (header and subprotocol, or two subprotocols) are refused like two headers.
+    """
+    keys = [p[len(KEY_SUBPROTOCOL) :] for p in scope.get("subprotocols", ()) if p.startswith(KEY_SUBPROTOCOL)]
+    if not keys:
+        return
+    bearer = b"Bearer " + keys[0].encode("latin-1")
+    presented = ex.headers.get(b"authorization")
+    if len(keys) > 1 or (presented is not None and presented.strip() != bearer):
+        raise GatewayError(400, "invalid_request", "Send exactly one credential.", param="authorization")
+    ex.headers[b"authorization"] = bearer
+
+
+def subprotocol(scope: Scope) -> str | None:
+    """The subprotocol to accept: ``realtime`` when the client offered it (browsers require an answer)."""
+    return ACCEPTED_SUBPROTOCOL if ACCEPTED_SUBPROTOCOL in scope.get("subprotocols", ()) else None
 
 
 def as_block_policy(policy: PrivacyPolicy) -> PrivacyPolicy:
@@ -102,9 +125,9 @@ class ClientSocket:
             await self.send_text(error_event(err.code, err.message, error_type=err.error_type))
         await self.close(CLOSE_POLICY if err.status < 500 else CLOSE_UPSTREAM, err.code)
 
-    async def accept(self, subprotocol: str | None = None) -> None:
-        """Complete the upgrade."""
-        await self._send({"type": "websocket.accept", "subprotocol": subprotocol})
+    async def accept(self) -> None:
+        """Complete the upgrade (with the ``realtime`` subprotocol when the client offered it, never its key)."""
+        await self._send({"type": "websocket.accept", "subprotocol": subprotocol(self._scope)})
         self.accepted = True
 
     async def send_text(self, text: str) -> None:
@@ -251,25 +274,6 @@ def model_of(query: bytes) -> str:
     if len(values) != 1 or not values[0]:
         raise GatewayError(400, "invalid_request", "Name exactly one model: /v1/realtime?model=…", param="model")
     return values[0]
-
-
-def refuse_over_http(ex: Exchange) -> None:
-    """Plain HTTP to the realtime endpoints: the session needs a WebSocket, and ephemeral client
-    secrets (which would let a browser reach the provider past the gateway) are never minted."""
-    endpoint = ex.target.endpoint if ex.target is not None else None
-    if endpoint is None:
-        return
-    if endpoint is REALTIME:
-        raise GatewayError(
-            400, "websocket_required", "Realtime sessions use a WebSocket: connect to wss://…/v1/realtime."
-        )
-    if endpoint in EPHEMERAL_SECRETS:
-        raise GatewayError(
-            403,
-            "ephemeral_secrets_refused",
-            "vaultgate does not mint ephemeral realtime client secrets: they would reach the provider "
-            "past the gateway. Connect the session through vaultgate instead.",
-        )
 
 
 def upstream_refusal(exc: UpstreamError) -> GatewayError:

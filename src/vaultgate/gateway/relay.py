@@ -115,6 +115,36 @@ async def read_whole(response: UpstreamResponse) -> bytes:
         raise GatewayError(exc.status, exc.code, str(exc)) from None
 
 
+async def relay_bytes(
+    ex: Exchange, response: UpstreamResponse, send: Send, headers: Headers, scrub: CredentialScrubber
+) -> None:
+    """A successful answer that is not JSON to read (speech audio, file content): passed on as it
+    arrives, with its content type, never held whole. Credentials are cut out piece by piece, each
+    piece holding back the bytes a credential split across two pieces could start in."""
+    ex.status = response.status
+    content_type, passed = _headers(response, scrub)
+    await send(
+        {
+            "type": "http.response.start",
+            "status": response.status,
+            "headers": [(b"content-type", content_type), *passed, *headers],
+        }
+    )
+    held = b""
+    try:
+        async for chunk in response.chunks():
+            ready, held = scrub.scrub_prefix(held + chunk)
+            if ready:
+                await send({"type": "http.response.body", "body": ready, "more_body": True})
+    except UpstreamError as exc:
+        # Headers are out: the response is left unfinished, so the server drops the connection and
+        # the client sees a broken transfer, never a short file that looks whole.
+        raise GatewayError(exc.status, "upstream_stream_broken", "The upstream answer broke off.") from None
+    finally:
+        await response.close()
+    await send({"type": "http.response.body", "body": scrub.scrub(held), "more_body": False})
+
+
 async def relay_whole(
     ex: Exchange, response: UpstreamResponse, send: Send, headers: Headers, scrub: CredentialScrubber
 ) -> None:

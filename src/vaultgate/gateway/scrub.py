@@ -105,11 +105,13 @@ def forms_of(secret: str) -> list[_Form]:
 class CredentialScrubber:
     """Cuts a fixed set of credentials out of bytes and text; built once per set of secrets."""
 
-    __slots__ = ("_clean", "_forms", "_grams", "_keep", "_run", "_table", "secrets")
+    __slots__ = ("_clean", "_forms", "_grams", "_keep", "_run", "_table", "longest", "secrets")
 
     def __init__(self, secrets: Iterable[str]) -> None:
         self.secrets = frozenset(s for s in secrets if s)
         self._forms = tuple(form for secret in sorted(self.secrets) for form in forms_of(secret))
+        # The longest spelling: a byte stream scrubbed in pieces holds back one less than this.
+        self.longest = max((len(form.text) for form in self._forms), default=0)
         # translate() maps every byte a spelling may hold to "a", every other byte to " ".
         table = bytearray(b" " * 256)
         for form in self._forms:
@@ -152,6 +154,39 @@ class CredentialScrubber:
             at = end
         out.append(data[at:])
         return b"".join(out)
+
+    def scrub_prefix(self, data: bytes) -> tuple[bytes, bytes]:
+        """For a byte stream scrubbed piece by piece: (the scrubbed part safe to send, the bytes to hold back).
+
+        Held back: the last ``longest - 1`` bytes (a spelling that starts there may go on in the
+        next piece), moved earlier to the start of any hit that reaches into them. Every spelling
+        starting before that point ends inside ``data``, so it is found whole here.
+        """
+        keep = max(self.longest - 1, 0)
+        cut = len(data) - keep
+        if cut <= 0:
+            return b"", data
+        if len(data) < len(self._run) or not self._forms or not self._may_hold_credential(data):
+            return data[:cut], data[cut:]
+        spans = sorted(self._spans(data))
+        moved = True
+        while moved:  # overlapping hits: move back until no hit crosses the cut
+            moved = False
+            for begin, end in spans:
+                if begin < cut < end:
+                    cut, moved = begin, True
+        out: list[bytes] = []
+        at = 0
+        for begin, end in spans:
+            if end > cut:
+                break
+            if begin >= at:
+                out += (data[at:begin], REMOVED)
+                at = end
+            elif end > at:
+                at = end  # overlapping hits: one marker
+        out.append(data[at:cut])
+        return b"".join(out), data[cut:]
 
     def _may_hold_credential(self, data: bytes) -> bool:
         """False when no run of ``data`` holds a credential (the usual case, found without positions)."""

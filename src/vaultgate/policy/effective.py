@@ -6,8 +6,8 @@ returns; it is computed when the snapshot is built, never per request. Every fie
 later cannot reach the hot path without saying how ceilings narrow it.
 
 A field a policy leaves unset (no model list, no IP list, a scope group not named, no
-privacy policy) imposes nothing: the other policies' values stand. ``allow_store`` is the
-exception by design: its unset value, ``false``, is already the strict one.
+privacy policy, no zero retention) imposes nothing: the other policies' values stand.
+``allow_store`` is the exception by design: its unset value, ``false``, is already the strict one.
 """
 
 from __future__ import annotations
@@ -160,6 +160,9 @@ RULES: Mapping[str, FieldRule] = MappingProxyType(
         ),
         "privacy": FieldRule(_privacy, _wider_privacy),
         "residency": FieldRule(_residency, _wider_residency),
+        # True is the strict value: any level asking for zero retention gets it. Unset (false) asks
+        # for nothing, so it is never wider than a ceiling that sets it; the ceiling's stands.
+        "zero_retention": FieldRule(lambda a, b: a.zero_retention or b.zero_retention, lambda p, c, i: ()),
     }
 )
 

@@ -35,7 +35,17 @@ def _compile(lists: tuple[tuple[str, ...], ...]) -> tuple[tuple[re.Pattern[str],
 
 
 _JSON_FIELDS = frozenset(
-    {"models", "scopes", "ip_allow", "allow_store", "privacy", "residency", "model_ceilings", "ip_ceilings"}
+    {
+        "models",
+        "scopes",
+        "ip_allow",
+        "allow_store",
+        "privacy",
+        "residency",
+        "model_ceilings",
+        "ip_ceilings",
+        "zero_retention",
+    }
 )
 # A geography label ("eu", "us", "apac"...): what providers are tagged with and residency allows.
 GEOGRAPHY = re.compile(r"[a-z][a-z0-9-]{0,19}")
@@ -69,6 +79,9 @@ class KeyPolicy:
     residency: frozenset[str] | None = None
     model_ceilings: tuple[tuple[str, ...], ...] = ()
     ip_ceilings: tuple[tuple[IPNetwork, ...], ...] = ()
+    # Zero retention (issue 10): nothing the provider would keep — no stored objects, no store,
+    # background or server-side conversation state (docs/PRIVACY.md). True is the strict value.
+    zero_retention: bool = False
     # Derived once: the hot path matches models on every request.
     _model_matchers: tuple[tuple[re.Pattern[str], ...], ...] = field(init=False, repr=False, compare=False, default=())
 
@@ -111,21 +124,14 @@ class KeyPolicy:
             out["model_ceilings"] = [list(patterns) for patterns in self.model_ceilings]
         if self.ip_ceilings:
             out["ip_ceilings"] = [[str(n) for n in networks] for networks in self.ip_ceilings]
+        if self.zero_retention:
+            out["zero_retention"] = True
         return out
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> KeyPolicy:
         """Parse and validate the stored or submitted JSON form; PolicyError on bad values."""
-        unknown = set(data) - {
-            "models",
-            "scopes",
-            "ip_allow",
-            "allow_store",
-            "privacy",
-            "residency",
-            "model_ceilings",
-            "ip_ceilings",
-        }
+        unknown = set(data) - _JSON_FIELDS
         if unknown:
             raise PolicyError(f"unknown policy field(s): {', '.join(sorted(unknown))}")
         models = tuple(m.strip() for m in _strings(data, "models") if m.strip())
@@ -135,6 +141,9 @@ class KeyPolicy:
         allow_store = False if data.get("allow_store") is None else data["allow_store"]
         if not isinstance(allow_store, bool):
             raise PolicyError(f"allow_store must be true or false, not {allow_store!r}")
+        zero_retention = False if data.get("zero_retention") is None else data["zero_retention"]
+        if not isinstance(zero_retention, bool):
+            raise PolicyError(f"zero_retention must be true or false, not {zero_retention!r}")
         scopes: dict[str, Level] = {}
         for group, level in raw_scopes.items():
             if group not in GROUPS:
@@ -152,6 +161,7 @@ class KeyPolicy:
             residency=_residency(data.get("residency")),
             model_ceilings=tuple(tuple(_pattern_list(p)) for p in _lists(data, "model_ceilings")),
             ip_ceilings=tuple(tuple(parse_network(n) for n in _pattern_list(p)) for p in _lists(data, "ip_ceilings")),
+            zero_retention=zero_retention,
         )
 
 

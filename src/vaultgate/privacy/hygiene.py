@@ -2,7 +2,8 @@
 
 - ``store`` is forced to ``false`` on chat completions and responses unless the key allows storing;
 - a pseudonymous ``safety_identifier`` (keyed hash of the member id) replaces any ``user``;
-- only an allowlist of client headers is ever forwarded (no org/project ids, cookies, X-Forwarded-For).
+- only an allowlist of client headers is ever forwarded (no org/project ids, cookies, X-Forwarded-For);
+  a multipart form's own ``Content-Type`` (its boundary) goes with the form.
 """
 
 from __future__ import annotations
@@ -42,6 +43,13 @@ def apply(payload: dict[str, Any], endpoint: str, pseudonym: str, allow_store: b
     return changed
 
 
-def forwarded_headers(client_headers: dict[bytes, bytes]) -> list[tuple[bytes, bytes]]:
-    """The client headers that may reach the upstream (an allowlist, not a denylist)."""
-    return [(name, value) for name, value in client_headers.items() if name in FORWARDED_HEADERS]
+def forwarded_headers(client_headers: dict[bytes, bytes], *, multipart: bool = False) -> list[tuple[bytes, bytes]]:
+    """The client headers that may reach the upstream (an allowlist, not a denylist).
+
+    A multipart body is forwarded byte for byte, so its ``Content-Type`` (which carries the
+    boundary) goes with it; every other body is JSON the adapter labels itself.
+    """
+    forwarded = [(name, value) for name, value in client_headers.items() if name in FORWARDED_HEADERS]
+    if multipart and b"content-type" in client_headers:
+        forwarded.append((b"content-type", client_headers[b"content-type"]))
+    return forwarded

@@ -100,7 +100,8 @@ class AzureAdapter(ProviderAdapter):
         if request.endpoint in _MODEL_ENDPOINTS:
             return deployment_models(provider, request)
         headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers]
-        headers.append(("Content-Type", "application/json"))
+        if not any(k.lower() == "content-type" for k, _ in headers):  # a form brings its own (the boundary)
+            headers.append(("Content-Type", "application/json"))
         if provider.settings.get("auth") == AUTH_ENTRA:
             headers.append(("Authorization", "Bearer " + await self._tokens.token(provider)))
         elif provider.api_key:

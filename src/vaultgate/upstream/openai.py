@@ -21,7 +21,8 @@ class OpenAIAdapter(ProviderAdapter):
         if request.query:
             url += "?" + request.query.decode("latin-1")
         headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers]
-        headers.append(("Content-Type", "application/json"))
+        if not any(k.lower() == "content-type" for k, _ in headers):  # a form brings its own (the boundary)
+            headers.append(("Content-Type", "application/json"))
         if provider.api_key:
             headers.append(("Authorization", "Bearer " + provider.api_key))
         return await self._client.request(request.method, url, headers, request.body)
