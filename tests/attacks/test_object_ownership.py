@@ -361,3 +361,25 @@ def test_an_unknown_object_is_refused_until_an_organisation_manager_claims_it(
         headers={"Authorization": f"Bearer {owner}"},
     )
     assert again.status_code == 409
+
+
+def test_a_file_id_in_a_form_is_checked_too(org: Org, objects: RecordingUpstream) -> None:
+    """Copying a file into a container takes ``file_id`` as a multipart form field: each copy of the field
+    is checked (a second ``file_id`` naming Alice's file must not ride along behind Bob's own)."""
+    alice, bob = _client(org, org.alice), _client(org, org.bob)
+    alices = alice.files.create(file=("data.jsonl", b"{}\n"), purpose="assistants").id
+    bobs = bob.files.create(file=("mine.jsonl", b"{}\n"), purpose="assistants").id
+    container = bob.containers.create(name="mine").id
+    before = len(objects.requests)
+    url = f"{org.served.base_url}/containers/{container}/files"
+    for fields in ([("file_id", alices)], [("file_id", bobs), ("file_id", alices)]):
+        answer = httpx.post(url, headers={"authorization": f"Bearer {org.bob}"}, files=fields_as_parts(fields))
+        assert answer.status_code == 404 and answer.json()["error"]["code"] == "object_not_found", answer.text
+    assert len(objects.requests) == before
+    own = httpx.post(url, headers={"authorization": f"Bearer {org.bob}"}, files=fields_as_parts([("file_id", bobs)]))
+    assert own.status_code == 200, own.text
+
+
+def fields_as_parts(fields: list[tuple[str, str]]) -> list[tuple[str, tuple[None, str]]]:
+    """Text fields as multipart parts (httpx sends ``files`` entries without a filename as plain fields)."""
+    return [(name, (None, value)) for name, value in fields]

@@ -17,7 +17,9 @@ import openai
 import pytest
 
 from tests.attacks.conftest import RawResponse, RecordingUpstream, Served
-from vaultgate.gateway.endpoints import ENDPOINTS, Endpoint
+from vaultgate.gateway.endpoints import ENDPOINTS, OBJECT_KINDS, Endpoint
+from vaultgate.services import objects
+from vaultgate.services.context import LOCAL_OPERATOR
 
 
 @dataclass(frozen=True)
@@ -29,8 +31,10 @@ class Template:
     body: dict[str, Any] | None
     upstream: bool = True
     multipart: bool = False
-    # Query parameters the template forwards (the control request sends ``after=x``).
+    # Query parameters the template forwards (the control request sends ``after=…``).
     query: frozenset[str] = frozenset()
+    # The object kind a list answer holds (its ``after`` cursor is an id of that kind).
+    lists: str | None = None
 
     def path(self, **values: str) -> str:
         """The path with each parameter set to ``values[name]`` or its sample id."""
@@ -86,7 +90,7 @@ def _template(endpoint: Endpoint, method: str) -> Template:
     if endpoint.json_body:
         body = _BODIES.get(endpoint.name, {"model": "gpt-4o"} if endpoint.takes_model else {"metadata": {"k": "v"}})
     reaches = endpoint.upstream and endpoint.refusal is None and not endpoint.websocket
-    return Template(method, endpoint.pattern, body, reaches, endpoint.multipart, endpoint.query)
+    return Template(method, endpoint.pattern, body, reaches, endpoint.multipart, endpoint.query, endpoint.lists)
 
 
 # Every endpoint template of gateway/endpoints.py, each method (tests/gateway/test_endpoints.py checks it).
@@ -214,6 +218,21 @@ def body_of(template: Template) -> tuple[bytes | None, bytes]:
     return (json.dumps(template.body).encode() if template.body is not None else None), b"application/json"
 
 
+_SAMPLE_OWNERS: dict[int, str] = {}
+
+
+def sample_owner_key(served: Served) -> str:
+    """A key of the member who owns every sample id (claimed once per gateway), so that the control
+    requests pass the ownership stage and show what reaches the upstream."""
+    if id(served) not in _SAMPLE_OWNERS:
+        member = served.member()
+        for kind, object_id in SAMPLE_IDS.items():
+            if kind in OBJECT_KINDS:
+                objects.claim(served.cp, LOCAL_OPERATOR, object_id, kind, member)
+        _SAMPLE_OWNERS[id(served)] = served.key(member)
+    return _SAMPLE_OWNERS[id(served)]
+
+
 def test_every_template_refuses_traversal_encoding_and_separator_tricks(
     served: Served, upstream: RecordingUpstream
 ) -> None:
@@ -235,14 +254,17 @@ def test_every_template_refuses_traversal_encoding_and_separator_tricks(
 
     # The control: each template itself reaches the upstream, as exactly its own path, with only the
     # query parameters it forwards (a list's ``after``; never ``api-version``); refused ones never do.
+    # The objects it names (and a list's cursor) are the caller's, as ownership requires.
+    token = sample_owner_key(served)
     for template in TEMPLATES:
         upstream.clear()
         body, content_type = body_of(template)
         path = template.path()
-        target = path.encode() + b"?after=x&api-version=1"
+        cursor = SAMPLE_IDS[template.lists] if template.lists else "x"
+        target = path.encode() + f"?after={cursor}&api-version=1".encode()
         response = send_raw(served, template.method, target, token, body, content_type)
         assert response.status in (200, 404) or not template.upstream, (path, response.body[:200])
-        query = b"after=x" if "after" in template.query else b""
+        query = f"after={cursor}".encode() if "after" in template.query else b""
         expected = [(template.method, path, query)] if template.upstream else []
         assert [(r.method, r.path, r.query) for r in upstream.requests] == expected
         if template.multipart:  # a form goes as sent, with its boundary
@@ -430,13 +452,15 @@ def test_azure_shaped_paths_refuse_traversal_encoding_and_separator_tricks(
     assert not failures, "\n".join(failures)
 
     # The control: each Azure form reaches the upstream as exactly the template's own path, no api-version.
+    token = sample_owner_key(served)
     for template in TEMPLATES:
         if not template.upstream:
             continue
-        body = json.dumps(template.body).encode() if template.body is not None else None
+        body, content_type = body_of(template)
         for form in azure_forms(template):
             upstream.clear()
-            response = send_raw(served, template.method, form.encode() + b"?api-version=2024-10-21", token, body)
+            target = form.encode() + b"?api-version=2024-10-21"
+            response = send_raw(served, template.method, target, token, body, content_type)
             assert response.status in (200, 404), (form, response.body[:200])
             assert [(r.method, r.path, r.query) for r in upstream.requests] == [(template.method, template.path(), b"")]
 

@@ -6,7 +6,8 @@ error (docs/ERRORS.md):
 
 - a 2xx whose body is not JSON where JSON is due (declared ``application/json``, or no content
   type at all), or an HTML page: 502 ``upstream_invalid_response``. Stored file contents
-  (endpoints named ``*.content``) and other declared media types (audio, text) pass as they are;
+  (endpoints named ``*.content``), other declared media types (audio, text) and an empty answer
+  to a DELETE (OpenAI's container file deletion) pass as they are;
 - a 2xx whose body is nothing but OpenAI's error envelope ``{"error": {...}}``: relayed as a 502
   (the SDK raises ``InternalServerError`` with the upstream's code) — a success it is not;
 - an error status (4xx/5xx) whose body is not JSON (an HTML error page): the gateway's own
@@ -45,8 +46,9 @@ def checked_whole_answer(
     kind = content_type.split(b";", 1)[0].strip().lower()
     if 200 <= status < 300:
         endpoint = ex.target.endpoint.name if ex.target is not None else ""
-        if endpoint.endswith(".content") or status == 204:
-            return status, None  # a stored file is whatever was uploaded; 204 has no body at all
+        if endpoint.endswith(".content") or status == 204 or (not body and ex.method == "DELETE"):
+            # A stored file is whatever was uploaded; 204, and some deletions' 200, have no body at all.
+            return status, None
         if kind == b"text/html":
             raise invalid_response()
         if kind in _JSON_TYPES or not kind:

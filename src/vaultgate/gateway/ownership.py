@@ -108,6 +108,10 @@ class Ownership:
         ]
         if ex.payload is not None and endpoint.name in owned_ids.BODY_IDS:
             named += [(f.kind, object_id, f.param) for f, object_id in owned_ids.body_ids(endpoint.name, ex.payload)]
+        if ex.form is not None and endpoint.name in owned_ids.BODY_IDS:  # a form's text fields, each one
+            for field_ in ex.form.fields:
+                found = owned_ids.body_ids(endpoint.name, {field_.name: field_.value})
+                named += [(f.kind, object_id, f.param) for f, object_id in found]
         if endpoint.lists is not None and ex.query:  # a page cursor is an id too (else: an existence oracle)
             cursors = parse_qsl(ex.query.decode("latin-1"), keep_blank_values=True)
             named += [(endpoint.lists, value, name) for name, value in cursors if name in _CURSORS]
