@@ -112,6 +112,19 @@ def test_a_post_whose_connection_breaks_after_sending_is_sent_exactly_once(fault
     gw.works()
 
 
+def test_the_sdk_does_not_resend_a_post_the_upstream_may_have_processed(faulty: Callable[..., Faulty]) -> None:
+    """With the SDK's own retries on (its default), the 502 says x-should-retry: false, so the POST that
+    broke after it was sent still reaches the upstream exactly once, end to end."""
+    gw = faulty()
+    gw.upstream.script("close_after_body")
+    sdk = openai.OpenAI(base_url=gw.base_url, api_key=gw.key, max_retries=2, timeout=60)
+    with pytest.raises(openai.InternalServerError) as raised:
+        sdk.chat.completions.create(**CHAT)
+    assert raised.value.response.headers["x-should-retry"] == "false"
+    assert gw.upstream.count() == 1
+    gw.works()
+
+
 def test_a_429_with_retry_after_is_retried_and_the_answer_is_the_second_attempts(faulty: Callable[..., Faulty]) -> None:
     gw = faulty()
     gw.upstream.script(Fault("status_429", {"retry_after_ms": 1}), "status_500")

@@ -245,12 +245,15 @@ class Failover:
 
     @staticmethod
     def _failure(ex: Exchange, exc: UpstreamError) -> _Outcome:
-        error = GatewayError(exc.status, exc.code, str(exc))
         if isinstance(exc, UpstreamUnreached):
-            return _Outcome(error=error, retry=not exc.permanent, failover=True)
-        # The request may have reached the upstream: only a GET or HEAD may be sent again.
+            return _Outcome(error=GatewayError(exc.status, exc.code, str(exc)), retry=not exc.permanent, failover=True)
+        # The request may have reached the upstream: only a GET or HEAD may be sent again, by the
+        # gateway or by the client (the SDKs honour x-should-retry; they would resend a POST on a 502).
         again = ex.method in SAFE_METHODS and isinstance(exc, (UpstreamUnavailable, UpstreamTimeout))
-        return _Outcome(error=error, retry=again, failover=again)
+        headers = None if ex.method in SAFE_METHODS else [(b"x-should-retry", b"false")]
+        return _Outcome(
+            error=GatewayError(exc.status, exc.code, str(exc), headers=headers), retry=again, failover=again
+        )
 
 
 def _what(outcome: _Outcome) -> str:
