@@ -568,3 +568,38 @@ def test_a_download_that_breaks_off_is_a_broken_transfer_never_a_short_file(gw: 
         client.files.content(file.id).read()
     gw.fake.broken_downloads.discard(file.id)
     assert client.files.content(file.id).content == bytes(range(256)) * 400
+
+
+# -- Azure-shaped clients ----------------------------------------------------------------------
+
+
+def test_the_azure_sdk_client_reaches_every_group_through_the_gateway(gw: Gateway) -> None:
+    """``AzureOpenAI`` pointed at vaultgate (``/openai/...?api-version=``, the deployment in the path for the
+    deployment-scoped endpoints) reaches every group as plain OpenAI requests to the provider."""
+    azure = openai.AzureOpenAI(
+        azure_endpoint=gw.url, api_key=gw.key(allow_store=True), api_version="2024-10-21", max_retries=0
+    )
+    reply = azure.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "hi"}])
+    assert reply.choices[0].message.content
+    file = azure.files.create(file=("input.jsonl", b'{"custom_id": "1"}\n'), purpose="batch")
+    assert file.id in [f.id for f in azure.files.list()]
+    assert azure.files.content(file.id).content == b'{"custom_id": "1"}\n'
+    batch = azure.batches.create(input_file_id=file.id, endpoint="/v1/chat/completions", completion_window="24h")
+    assert azure.batches.retrieve(batch.id).id == batch.id
+    store = azure.vector_stores.create(name="docs")
+    assert azure.vector_stores.files.create(vector_store_id=store.id, file_id=file.id).id == file.id
+    job = azure.fine_tuning.jobs.create(model="gpt-4o-mini", training_file=file.id)
+    assert azure.fine_tuning.jobs.retrieve(job.id).id == job.id
+    response = azure.responses.create(model="gpt-4o", input="hi")
+    assert azure.responses.retrieve(response.id).id == response.id
+    conversation = azure.conversations.create()
+    assert azure.conversations.retrieve(conversation.id).id == conversation.id
+    container = azure.containers.create(name="sandbox")
+    assert azure.containers.retrieve(container.id).id == container.id
+    text = azure.audio.transcriptions.create(model="gpt-4o-transcribe", file=("a.wav", b"RIFF" + bytes(64)))
+    assert text.text
+    assert azure.images.generate(model="gpt-image-1", prompt="a cat").data
+    azure.files.delete(file.id)
+    upstream_paths = {r.path for r in gw.fake.requests[-40:]}
+    assert not any(path.startswith("/openai") for path in upstream_paths), "the provider gets plain OpenAI paths"
+    assert not any(b"api-version" in r.query for r in gw.fake.requests[-40:])
