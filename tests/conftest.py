@@ -18,6 +18,7 @@ import psycopg
 import pytest
 from sqlalchemy import select
 
+from tests.support.postgres import PrivatePostgres
 from tests.support.servers import ThreadedServer
 from tests.support.upstream import CaptureUpstream
 from tests.support.webhook import WebhookSink
@@ -156,3 +157,11 @@ def stack(
     gateway.stop()
     webhooks.close()
     cp.store.dispose()
+
+
+@pytest.fixture
+def private_postgres() -> Iterator[PrivatePostgres]:
+    """A PostgreSQL server of this test's own, which it may crash and restart (tests/support/postgres.py)."""
+    server = PrivatePostgres().start()
+    yield server
+    server.remove()

@@ -3,7 +3,6 @@ and it answers again once the database is back. A real PostgreSQL, crashed by th
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -16,13 +15,6 @@ from vaultgate.server import build
 from vaultgate.services import bootstrap
 
 pytestmark = pytest.mark.postgres
-
-
-@pytest.fixture
-def private_postgres() -> Iterator[PrivatePostgres]:
-    server = PrivatePostgres().start()
-    yield server
-    server.remove()
 
 
 def test_admin_api_answers_json_503_while_the_database_is_down(

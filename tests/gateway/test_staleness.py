@@ -3,31 +3,24 @@
 
 from __future__ import annotations
 
-import secrets
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import openai
 import pytest
 from tests.support.postgres import PrivatePostgres
+from tests.support.process import initialised
 from tests.support.servers import ThreadedServer
 from tests.support.upstream import CaptureUpstream
 
 from vaultgate.config import Settings
 from vaultgate.server import build
-from vaultgate.services import bootstrap, keys, members, providers
+from vaultgate.services import keys, members
 from vaultgate.services.context import LOCAL_OPERATOR
 
 pytestmark = pytest.mark.postgres
-
-
-@pytest.fixture
-def private_postgres() -> Iterator[PrivatePostgres]:
-    server = PrivatePostgres().start()
-    yield server
-    server.remove()
 
 
 def eventually(check: Callable[[], bool], timeout: float = 60.0) -> None:
@@ -45,17 +38,7 @@ def test_a_replica_cut_off_from_its_database_fails_closed_then_recovers(
     settings = Settings(
         data_dir=tmp_path / "data", database_url=private_postgres.url, refresh_interval=0.2, max_staleness=1.0
     )
-    bootstrap.init(settings)
-    cp = bootstrap.open_control_plane(settings)
-    providers.add(
-        cp,
-        LOCAL_OPERATOR,
-        "capture",
-        kind="compatible",
-        base_url=upstream.url + "/v1",
-        api_key="sk-upstream-" + secrets.token_urlsafe(16),
-        allow_insecure_http=True,
-    )
+    cp = initialised(settings, upstream.url)
     members.add(cp, LOCAL_OPERATOR, "alice")
     key = keys.create(cp, LOCAL_OPERATOR, "alice").token
     cp.store.dispose()

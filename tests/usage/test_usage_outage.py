@@ -7,32 +7,24 @@ stops the gateway while the database is down (SIGTERM's path) and checks the nex
 
 from __future__ import annotations
 
-import secrets
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import openai
 import pytest
 from sqlalchemy import select
 from tests.support.postgres import PrivatePostgres
+from tests.support.process import initialised
 from tests.support.servers import ThreadedServer
 from tests.support.upstream import CaptureUpstream
 
 from vaultgate.config import Settings
 from vaultgate.server import build
-from vaultgate.services import bootstrap, keys, members, providers
+from vaultgate.services import keys, members
 from vaultgate.services.context import LOCAL_OPERATOR, ControlPlane
 from vaultgate.store.models import UsageEvent
 
 pytestmark = pytest.mark.postgres
-
-
-@pytest.fixture
-def private_postgres() -> Iterator[PrivatePostgres]:
-    server = PrivatePostgres().start()
-    yield server
-    server.remove()
 
 
 def usage_ids(cp: ControlPlane) -> list[str]:
@@ -56,17 +48,7 @@ def wait_for_rows(cp: ControlPlane, expected: int, timeout: float = 90.0) -> lis
 def test_a_database_crash_loses_no_usage_event(tmp_path: Path, private_postgres: PrivatePostgres) -> None:
     upstream_server = ThreadedServer(CaptureUpstream()).start()
     settings = Settings(data_dir=tmp_path / "data", database_url=private_postgres.url, usage_flush_interval=0.1)
-    bootstrap.init(settings)
-    cp = bootstrap.open_control_plane(settings)
-    providers.add(
-        cp,
-        LOCAL_OPERATOR,
-        "capture",
-        kind="compatible",
-        base_url=upstream_server.url + "/v1",
-        api_key="sk-upstream-" + secrets.token_urlsafe(16),
-        allow_insecure_http=True,
-    )
+    cp = initialised(settings, upstream_server.url)
     members.add(cp, LOCAL_OPERATOR, "alice")
     key = keys.create(cp, LOCAL_OPERATOR, "alice").token
     gateway = ThreadedServer(build(settings)).start()
