@@ -8,11 +8,13 @@ from types import MappingProxyType
 
 import pytest
 
+from vaultgate.gateway import ownership
 from vaultgate.gateway.errors import GatewayError
+from vaultgate.gateway.exchange import Exchange
 from vaultgate.gateway.route_table import Route, RouteTable
 from vaultgate.gateway.routing import candidates, processing_zone, servable
 from vaultgate.gateway.snapshot import Snapshot
-from vaultgate.policy.grants import KeyPolicy
+from vaultgate.policy.grants import KeyGrant, KeyPolicy
 from vaultgate.upstream.config import Deployment, ProviderConfig, ProviderKind
 
 
@@ -174,3 +176,17 @@ def test_no_provider_at_all_is_503() -> None:
     with pytest.raises(GatewayError) as refused:
         candidates(Snapshot(), "gpt-4o")
     assert (refused.value.status, refused.value.code) == (503, "no_provider")
+
+
+def test_a_request_pinned_to_an_objects_provider_still_keeps_to_the_callers_residency() -> None:
+    """An object kept at a provider outside the caller's residency is not reached through it (pin's fallback)."""
+    us = provider("us", geography="us", deployment_type="regional")
+    snap = snapshot(providers=(DEFAULT, us, EU))
+    ex = Exchange("GET", "/v1/files/file-1", b"", {}, None)
+    ex.pinned_provider = "us"
+    ex.grant = KeyGrant("key_1", "mem_1", "alice", None, KeyPolicy(residency=frozenset({"eu"})), None)
+    with pytest.raises(GatewayError) as refused:
+        ownership.pin(snap, ex, [Deployment(EU)])
+    assert refused.value.code == "residency_not_allowed"
+    ex.grant = KeyGrant("key_1", "mem_1", "alice", None, KeyPolicy(), None)
+    assert [d.provider.name for d in ownership.pin(snap, ex, [Deployment(EU)])] == ["us"]

@@ -24,7 +24,7 @@ from urllib.parse import parse_qsl
 
 import orjson
 
-from vaultgate.gateway import owned_ids
+from vaultgate.gateway import owned_ids, routing
 from vaultgate.gateway.asgi import Message, Send
 from vaultgate.gateway.endpoints import IDENTIFIER, Endpoint
 from vaultgate.gateway.errors import GatewayError
@@ -324,4 +324,9 @@ def pin(snapshot: Snapshot, ex: Exchange, deployments: list[Deployment]) -> list
             "The provider that holds the objects this request names is no longer configured.",
         )
     model = provider.deployments.get(ex.model) if provider.kind is ProviderKind.AZURE and ex.model else None
-    return [Deployment(provider, model)]
+    deployment = Deployment(provider, model)
+    # Residency still holds: an object kept outside the caller's allowed geographies is not reached.
+    policy = ex.grant.policy if ex.grant is not None else None
+    if policy is not None and not policy.allows_zone(routing.processing_zone(deployment)):
+        raise routing.outside_residency(ex.model, policy.residency or frozenset())
+    return [deployment]

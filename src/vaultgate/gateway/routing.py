@@ -54,7 +54,7 @@ def candidates(
     if policy is not None and policy.residency is not None:
         found = [d for d in found if policy.allows_zone(processing_zone(d))]
         if not found:
-            raise _outside_residency(model, policy.residency)
+            raise outside_residency(model, policy.residency)
     if route is not None and route.strategy == WEIGHTED and len(found) > 1:
         found = _weighted_first(found, rand)
     return found
@@ -126,7 +126,7 @@ def _weighted_first(found: list[Deployment], rand: Callable[[], float]) -> list[
     return found  # rand() returned 1.0 or more: keep position order
 
 
-def _outside_residency(model: str | None, allowed: frozenset[str]) -> GatewayError:
+def outside_residency(model: str | None, allowed: frozenset[str]) -> GatewayError:
     # Names the model and the allowed geographies only: which providers exist is the operator's business.
     what = f"The model '{model[:120]}'" if model is not None else "This request"  # client input: bounded
     zones = ", ".join(sorted(allowed)) or "none"
