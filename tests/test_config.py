@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -198,3 +199,10 @@ def test_words_outside_a_settings_choices_are_refused_naming_them(name: str, val
 
 def test_choices_are_read_case_insensitively() -> None:
     assert load({"VAULTGATE_LOG_LEVEL": "DEBUG", "VAULTGATE_LOG_FORMAT": "Json"}).log_format == "json"
+
+
+def test_every_setting_is_documented() -> None:
+    """docs/CONFIGURATION.md names the variable of every field of Settings (a new setting needs its row)."""
+    doc = (Path(__file__).parent.parent / "docs" / "CONFIGURATION.md").read_text()
+    missing = [f.name for f in dataclasses.fields(Settings) if f"VAULTGATE_{f.name.upper()}" not in doc]
+    assert missing == [], f"undocumented settings: {missing}"
