@@ -343,3 +343,30 @@ def test_doctor_reports_tls(tmp_path: Path) -> None:
     assert exposed["tls"].startswith("WARNING: off while listening on 0.0.0.0")
     with_tls = vg(tmp_path, "doctor", "--json", env={"VAULTGATE_TLS_CERT": "c.pem", "VAULTGATE_TLS_KEY": "k.pem"})
     assert json.loads(with_tls.stdout)["tls"] == "on"
+
+
+def test_config_check_prints_the_effective_settings_with_secrets_masked(tmp_path: Path) -> None:
+    env = {
+        "VAULTGATE_MASTER_KEY": "master-key-value-0123456789",
+        "VAULTGATE_METRICS_TOKEN": "metrics-token-value",
+        "VAULTGATE_DATABASE_URL": "postgresql://vg:db-password-value@db.internal:5433/vaultgate",
+        "VAULTGATE_MAX_STALENESS": "12",
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "vaultgate", "--data-dir", str(tmp_path), "config", "check", "--json"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    shown = json.loads(result.stdout)
+    assert shown["master_key"] == "***" and shown["metrics_token"] == "***"
+    assert shown["database_url"] == "postgresql://vg:***@db.internal:5433/vaultgate"
+    assert shown["max_staleness"] == 12.0 and shown["data_dir"] == str(tmp_path)
+    for secret in ("master-key-value", "metrics-token-value", "db-password-value"):
+        assert secret not in result.stdout + result.stderr
+    bad = vg(tmp_path, "config", "check", env={"VAULTGATE_LOG_LEVEL": "loud"})
+    assert bad.returncode == 1 and bad.stderr.strip().splitlines() == [
+        "vaultgate: error: VAULTGATE_LOG_LEVEL: use one of debug, info, warning, error, critical, not 'loud'"
+    ]

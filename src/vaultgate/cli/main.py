@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 
 from vaultgate import __version__
-from vaultgate.cli import keys, members, objects, operations, org, providers, routes, scan
+from vaultgate.cli import config_cmd, keys, members, objects, operations, org, providers, routes, scan
 from vaultgate.cli.context import settings
 from vaultgate.cli.output import emit_json, say, with_flags
 from vaultgate.config import ConfigError
@@ -34,6 +34,7 @@ app = typer.Typer(
 )
 app.add_typer(providers.app, name="provider")
 app.add_typer(routes.app, name="route")
+app.add_typer(config_cmd.app, name="config")
 app.add_typer(members.app, name="member")
 app.add_typer(keys.app, name="key")
 app.add_typer(objects.app, name="object")
