@@ -299,6 +299,7 @@ def build(settings: config.Settings) -> Gateway:
     log.info("%s", privacy.describe())  # which recognisers are active, said once at start-up
     hooks = DataPlaneHooks(cp, refresher, settings.rotation_check_interval)
     limits = http_limits(settings)
+    retries = failover(settings, hooks)
     data_plane = DataPlane(
         snapshot=lambda: refresher.current,
         hasher=cp.hasher,
@@ -312,7 +313,7 @@ def build(settings: config.Settings) -> Gateway:
         trusted_proxies=trusted_proxies(settings.trusted_proxies),
         token_exchange_rpm=settings.token_exchange_rpm,
         http_limits=limits,
-        failover=failover(settings, hooks),
+        failover=retries,
         max_event_bytes=settings.max_upstream_event_bytes,
         # Object ownership: looked up (and recorded) in the store, in worker threads, only by object routes.
         objects=ObjectDirectory(
@@ -335,6 +336,11 @@ def build(settings: config.Settings) -> Gateway:
         lambda: {"current": refresher.staleness()},
     )
     metrics.gauge("vaultgate_usage_events", "Usage events by state since start.", lambda: _usage_states(recorder))
+    metrics.gauge(
+        "vaultgate_circuit_breakers",
+        "Deployments whose circuit breaker is open or half-open (this process).",
+        lambda: {"open": retries.breakers.open_count()},
+    )
     if limiter is not None:
         metrics.gauge(
             "vaultgate_limits_settlements",

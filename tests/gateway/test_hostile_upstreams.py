@@ -289,6 +289,8 @@ def test_a_failing_deployment_opens_its_circuit_and_is_skipped(faulty: Callable[
     assert error_of(answer)["code"] == "upstream_circuit_open"
     assert 3000 < int(answer.headers["retry-after"]) <= 3600
     assert gw.upstream.count() == 2, "an open circuit sends nothing"
+    scrape = httpx.get(gw.url + "/metrics").text
+    assert 'vaultgate_circuit_breakers{state="open"} 1.0' in scrape
 
 
 def test_a_kill_switch_ends_a_request_waiting_to_retry(faulty: Callable[..., Faulty]) -> None:

@@ -45,6 +45,7 @@ def test_metrics_count_sdk_traffic_without_secrets_or_content(stack: Stack) -> N
     assert samples[("vaultgate_tokens_total", (("direction", "prompt"), ("model", "gpt-4o")))] == 33
     assert samples[("vaultgate_request_duration_seconds_count", (("endpoint", "chat/completions"),))] == 4
     assert ("vaultgate_snapshot_age_seconds", (("state", "current"),)) in samples
+    assert samples[("vaultgate_circuit_breakers", (("state", "open"),))] == 0
     text = httpx.get(stack.gateway.url + "/metrics").text
     for secret in (key, narrow, stack.upstream_key, "secret plans", "alice"):
         assert secret not in text

@@ -109,5 +109,5 @@ class CircuitBreakers:
             circuit.probing = False
 
     def open_count(self) -> int:
-        """How many deployments are open or half-open now (the gauge, for logs and a future metrics module)."""
+        """How many deployments are open or half-open now (the ``vaultgate_circuit_breakers`` gauge)."""
         return sum(1 for key in self._circuits if self.state(key) is not BreakerState.CLOSED)
