@@ -22,7 +22,8 @@ import pytest
 
 from tests.attacks.conftest import RecordingUpstream, Served
 from tests.support.fresh_ids import FreshIds
-from vaultgate.gateway.endpoints import ENDPOINTS, Endpoint, Parameter
+from vaultgate.gateway.endpoints import ENDPOINTS
+from vaultgate.gateway.templates import Endpoint, Parameter
 
 ROUTES = [(e, m) for e in ENDPOINTS if e.owned_parameters for m in sorted(e.methods)]
 CREATORS = {e.creates: e for e in ENDPOINTS if e.creates is not None}

@@ -17,7 +17,8 @@ import openai
 import pytest
 
 from tests.attacks.conftest import RawResponse, RecordingUpstream, Served
-from vaultgate.gateway.endpoints import ENDPOINTS, OBJECT_KINDS, Endpoint
+from vaultgate.gateway.endpoints import ENDPOINTS
+from vaultgate.gateway.templates import OBJECT_KINDS, Endpoint
 from vaultgate.services import objects
 from vaultgate.services.context import LOCAL_OPERATOR
 

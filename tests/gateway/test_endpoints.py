@@ -9,19 +9,10 @@ from tests.attacks.test_upstream_paths import TEMPLATES
 from tests.policy.request_facts import group_of
 
 from vaultgate.gateway import read
-from vaultgate.gateway.endpoints import (
-    ENDPOINTS,
-    IDENTIFIER,
-    MODELS_RETRIEVE,
-    TOKENS,
-    Endpoint,
-    Parameter,
-    RequestTarget,
-    endpoint_of,
-    match,
-)
+from vaultgate.gateway.endpoints import ENDPOINTS, MODELS_RETRIEVE, TOKENS, endpoint_of, match
 from vaultgate.gateway.errors import GatewayError
 from vaultgate.gateway.exchange import Exchange
+from vaultgate.gateway.templates import IDENTIFIER, Endpoint, Parameter, RequestTarget
 from vaultgate.policy.scopes import GROUPS
 
 

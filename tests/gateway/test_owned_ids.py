@@ -6,8 +6,9 @@ from collections.abc import Mapping
 
 import pytest
 
-from vaultgate.gateway.endpoints import ENDPOINTS, OBJECT_KINDS
+from vaultgate.gateway.endpoints import ENDPOINTS
 from vaultgate.gateway.owned_ids import BODY_IDS, DERIVED_IDS, FORGETS, KEEPS, IdField, body_ids
+from vaultgate.gateway.templates import OBJECT_KINDS
 
 NAMES = {e.name: e for e in ENDPOINTS}
 

@@ -15,4 +15,5 @@ __all__ = [
     "route_table",
     "routing",
     "snapshot",
+    "templates",
 ]

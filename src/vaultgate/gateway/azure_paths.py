@@ -11,7 +11,7 @@ Each becomes ``/v1/...``, segment by segment on the raw path (``scope["raw_path"
 goes through :func:`vaultgate.gateway.endpoints.match` like any request: the prefix segments
 must be exactly ``openai``, ``deployments`` or ``v1`` as written (an encoded ``%2F`` or ``%2e``
 is not a separator and not a prefix), the deployment must be a plain identifier (the rule of
-``endpoints.IDENTIFIER``), and what follows a deployment must be one of the deployment-scoped
+``templates.IDENTIFIER``), and what follows a deployment must be one of the deployment-scoped
 endpoints exactly. Everything else under ``/openai/`` is 404 ``unknown_url``.
 
 The deployment in the path is the model the client asks for (vaultgate's routing maps it to the
@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from urllib.parse import unquote, unquote_to_bytes
 
-from vaultgate.gateway import endpoints
+from vaultgate.gateway import endpoints, templates
 from vaultgate.gateway.errors import GatewayError
 from vaultgate.gateway.exchange import Exchange
 
@@ -49,7 +49,7 @@ def _deployment(segment: str) -> str | None:
         decoded = unquote_to_bytes(segment).decode("ascii") if "%" in segment else segment
     except UnicodeDecodeError:
         return None
-    if endpoints.IDENTIFIER.fullmatch(decoded) is None or ".." in decoded:
+    if templates.IDENTIFIER.fullmatch(decoded) is None or ".." in decoded:
         return None
     return decoded
 

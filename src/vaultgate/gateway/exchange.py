@@ -11,8 +11,8 @@ from typing import Any
 
 import orjson
 
-from vaultgate.gateway.endpoints import RequestTarget
 from vaultgate.gateway.form import Form
+from vaultgate.gateway.templates import RequestTarget
 from vaultgate.limits.admission import Ticket
 from vaultgate.policy.grants import KeyGrant
 from vaultgate.policy.ownership import ObjectOwner

@@ -26,11 +26,11 @@ import orjson
 
 from vaultgate.gateway import owned_ids, routing
 from vaultgate.gateway.asgi import Message, Send
-from vaultgate.gateway.endpoints import IDENTIFIER, Endpoint
 from vaultgate.gateway.errors import GatewayError
 from vaultgate.gateway.exchange import Exchange
 from vaultgate.gateway.object_directory import DirectoryUnavailable, ObjectDirectory
 from vaultgate.gateway.snapshot import Snapshot
+from vaultgate.gateway.templates import IDENTIFIER, Endpoint
 from vaultgate.policy.grants import KeyGrant
 from vaultgate.policy.ownership import ObjectOwner, may_see
 from vaultgate.sse import EventSplitter, data_of

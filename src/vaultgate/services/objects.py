@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from sqlalchemy import delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from vaultgate.gateway.endpoints import IDENTIFIER, OBJECT_KINDS
+from vaultgate.gateway.templates import IDENTIFIER, OBJECT_KINDS
 from vaultgate.policy.ownership import ObjectOwner
 from vaultgate.services import access
 from vaultgate.services.context import Actor, ControlPlane
