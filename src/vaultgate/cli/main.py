@@ -13,13 +13,12 @@ from typing import Annotated
 import typer
 
 from vaultgate import __version__
-from vaultgate.cli import config_cmd, keys, members, objects, operations, org, providers, routes, scan
+from vaultgate.cli import backup, config_cmd, keys, members, objects, operations, org, providers, routes, scan
 from vaultgate.cli.context import settings
 from vaultgate.cli.output import emit_json, say, with_flags
 from vaultgate.config import ConfigError
 from vaultgate.services import bootstrap, quickstart
 from vaultgate.services.errors import Conflict, InvalidInput, ServiceError
-from vaultgate.store import migrate
 from vaultgate.store.errors import StoreError, describe_unavailable, unavailable
 from vaultgate.upstream.addresses import is_loopback_host
 from vaultgate.vault import VaultError
@@ -39,6 +38,7 @@ app.add_typer(members.app, name="member")
 app.add_typer(keys.app, name="key")
 app.add_typer(objects.app, name="object")
 operations.register(app)
+backup.register(app)
 org.register(app)
 scan.register(app)
 
@@ -113,8 +113,9 @@ def serve(
             raise ConfigError(message + " (refused: VAULTGATE_REQUIRE_SHARED_LIMITS is set)")
         say("Warning: " + message + ". Set VAULTGATE_REDIS_URL to share them.")
     check_port_free(host or s.host, port or s.port)
-    cp = open_control_plane(s)  # fail here, with a clear message, not in a worker
-    migrate.upgrade(cp.store)  # a new version's migrations run once, before any worker starts
+    # Fail here, with a clear message, not in a worker. It never migrates: a schema behind this
+    # vaultgate's is refused (`vaultgate migrate` is an operator's step, after a backup: docs/BACKUP.md).
+    cp = open_control_plane(s)
     cp.store.dispose()
     _run_server(s.data_dir, bind, port or s.port, workers, s.log_level, s.keepalive_timeout, s.drain_timeout, tls)
 

@@ -45,7 +45,8 @@ class InitResult:
     admin_token: str | None = None
 
 
-def _open_store(settings: Settings) -> Store:
+def open_store(settings: Settings) -> Store:
+    """The configured database (StoreError, one line, for a URL vaultgate cannot use)."""
     try:
         return Store(settings.resolved_database_url)
     except (ArgumentError, ValueError) as exc:
@@ -64,7 +65,7 @@ def init(settings: Settings) -> InitResult:
         if not key_file.exists():
             write_key_file(key_file, Keyring((MasterKey.generate(),)))
     vault = Vault(source)
-    store = _open_store(settings)
+    store = open_store(settings)
     try:
         migrate.upgrade(store)
         with store.session() as session:
@@ -109,12 +110,17 @@ def is_initialised(store: Store) -> bool:
         raise StoreError(f"cannot use the database: {describe_unavailable(exc)}") from exc
 
 
-def open_control_plane(settings: Settings, *, store: Store | None = None, vault: Vault | None = None) -> ControlPlane:
-    """The control plane for an initialised data dir; NotInitialised when it is not."""
+def open_control_plane(
+    settings: Settings, *, store: Store | None = None, vault: Vault | None = None, any_schema: bool = False
+) -> ControlPlane:
+    """The control plane for an initialised data dir; NotInitialised when it is not, SchemaMismatch when its
+    schema is not this vaultgate's (unless ``any_schema``: backup reads an older one before it is migrated)."""
     vault = vault or Vault(master_key_source(settings))
-    store = store or _open_store(settings)
+    store = store or open_store(settings)
     if not is_initialised(store):
         raise NotInitialised("vaultgate is not initialised here: run 'vaultgate init' first")
+    if not any_schema:
+        migrate.require_head(store)  # nothing but init and migrate changes the schema
     with store.session() as session:
         sealed = session.get(VaultSecret, TOKEN_HASH_KEY)
         assert sealed is not None

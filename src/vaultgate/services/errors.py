@@ -6,7 +6,8 @@ ServiceError
 ├── NotAuthorised    the actor's role or ownership does not allow it          (403 / exit 1)
 ├── NotFound         the named object does not exist (or is not visible)     (404 / exit 1)
 ├── Conflict         the object exists already or is in the wrong state      (409 / exit 1)
-└── NotInitialised   the data dir or database has not been initialised       (exit 1)
+├── NotInitialised   the data dir or database has not been initialised       (exit 1)
+└── ArchiveRefused   a backup archive is damaged or cannot be restored here  (exit 1; CLI only)
 """
 
 
@@ -38,3 +39,8 @@ class Conflict(ServiceError):
 
 class NotInitialised(ServiceError):
     """vaultgate has not been initialised for this data dir / database."""
+
+
+class ArchiveRefused(ServiceError):
+    """A backup archive is unreadable, damaged, or cannot be restored here (other database kind, newer
+    schema, other master key); nothing was changed."""

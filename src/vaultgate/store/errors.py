@@ -1,6 +1,8 @@
 """Store errors.
 
 StoreError            the database cannot be used (unsupported URL, unreachable, not initialised)
+├── SchemaMismatch    its schema is behind this vaultgate's (run ``vaultgate migrate``) or ahead of it
+└── ToolFailed        a PostgreSQL client tool (pg_dump, pg_restore, psql) is missing or failed
 
 :func:`unavailable` tells a database that is down, unreachable, restarting, read-only or full
 apart from a defect, so that callers answer "retry later" (503 on the admin API, one line on
@@ -15,6 +17,14 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 class StoreError(Exception):
     """The database cannot be used; the message says why."""
+
+
+class SchemaMismatch(StoreError):
+    """The database's schema revision is not the one this vaultgate serves; nothing was changed."""
+
+
+class ToolFailed(StoreError):
+    """A PostgreSQL client tool is missing or reported an error (its first line, never a password)."""
 
 
 def unavailable(exc: BaseException) -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import secrets
+from collections.abc import Iterable
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -92,6 +93,22 @@ class Vault:
     def key_id_of(self, sealed: str) -> str:
         """The id of the master key a sealed value is wrapped with."""
         return self._split(sealed)[0]
+
+    def sealing_keys(self, sealed_values: Iterable[str]) -> dict[str, str]:
+        """The master keys that wrapped these sealed values: key id → fingerprint (never the key).
+
+        SealError when a value is malformed or wrapped by a key the ring does not hold.
+        """
+        found: dict[str, str] = {}
+        for sealed in sealed_values:
+            key_id = self.key_id_of(sealed)
+            if key_id in found:
+                continue
+            master = self._ring.find(key_id)
+            if master is None:
+                raise SealError("sealed with an unknown master key")
+            found[key_id] = master.fingerprint
+        return found
 
     def reload(self) -> None:
         """Re-read the keyring from its source (after a rotation by another process)."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import hmac
 import os
 import secrets
 import stat
@@ -31,6 +32,12 @@ class MasterKey:
     def key_id(self) -> str:
         """A short id naming the key in sealed values; reveals nothing usable."""
         return hashlib.sha256(b"vaultgate-master-key-id" + self.material).hexdigest()[:12]
+
+    @property
+    def fingerprint(self) -> str:
+        """A keyed derivation that tells this key apart from others (HMAC-SHA256 under the key itself):
+        safe to write into a backup manifest, useless for opening anything."""
+        return hmac.new(self.material, b"vaultgate-master-key-fingerprint-v1", hashlib.sha256).hexdigest()
 
     def encoded(self) -> str:
         """The key as written in a key file or environment variable."""
@@ -72,6 +79,10 @@ class Keyring:
             if key.key_id == key_id:
                 return key
         return None
+
+    def holds(self, fingerprint: str) -> bool:
+        """Whether one of the ring's keys has this fingerprint (compared in constant time)."""
+        return any(hmac.compare_digest(key.fingerprint, fingerprint) for key in self.keys)
 
     def encoded(self) -> str:
         """The ring in key-file form: one key per line, primary first."""
