@@ -18,7 +18,7 @@ from sqlalchemy import Connection, inspect, text
 
 from vaultgate import __version__
 from vaultgate.store.db import Store
-from vaultgate.store.errors import SchemaMismatch
+from vaultgate.store.errors import SchemaMismatch, StoreError
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -122,13 +122,33 @@ def upgrade(store: Store, *, then: Step | None = None) -> None:
     from alembic import command
 
     cfg = alembic_config(store)
-    with store.engine.begin() as conn:
-        if store.is_postgres:  # two replicas' `vaultgate migrate` at once: the second waits, then finds head
-            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATION_LOCK})
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "head")
-        if then is not None:
-            then(conn)
+    with store.engine.connect() as conn:
+        if not store.is_postgres:
+            # SQLite alters a table by copying it and dropping the original (batch mode): with foreign
+            # keys enforced, dropping a table other rows point at fails (members under member_keys),
+            # and an ON DELETE CASCADE would empty its children. Off for the migration only (the
+            # pragma is ignored inside a transaction), checked before commit, on again after.
+            conn.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")  # type: ignore[union-attr]
+        try:
+            with conn.begin():
+                if store.is_postgres:  # two replicas' `vaultgate migrate` at once: the second waits, finds head
+                    conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATION_LOCK})
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, "head")
+                if not store.is_postgres:
+                    _check_foreign_keys(conn)
+                if then is not None:
+                    then(conn)
+        finally:
+            if not store.is_postgres:
+                conn.connection.driver_connection.execute("PRAGMA foreign_keys=ON")  # type: ignore[union-attr]
+
+
+def _check_foreign_keys(conn: Connection) -> None:
+    """StoreError (the migration rolls back) if a SQLite migration left a row pointing at nothing."""
+    broken = conn.exec_driver_sql("PRAGMA foreign_key_check").first()
+    if broken is not None:
+        raise StoreError(f"the migration would leave a row of {broken[0]} pointing at a missing {broken[2]} row")
 
 
 def revision(store: Store, message: str) -> None:
