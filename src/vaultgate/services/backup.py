@@ -16,6 +16,7 @@ from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
 
 from vaultgate import __version__
 from vaultgate.config import Settings
@@ -28,7 +29,7 @@ from vaultgate.services.migration import audited
 from vaultgate.store import backup as copying
 from vaultgate.store import migrate as schema
 from vaultgate.store.db import Store
-from vaultgate.store.errors import StoreError
+from vaultgate.store.errors import StoreError, describe_unavailable
 from vaultgate.store.models import Base, ProviderCredential, VaultSecret
 from vaultgate.vault import MasterKeyError, SealError, Vault
 
@@ -216,6 +217,10 @@ def _restore_sqlite(store: Store, payload: Path, vault: Vault, record: schema.St
                 "the archive's secrets do not open with the configured master key: nothing was restored"
             ) from None
         schema.upgrade(staged, then=record)
+    except DBAPIError as exc:  # not a database, or not vaultgate's: the target was not touched
+        raise ArchiveRefused(
+            f"the archive's database cannot be used: {describe_unavailable(exc)}; nothing was restored"
+        ) from None
     finally:
         staged.dispose()
     copying.sqlite_replace(payload, target)

@@ -21,7 +21,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from sqlalchemy import inspect
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 
 from vaultgate.store.db import FILE_MODE, Store, normalise_url
 from vaultgate.store.errors import StoreError, ToolFailed
@@ -117,7 +117,9 @@ def libpq_target(store: Store) -> tuple[str, dict[str, str]]:
     env = dict(os.environ)
     if url.password is not None:
         env["PGPASSWORD"] = str(url.password)
-    return url.set(drivername="postgresql", password=None).render_as_string(hide_password=False), env
+    # URL.set(password=None) keeps the password: build the URL without one.
+    bare = URL.create("postgresql", url.username, None, url.host, url.port, url.database, url.query)
+    return bare.render_as_string(hide_password=False), env
 
 
 def _run(command: list[str], env: dict[str, str]) -> None:
