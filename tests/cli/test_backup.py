@@ -4,6 +4,7 @@ gateway and the official SDK, and every refusal as one line with the database le
 from __future__ import annotations
 
 import gzip
+import hashlib
 import io
 import os
 import stat
@@ -147,8 +148,6 @@ def cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> 
 
 def rewritten(archive: Path, to: Path, *, manifest: dict[str, object], payload: bytes | None = None) -> Path:
     """A copy of ``archive`` with manifest fields replaced (and the database, with a matching checksum)."""
-    import hashlib
-
     with tarfile.open(archive, "r:gz") as tar:
         members_ = tar.getmembers()
         doc = orjson.loads(tar.extractfile(members_[0]).read())  # type: ignore[union-attr]

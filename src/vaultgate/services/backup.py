@@ -79,17 +79,19 @@ def backup(settings: Settings, destination: Path, *, replace: bool = False) -> B
         created = cp.clock()
         with cp.store.session() as session:
             cp.audit(session, LOCAL_OPERATOR, "vaultgate.backup", destination.name, database=kind, schema=found.current)
-        with tempfile.TemporaryDirectory(dir=destination.parent, prefix=".vaultgate-backup-") as work:
-            payload = Path(work) / PAYLOADS[kind]
-            try:
+        try:
+            # Beside the archive (0700): the rename into place stays on one file system.
+            with tempfile.TemporaryDirectory(dir=destination.parent, prefix=".vaultgate-backup-") as work:
+                payload = Path(work) / PAYLOADS[kind]
                 _copy_out(cp.store, payload)
                 digest, size = archive.digest_of(payload)
                 manifest = Manifest(__version__, found.current, kind, created, keys, digest, size)
                 archive.write(destination, manifest, payload, Path(work), replace=replace)
-            except (StoreError, ServiceError, OSError) as exc:
-                with cp.store.session() as session:
-                    cp.audit(session, LOCAL_OPERATOR, "vaultgate.backup", destination.name, "failed", reason=str(exc))
-                raise
+        except (StoreError, ServiceError, OSError) as exc:
+            reason = str(exc.strerror or exc) if isinstance(exc, OSError) else str(exc)
+            with cp.store.session() as session:
+                cp.audit(session, LOCAL_OPERATOR, "vaultgate.backup", destination.name, "failed", reason=reason)
+            raise
         return BackupResult(str(destination), kind, found.current, created, size, tuple(k.key_id for k in keys))
     finally:
         cp.store.dispose()
