@@ -484,3 +484,11 @@ def test_every_setting_is_documented() -> None:
     missing = [name for name in FIELDS if f"VAULTGATE_{name.upper()}" not in doc]
     assert missing == [], f"undocumented settings: {missing}"
     assert "deploy/vaultgate.example.toml" in doc
+
+
+def test_every_setting_has_its_kind_documented() -> None:
+    """The table of kinds in docs/CONFIGURATION.md says what each setting accepts (a new setting needs its kind)."""
+    doc = (ROOT / "docs" / "CONFIGURATION.md").read_text()
+    rows = doc.split("| kind | accepts | settings |", 1)[1].split("\n\n", 1)[0].strip().splitlines()[1:]
+    listed = {name.lower() for row in rows for name in re.findall(r"`VAULTGATE_([A-Z_]+)`", row.rsplit(" | ", 1)[-1])}
+    assert sorted(set(FIELDS) - listed) == [] and sorted(listed - set(FIELDS)) == []
