@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.config_files import file_error, refusal, write_toml
-from vaultgate.config import DEFAULT_MAX_BODY_BYTES, ConfigError, Settings, load, load_with_origins
+from vaultgate.config import DEFAULT_MAX_BODY_BYTES, ConfigError, Settings, load, load_with_origins, shown
 
 ROOT = Path(__file__).parent.parent
 EXAMPLE = ROOT / "deploy" / "vaultgate.example.toml"
@@ -219,6 +219,29 @@ def test_settings_are_immutable_and_evolve_validates(tmp_path: Path) -> None:
     moved = settings.with_data_dir(tmp_path)
     assert moved.resolved_master_key_file == tmp_path / "master.key"
     assert moved.resolved_database_url.endswith(f"{tmp_path}/vaultgate.db")
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "printed"),
+    [
+        ("database_url", "sqlite:////abs/vaultgate.db", "sqlite:////abs/vaultgate.db"),
+        ("database_url", "postgresql://vg@db/vg", "postgresql://vg@db/vg"),
+        ("database_url", "postgresql://vg:pw@[::1]:5433/vg?sslmode=require&password=pw", None),
+        ("database_url", "host=db password=pw", "***"),
+        ("redis_url", "unix:///run/redis.sock?password=pw&db=1", "unix:///run/redis.sock?password=***&db=1"),
+        ("redis_url", "redis://:pw@cache:6379/0", "redis://:***@cache:6379/0"),
+        ("webhook_url", "https://u:pw@hooks.example:8443/T0/pw", "https://hooks.example:8443/***"),
+        ("master_key", "pw", "***"),
+        ("metrics_token", "pw", "***"),
+        ("port", 8080, 8080),
+        ("redis_url", None, None),
+    ],
+)
+def test_printed_values_mask_every_secret(name: str, value: object, printed: object) -> None:
+    expected = (
+        "postgresql://vg:***@[::1]:5433/vg?sslmode=require&password=***" if printed is None and value else printed
+    )
+    assert shown(name, value) == expected
 
 
 # --- the example file and the documentation ---

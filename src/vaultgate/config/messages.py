@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Callable, Collection, Sequence
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
@@ -45,21 +45,27 @@ _WORDING = {
 
 
 def masked_url(url: str, *, keep_path: bool = True) -> str:
-    """``url`` with its password (user part and ``?password=``) masked, or all but scheme and host."""
+    """``url`` with its password (user part and ``?password=``) masked, or all but scheme and host masked."""
     try:
         parts = urlsplit(url)
-        port = parts.port
     except ValueError:
         return MASK  # not parseable: it could be anything, a password included
-    host = (parts.hostname or "") + (f":{port}" if port else "")
+    if "://" not in url:
+        return MASK  # not a URL: perhaps a libpq "host=... password=..." string
+    userinfo, at, host = parts.netloc.rpartition("@")
     if not keep_path:
-        return urlunsplit((parts.scheme, host, MASK if parts.path or parts.query else "", "", ""))
-    user = parts.username or ""
-    if parts.password is not None:
-        user += ":" + MASK
-    netloc = f"{user}@{host}" if user else host
-    query = urlencode([(k, MASK if "password" in k.lower() else v) for k, v in parse_qsl(parts.query)], safe="*")
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+        return urlunsplit((parts.scheme, host, MASK if parts.path.strip("/") or parts.query else "", "", ""))
+    netloc = f"{userinfo.split(':', 1)[0]}:{MASK}@{host}" if at and ":" in userinfo else parts.netloc
+    pairs = parts.query.split("&") if parts.query else []
+    query = "&".join(f"{p.split('=', 1)[0]}={MASK}" if "password" in p.split("=", 1)[0].lower() else p for p in pairs)
+    if (netloc, query) == (parts.netloc, parts.query):
+        return url  # nothing to mask: exactly as given
+    # Not urlunsplit: it drops the "//" of schemes it does not know when the host is empty (unix:///path).
+    return (
+        f"{parts.scheme}://{netloc}{parts.path}"
+        + (f"?{query}" if query else "")
+        + (f"#{parts.fragment}" if parts.fragment else "")
+    )
 
 
 def shown(name: str, value: Any) -> Any:
