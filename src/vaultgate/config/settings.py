@@ -6,12 +6,10 @@ Field names are the file keys and, upper-cased behind ``VAULTGATE_``, the variab
 
 from __future__ import annotations
 
-import ipaddress
 from pathlib import Path
-from typing import Annotated, Any, Literal, Self, get_args
-from urllib.parse import urlsplit
+from typing import Any, Self
 
-from pydantic import AfterValidator, BeforeValidator, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -20,57 +18,22 @@ from vaultgate.config.messages import problems, render, unknown_setting
 from vaultgate.config.value_types import (
     Count,
     CountOrZero,
+    DatabaseURL,
     Directory,
+    LogFormat,
+    LogLevel,
+    Networks,
     OptionalPath,
     OptionalText,
     Port,
+    RedisURL,
     Seconds,
     SecondsOrZero,
     Switch,
     Text,
-    one_of,
 )
 
 DEFAULT_MAX_BODY_BYTES = 20 * 1024 * 1024
-
-LogLevelName = Literal["debug", "info", "warning", "error", "critical"]
-LogFormatName = Literal["text", "json"]
-
-
-def _url_scheme(*schemes: str) -> AfterValidator:
-    """A check that a URL (when set) starts with one of ``schemes`` (a ``+driver`` suffix is allowed)."""
-
-    def check(url: str | None) -> str | None:
-        if url is not None and urlsplit(url).scheme.split("+")[0].lower() not in schemes:
-            names = [f"{s}://" for s in schemes]
-            raise PydanticCustomError(
-                "scheme", "use a {schemes} URL", {"schemes": ", ".join(names[:-1]) + " or " + names[-1]}
-            )
-        return url
-
-    return AfterValidator(check)
-
-
-def _networks(text: str) -> str:
-    # The gateway parses these again (server.trusted_proxies); checked here so `config check` sees a typo.
-    for part in text.split(","):
-        try:
-            if part.strip():
-                ipaddress.ip_network(part.strip(), strict=False)
-        except ValueError:
-            raise PydanticCustomError(
-                "network",
-                "use IP addresses or CIDRs separated by commas ({part} is neither)",
-                {"part": repr(part.strip())},
-            ) from None
-    return text
-
-
-DatabaseURL = Annotated[OptionalText, _url_scheme("postgresql", "postgres", "sqlite")]
-RedisURL = Annotated[OptionalText, _url_scheme("redis", "rediss", "unix")]
-LogLevel = Annotated[LogLevelName, BeforeValidator(one_of(get_args(LogLevelName)))]
-LogFormat = Annotated[LogFormatName, BeforeValidator(one_of(get_args(LogFormatName)))]
-Networks = Annotated[str, AfterValidator(_networks)]
 
 
 class Settings(BaseSettings):

@@ -9,12 +9,14 @@ input first. Ranges are pydantic constraints; ``config.messages`` words the refu
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal, get_args
+from urllib.parse import urlsplit
 
-from pydantic import BeforeValidator, Field
+from pydantic import AfterValidator, BeforeValidator, Field
 from pydantic_core import PydanticCustomError
 
 _WHOLE_NUMBER = re.compile(r"[+-]?[0-9]+")
@@ -87,3 +89,47 @@ Text = Annotated[str, BeforeValidator(_not_blank)]
 OptionalText = Annotated[str | None, BeforeValidator(_blank_is_unset)]
 Directory = Annotated[Path, BeforeValidator(_not_blank)]
 OptionalPath = Annotated[Path | None, BeforeValidator(_blank_is_unset)]
+
+
+LogLevelName = Literal["debug", "info", "warning", "error", "critical"]
+LogFormatName = Literal["text", "json"]
+
+
+def _url_scheme(*schemes: str) -> AfterValidator:
+    """A check that a URL (when set) starts with one of ``schemes`` (a ``+driver`` suffix is allowed)."""
+
+    def check(url: str | None) -> str | None:
+        try:
+            scheme = urlsplit(url).scheme.split("+")[0].lower() if url is not None else None
+        except ValueError:  # an unbalanced [ in the host
+            scheme = ""
+        if scheme is not None and scheme not in schemes:
+            names = [f"{s}://" for s in schemes]
+            raise PydanticCustomError(
+                "scheme", "use a {schemes} URL", {"schemes": ", ".join(names[:-1]) + " or " + names[-1]}
+            )
+        return url
+
+    return AfterValidator(check)
+
+
+def _networks(text: str) -> str:
+    # The gateway parses these again (server.trusted_proxies); checked here so `config check` sees a typo.
+    for part in text.split(","):
+        try:
+            if part.strip():
+                ipaddress.ip_network(part.strip(), strict=False)
+        except ValueError:
+            raise PydanticCustomError(
+                "network",
+                "use IP addresses or CIDRs separated by commas ({part} is neither)",
+                {"part": repr(part.strip())},
+            ) from None
+    return text
+
+
+DatabaseURL = Annotated[OptionalText, _url_scheme("postgresql", "postgres", "sqlite")]
+RedisURL = Annotated[OptionalText, _url_scheme("redis", "rediss", "unix")]
+LogLevel = Annotated[LogLevelName, BeforeValidator(one_of(get_args(LogLevelName)))]
+LogFormat = Annotated[LogFormatName, BeforeValidator(one_of(get_args(LogFormatName)))]
+Networks = Annotated[str, AfterValidator(_networks)]
