@@ -9,7 +9,7 @@ import os
 import secrets
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -138,7 +138,7 @@ def stack(
 ) -> Iterator[Stack]:
     upstream, upstream_server = capture_upstream
     webhooks = WebhookSink()
-    settings = replace(make_settings(tmp_path, database_url), webhook_url=webhooks.url)
+    settings = make_settings(tmp_path, database_url).evolve(webhook_url=webhooks.url)
     result = bootstrap.init(settings)
     assert result.admin_token is not None
     cp = bootstrap.open_control_plane(settings)

@@ -1,13 +1,19 @@
-"""Settings: vaultgate.toml, the environment winning over it, and errors that name the setting."""
+"""Settings: vaultgate.toml, the environment winning over it, flags over both, and one-line errors naming the source."""
 
 from __future__ import annotations
 
-import dataclasses
+import re
+import tomllib
 from pathlib import Path
 
 import pytest
 
-from vaultgate.config import DEFAULT_MAX_BODY_BYTES, ConfigError, Settings, load
+from tests.support.config_files import file_error, refusal, write_toml
+from vaultgate.config import DEFAULT_MAX_BODY_BYTES, ConfigError, Settings, load, load_with_origins, shown
+
+ROOT = Path(__file__).parent.parent
+EXAMPLE = ROOT / "deploy" / "vaultgate.example.toml"
+FIELDS = list(Settings.model_fields)
 
 
 @pytest.fixture(autouse=True)
@@ -19,10 +25,7 @@ def _empty_cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return work
 
 
-def write_toml(path: Path, body: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(body)
-    return path
+# --- sources and precedence ---
 
 
 def test_defaults_without_file_or_environment() -> None:
@@ -54,14 +57,15 @@ def test_toml_values_are_read_and_typed(_empty_cwd: Path) -> None:
     write_toml(
         _empty_cwd / "vaultgate.toml",
         'port = 9000\nhost = "0.0.0.0"\ndatabase_url = "sqlite:///x.db"\n'
-        'refresh_interval = 2\nmaster_key_file = "/etc/vg/master.key"\n',
+        'refresh_interval = 2\nmaster_key_file = "/etc/vg/master.key"\nlog_level = "WARNING"\n',
     )
     settings = load({})
     assert settings.port == 9000
     assert settings.host == "0.0.0.0"
     assert settings.database_url == "sqlite:///x.db"
-    assert settings.refresh_interval == 2.0
+    assert settings.refresh_interval == 2.0 and isinstance(settings.refresh_interval, float)
     assert settings.master_key_file == Path("/etc/vg/master.key")
+    assert settings.log_level == "warning"
 
 
 def test_environment_wins_over_toml(_empty_cwd: Path) -> None:
@@ -77,15 +81,29 @@ def test_empty_environment_variable_does_not_override(_empty_cwd: Path) -> None:
     assert load({"VAULTGATE_PORT": ""}).port == 9000
 
 
-def test_overrides_win_over_environment() -> None:
+def test_overrides_win_over_environment_and_none_is_no_override() -> None:
     settings = load({"VAULTGATE_PORT": "9100"}, port=9200, host=None)
     assert settings.port == 9200
     assert settings.host == "127.0.0.1"
 
 
+def test_only_the_given_environment_is_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VAULTGATE_PORT", "1234")
+    assert load({}).port == 8080
+    assert load().port == 1234  # no mapping given: the process environment
+
+
 def test_config_path_from_environment(tmp_path: Path) -> None:
     path = write_toml(tmp_path / "elsewhere" / "vg.toml", "port = 7000\n")
     assert load({"VAULTGATE_CONFIG": str(path)}).port == 7000
+
+
+def test_a_config_path_that_names_no_file_is_refused(tmp_path: Path, _empty_cwd: Path) -> None:
+    # Falling back to ./vaultgate.toml would run with settings the operator did not point at.
+    write_toml(_empty_cwd / "vaultgate.toml", "port = 9000\n")
+    for missing in (tmp_path / "nowhere.toml", tmp_path):
+        message = refusal({"VAULTGATE_CONFIG": str(missing)})
+        assert message == f"VAULTGATE_CONFIG: no configuration file at {missing}"
 
 
 def test_toml_in_the_data_dir_is_found(tmp_path: Path) -> None:
@@ -94,48 +112,84 @@ def test_toml_in_the_data_dir_is_found(tmp_path: Path) -> None:
     assert load({"VAULTGATE_DATA_DIR": str(data)}).redis_url == "redis://127.0.0.1:6379/0"
 
 
-def test_unknown_toml_key_is_config_error(_empty_cwd: Path) -> None:
-    write_toml(_empty_cwd / "vaultgate.toml", "port = 9000\ndatabse_url = 'typo'\n")
-    with pytest.raises(ConfigError, match="unknown setting 'databse_url'"):
-        load({})
+def test_toml_in_the_data_dir_of_the_flag_is_found(tmp_path: Path) -> None:
+    # `vaultgate --data-dir DIR ...` reads DIR/vaultgate.toml, as the documented lookup says.
+    write_toml(tmp_path / "flagged" / "vaultgate.toml", "port = 7100\n")
+    assert load({"VAULTGATE_DATA_DIR": str(tmp_path / "other")}, data_dir=tmp_path / "flagged").port == 7100
 
 
-def test_invalid_toml_is_config_error_naming_the_file(_empty_cwd: Path) -> None:
-    write_toml(_empty_cwd / "vaultgate.toml", "port = = 1\n")
-    with pytest.raises(ConfigError, match=r"vaultgate\.toml"):
-        load({})
+def test_the_current_directory_comes_before_the_data_dir(tmp_path: Path, _empty_cwd: Path) -> None:
+    write_toml(_empty_cwd / "vaultgate.toml", "port = 7001\n")
+    write_toml(tmp_path / "data" / "vaultgate.toml", "port = 7002\n")
+    assert load({"VAULTGATE_DATA_DIR": str(tmp_path / "data")}).port == 7001
 
 
-@pytest.mark.parametrize(
-    ("variable", "value"),
-    [
-        ("VAULTGATE_PORT", "eighty"),
-        ("VAULTGATE_PORT", "80.5"),
-        ("VAULTGATE_MAX_BODY_BYTES", "20MB"),
-        ("VAULTGATE_REFRESH_INTERVAL", "fast"),
-        ("VAULTGATE_UPSTREAM_TIMEOUT", "10s"),
-    ],
-)
-def test_bad_number_in_environment_names_the_variable(variable: str, value: str) -> None:
-    with pytest.raises(ConfigError) as info:
-        load({variable: value})
-    assert variable in str(info.value)
-    assert repr(value) in str(info.value)
+def test_origins_say_where_each_value_came_from(_empty_cwd: Path) -> None:
+    path = write_toml(_empty_cwd / "vaultgate.toml", 'port = 9000\nhost = "0.0.0.0"\nlog_level = "debug"\n')
+    loaded = load_with_origins({"VAULTGATE_HOST": "127.0.0.2", "VAULTGATE_TEST_POSTGRES_URL": "x"}, port=9100)
+    assert loaded.file == Path("vaultgate.toml") and loaded.file.absolute() == path
+    assert loaded.settings.port == 9100
+    assert {name: loaded.origins[name] for name in ("port", "host", "log_level", "redis_url")} == {
+        "port": "command line",
+        "host": "environment",
+        "log_level": "file",
+        "redis_url": "default",
+    }
+    assert set(loaded.origins) == set(FIELDS)
+    path.unlink()
+    assert load_with_origins({}).file is None
 
 
-def test_bad_number_in_toml_names_the_setting(_empty_cwd: Path) -> None:
-    write_toml(_empty_cwd / "vaultgate.toml", 'port = "http"\n')
-    with pytest.raises(ConfigError, match="PORT"):
-        load({})
+def test_other_variables_with_the_prefix_are_not_errors() -> None:
+    # Tests, deployment scripts and the gateway's own workers share the prefix.
+    environ = {"VAULTGATE_TEST_POSTGRES_URL": "postgresql://x", "VAULTGATE_GATEWAY": "http://x", "VAULTGATE_X": "1"}
+    assert load(environ) == Settings()
 
 
-@pytest.mark.parametrize("line", ["port = true", "port = 8080.5", "max_body_bytes = 1.5", "refresh_interval = false"])
-def test_toml_values_of_the_wrong_type_are_refused_not_coerced(_empty_cwd: Path, line: str) -> None:
-    # int(True) == 1 and int(8080.5) == 8080: silently listening on port 1 is worse than an error.
-    write_toml(_empty_cwd / "vaultgate.toml", line + "\n")
-    name = line.split(" ")[0].upper()
-    with pytest.raises(ConfigError, match=f"VAULTGATE_{name}"):
-        load({})
+# --- the file itself ---
+
+
+def test_unknown_toml_key_is_refused_naming_file_and_key(_empty_cwd: Path) -> None:
+    path = write_toml(_empty_cwd / "vaultgate.toml", "port = 9000\ndatabse_url = 'typo'\n")
+    assert refusal() == f"vaultgate.toml ({path}): databse_url: unknown setting (did you mean database_url?)"
+
+
+@pytest.mark.parametrize(("body", "key"), [("[server]\nport = 1\n", "server"), ("_env_file = '.env'\n", "_env_file")])
+def test_tables_and_pydantic_settings_options_are_unknown_settings(_empty_cwd: Path, body: str, key: str) -> None:
+    # `_env_file` would be an option of pydantic-settings' BaseSettings if it reached its constructor.
+    path = write_toml(_empty_cwd / "vaultgate.toml", body)
+    assert re.fullmatch(file_error(path, key) + r"unknown setting( \(did you mean \w+\?\))?", refusal())
+
+
+def test_invalid_toml_is_refused_naming_the_file(_empty_cwd: Path) -> None:
+    path = write_toml(_empty_cwd / "vaultgate.toml", "port = = 1\n")
+    assert refusal().startswith(f"vaultgate.toml ({path}): not valid TOML: ")
+
+
+def test_a_file_that_is_not_utf8_is_refused_naming_the_file(_empty_cwd: Path) -> None:
+    path = write_toml(_empty_cwd / "vaultgate.toml", 'host = "caf\xe9"\n'.encode("latin-1"))
+    assert refusal() == f"vaultgate.toml ({path}): not UTF-8 text (byte 0xe9 at offset 11); save it as UTF-8"
+
+
+def test_a_byte_order_mark_is_not_an_error(_empty_cwd: Path) -> None:
+    write_toml(_empty_cwd / "vaultgate.toml", "\ufeffport = 9000\n".encode())
+    assert load({}).port == 9000
+
+
+def test_a_file_that_cannot_be_read_is_refused_naming_the_file(
+    _empty_cwd: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Tests run as root, which reads any file: the operating system's refusal is simulated.
+    path = write_toml(_empty_cwd / "vaultgate.toml", "port = 9000\n")
+
+    def denied(self: Path) -> bytes:
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "read_bytes", denied)
+    assert refusal() == f"vaultgate.toml ({path}): cannot be read: Permission denied"
+
+
+# --- the model ---
 
 
 def test_master_key_never_in_repr() -> None:
@@ -144,65 +198,82 @@ def test_master_key_never_in_repr() -> None:
     assert "c2VjcmV0" not in repr(settings)
 
 
-def test_with_data_dir(tmp_path: Path) -> None:
-    settings = load({}).with_data_dir(tmp_path)
-    assert settings.resolved_master_key_file == tmp_path / "master.key"
-    assert settings.resolved_database_url.endswith(f"{tmp_path}/vaultgate.db")
+def test_direct_construction_validates_and_reads_nothing_else(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VAULTGATE_PORT", "1234")
+    assert Settings().port == 8080  # only load() reads the environment
+    assert Settings(port="9000").port == 9000
+    with pytest.raises(ConfigError, match=r"^port: must be at least 1, not 0$"):
+        Settings(port=0)
+    with pytest.raises(ConfigError, match=r"^prot: unknown setting \(did you mean port\?\)$"):
+        Settings(prot=1)
 
 
-@pytest.mark.parametrize("name", ["admin_docs", "allow_link_local_upstreams"])
-def test_switches_are_off_by_default_and_read_as_booleans(name: str, _empty_cwd: Path) -> None:
-    assert getattr(load({}), name) is False
-    variable = f"VAULTGATE_{name.upper()}"
-    for raw, expected in [("true", True), ("TRUE", True), ("1", True), ("yes", True), ("false", False), ("0", False)]:
-        assert getattr(load({variable: raw}), name) is expected
-    (_empty_cwd / "vaultgate.toml").write_text(f"{name} = true\n")
-    assert getattr(load({}), name) is True
+def test_settings_are_immutable_and_evolve_validates(tmp_path: Path) -> None:
+    settings = Settings()
+    with pytest.raises(ValueError, match="frozen"):
+        settings.port = 1  # type: ignore[misc]
+    changed = settings.evolve(port=9000, webhook_url="https://hooks.example/x")
+    assert (changed.port, changed.webhook_url, settings.port) == (9000, "https://hooks.example/x", 8080)
+    with pytest.raises(ConfigError, match=r"^refresh_interval: must be greater than 0, not 0$"):
+        settings.evolve(refresh_interval=0)
+    moved = settings.with_data_dir(tmp_path)
+    assert moved.resolved_master_key_file == tmp_path / "master.key"
+    assert moved.resolved_database_url.endswith(f"{tmp_path}/vaultgate.db")
 
 
-def test_a_misspelt_switch_is_refused_not_read_as_off(_empty_cwd: Path) -> None:
-    with pytest.raises(ConfigError, match="VAULTGATE_ALLOW_LINK_LOCAL_UPSTREAMS"):
-        load({"VAULTGATE_ALLOW_LINK_LOCAL_UPSTREAMS": "ture"})
+@pytest.mark.parametrize(
+    ("name", "value", "printed"),
+    [
+        ("database_url", "sqlite:////abs/vaultgate.db", "sqlite:////abs/vaultgate.db"),
+        ("database_url", "postgresql://vg@db/vg", "postgresql://vg@db/vg"),
+        (
+            "database_url",
+            "postgresql://vg:pw@[::1]:5433/vg?sslmode=require&password=pw",
+            "postgresql://vg:***@[::1]:5433/vg?sslmode=require&password=***",
+        ),
+        ("database_url", "host=db password=pw", "***"),
+        ("redis_url", "unix:///run/redis.sock?password=pw&db=1", "unix:///run/redis.sock?password=***&db=1"),
+        ("redis_url", "redis://:pw@cache:6379/0", "redis://:***@cache:6379/0"),
+        ("webhook_url", "https://u:pw@hooks.example:8443/T0/pw", "https://hooks.example:8443/***"),
+        ("master_key", "pw", "***"),
+        ("metrics_token", "pw", "***"),
+        ("port", 8080, 8080),
+        ("redis_url", None, None),
+    ],
+)
+def test_printed_values_mask_every_secret(name: str, value: object, printed: object) -> None:
+    assert shown(name, value) == printed
 
 
-def test_retry_and_failover_settings_are_read_and_checked() -> None:
-    settings = load(
-        {
-            "VAULTGATE_UPSTREAM_MAX_ATTEMPTS": "5",
-            "VAULTGATE_UPSTREAM_RETRY_BUDGET": "0",
-            "VAULTGATE_UPSTREAM_BACKOFF_MAX": "2.5",
-            "VAULTGATE_MAX_UPSTREAM_RESPONSE_BYTES": "1048576",
-        }
-    )
-    assert (settings.upstream_max_attempts, settings.upstream_retry_budget, settings.upstream_backoff_max) == (
-        5,
-        0.0,
-        2.5,
-    )
-    assert settings.max_upstream_response_bytes == 1048576
-    for variable, value in (
-        ("VAULTGATE_UPSTREAM_MAX_ATTEMPTS", "0"),  # no attempt at all would answer nothing
-        ("VAULTGATE_UPSTREAM_BREAKER_THRESHOLD", "0"),
-        ("VAULTGATE_UPSTREAM_RETRY_BUDGET", "-1"),
-        ("VAULTGATE_MAX_UPSTREAM_EVENT_BYTES", "-5"),
-    ):
-        with pytest.raises(ConfigError) as info:
-            load({variable: value})
-        assert variable in str(info.value)
+# --- the example file and the documentation ---
 
 
-@pytest.mark.parametrize(("name", "value"), [("LOG_LEVEL", "loud"), ("LOG_FORMAT", "xml")])
-def test_words_outside_a_settings_choices_are_refused_naming_them(name: str, value: str) -> None:
-    with pytest.raises(ConfigError, match=f"VAULTGATE_{name}: use one of .*not '{value}'"):
-        load({f"VAULTGATE_{name}": value})
-
-
-def test_choices_are_read_case_insensitively() -> None:
-    assert load({"VAULTGATE_LOG_LEVEL": "DEBUG", "VAULTGATE_LOG_FORMAT": "Json"}).log_format == "json"
+def test_the_example_file_names_every_setting_with_its_default() -> None:
+    """deploy/vaultgate.example.toml lists each field (commented out where there is no default) and loads as the defaults."""
+    text = EXAMPLE.read_text()
+    named = set(re.findall(r"^#? ?([a-z_]+) = ", text, flags=re.MULTILINE))
+    assert [name for name in FIELDS if name not in named] == []
+    assert sorted(named - set(FIELDS)) == []
+    active = tomllib.loads(text)
+    assert all(Settings.model_fields[name].default is not None for name in active)
+    assert load({"VAULTGATE_CONFIG": str(EXAMPLE)}) == Settings()
+    # The commented-out examples are valid values too.
+    commented = "\n".join(line[2:] for line in text.splitlines() if re.match(r"^# [a-z_]+ = ", line))
+    example = load({"VAULTGATE_CONFIG": str(write_toml(Path("commented.toml"), commented))})
+    assert example.database_url is not None and example.tls_key is not None
 
 
 def test_every_setting_is_documented() -> None:
     """docs/CONFIGURATION.md names the variable of every field of Settings (a new setting needs its row)."""
-    doc = (Path(__file__).parent.parent / "docs" / "CONFIGURATION.md").read_text()
-    missing = [f.name for f in dataclasses.fields(Settings) if f"VAULTGATE_{f.name.upper()}" not in doc]
+    doc = (ROOT / "docs" / "CONFIGURATION.md").read_text()
+    missing = [name for name in FIELDS if f"VAULTGATE_{name.upper()}" not in doc]
     assert missing == [], f"undocumented settings: {missing}"
+    assert "deploy/vaultgate.example.toml" in doc
+
+
+def test_every_setting_has_its_kind_documented() -> None:
+    """The table of kinds in docs/CONFIGURATION.md says what each setting accepts (a new setting needs its kind)."""
+    doc = (ROOT / "docs" / "CONFIGURATION.md").read_text()
+    rows = doc.split("| kind | accepts | settings |", 1)[1].split("\n\n", 1)[0].strip().splitlines()[1:]
+    listed = {name.lower() for row in rows for name in re.findall(r"`VAULTGATE_([A-Z_]+)`", row.rsplit(" | ", 1)[-1])}
+    assert sorted(set(FIELDS) - listed) == [] and sorted(listed - set(FIELDS)) == []

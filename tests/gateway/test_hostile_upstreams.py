@@ -11,7 +11,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -79,7 +79,7 @@ def faulty(tmp_path: Path) -> Iterator[Callable[..., Faulty]]:
         webhooks = WebhookSink()
         stops.extend([upstream.stop, elsewhere.stop, webhooks.close])
         config = make_settings(tmp_path, f"sqlite:///{tmp_path / 'vaultgate.db'}")
-        config = replace(config, webhook_url=webhooks.url, **{**FAST, **settings})
+        config = config.evolve(webhook_url=webhooks.url, **{**FAST, **settings})
         cp = initialised(config, upstream.url, api_key="sk-upstream-faulty")
         members.add(cp, LOCAL_OPERATOR, "alice")
         key = keys.create(cp, LOCAL_OPERATOR, "alice").token

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import httpx
 import openai
 import pytest
@@ -52,7 +50,7 @@ def test_metrics_count_sdk_traffic_without_secrets_or_content(stack: Stack) -> N
 
 
 def test_a_metrics_token_guards_the_endpoint(stack: Stack) -> None:
-    gateway = ThreadedServer(build(replace(stack.settings, metrics_token="m-token-123"))).start()
+    gateway = ThreadedServer(build(stack.settings.evolve(metrics_token="m-token-123"))).start()
     try:
         refused = httpx.get(gateway.url + "/metrics")
         assert refused.status_code == 401 and refused.json()["error"]["code"] == "invalid_metrics_token"

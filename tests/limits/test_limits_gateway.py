@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import secrets
 import subprocess
 import time
@@ -45,7 +44,7 @@ class Limited:
 
 def _stack(tmp_path: Path, upstream: tuple[CaptureUpstream, ThreadedServer], **overrides: Any) -> Limited:
     capture, upstream_server = upstream
-    settings = dataclasses.replace(make_settings(tmp_path, f"sqlite:///{tmp_path / 'vg.db'}"), **overrides)
+    settings = make_settings(tmp_path, f"sqlite:///{tmp_path / 'vg.db'}").evolve(**overrides)
     cp = initialised(settings, upstream_server.url, "sk-upstream-" + secrets.token_urlsafe(24))
     gateway = ThreadedServer(build(settings)).start()
     return Limited(settings, cp, gateway, capture)

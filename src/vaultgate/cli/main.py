@@ -93,11 +93,12 @@ def serve(
     tls_key: Annotated[Path | None, typer.Option("--tls-key", help="PEM private key of --tls-cert")] = None,
 ) -> None:
     """Serve the OpenAI-compatible API (/v1) and the admin API (/admin)."""
-    s = settings(ctx, data_dir)
+    # The flags are settings too: checked like the file and the environment, and winning over both.
+    s = settings(ctx, data_dir, host=host, port=port, tls_cert=tls_cert, tls_key=tls_key)
     from vaultgate.services.bootstrap import open_control_plane
 
-    tls = tls_files(tls_cert or s.tls_cert, tls_key or s.tls_key)
-    bind = host or s.host
+    tls = tls_files(s.tls_cert, s.tls_key)
+    bind = s.host
     if tls is None and not is_loopback_host(bind):
         say(
             f"Warning: serving {bind} without TLS: member keys and prompts travel unencrypted unless a proxy "
@@ -112,12 +113,12 @@ def serve(
         if s.require_shared_limits:
             raise ConfigError(message + " (refused: VAULTGATE_REQUIRE_SHARED_LIMITS is set)")
         say("Warning: " + message + ". Set VAULTGATE_REDIS_URL to share them.")
-    check_port_free(host or s.host, port or s.port)
+    check_port_free(bind, s.port)
     # Fail here, with a clear message, not in a worker. It never migrates: a schema behind this
     # vaultgate's is refused (`vaultgate migrate` is an operator's step, after a backup: docs/BACKUP.md).
     cp = open_control_plane(s)
     cp.store.dispose()
-    _run_server(s.data_dir, bind, port or s.port, workers, s.log_level, s.keepalive_timeout, s.drain_timeout, tls)
+    _run_server(s.data_dir, bind, s.port, workers, s.log_level, s.keepalive_timeout, s.drain_timeout, tls)
 
 
 def tls_files(cert: Path | None, key: Path | None) -> tuple[Path, Path] | None:
@@ -197,8 +198,8 @@ def quickstart_cmd(
     no_serve: Annotated[bool, typer.Option("--no-serve", help="Set up and print, but do not serve")] = False,
 ) -> None:
     """Set up a data dir (once), register a provider, print a fresh member key and snippets, serve."""
-    s = settings(ctx, data_dir)
-    host, port = host or s.host, port or s.port
+    s = settings(ctx, data_dir, host=host, port=port)
+    host, port = s.host, s.port
     if not no_serve:
         check_port_free(host, port)  # before anything is changed (a new key would revoke the last one)
     result = quickstart.prepare(s, os.environ.get("OPENAI_API_KEY") or None)
@@ -244,7 +245,10 @@ def run(argv: list[str] | None = None) -> None:
     except InvalidInput as exc:
         print(f"vaultgate: error: {with_flags(str(exc))}", file=sys.stderr)
         sys.exit(2)
-    except (ServiceError, StoreError, VaultError, ConfigError) as exc:
+    except ConfigError as exc:  # names file keys, variables and flags itself: not a service message
+        print(f"vaultgate: error: {exc}", file=sys.stderr)
+        sys.exit(1)
+    except (ServiceError, StoreError, VaultError) as exc:
         print(f"vaultgate: error: {with_flags(str(exc))}", file=sys.stderr)
         sys.exit(1)
     except OSError as exc:  # a full disk, a read-only or missing file: the operating system's reason
