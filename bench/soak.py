@@ -373,6 +373,7 @@ class Gateway:
         return sum(line["requests"] for line in json.loads(self.cli("usage", "report", "--json")))
 
     def stop(self) -> None:
+        """Stop what it started (gracefully first); delete its limit counters from a shared Redis."""
         for process in reversed(self.processes):
             if process.poll() is None:
                 process.terminate()
@@ -381,6 +382,14 @@ class Gateway:
                 except subprocess.TimeoutExpired:
                     process.kill()
                     process.wait()
+        prefix = self.env.get("VAULTGATE_LIMITS_PREFIX")
+        if prefix:
+            import redis
+
+            with redis.Redis.from_url(self.env["VAULTGATE_REDIS_URL"]) as client:
+                stale = list(client.scan_iter(match=prefix + "*", count=1000))
+                if stale:
+                    client.delete(*stale)
 
 
 async def rotate_and_revoke(soak: Soak, gw: Gateway, key_ids: dict[str, str], start: float) -> None:
