@@ -6,7 +6,7 @@ DATA_DIR ?= .data
 HOST ?= 127.0.0.1
 PORT ?= 8080
 
-.PHONY: run test install dev lint typecheck bench bench-scanner clean
+.PHONY: run test install dev lint typecheck bench bench-scanner soak clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -44,6 +44,11 @@ typecheck: dev
 ## make bench: gateway overhead against the upstream stub (not run by CI).
 bench: dev
 	bash bench/run.sh
+
+## make soak: mixed JSON and streamed load with a rotation and a revocation halfway; drift of
+## latency, RSS and file descriptors (SOAK_SECONDS=600, SOAK_RATE=40, ...: bench/soak.py).
+soak: dev
+	$(BIN)/python bench/soak.py
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info
