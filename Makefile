@@ -6,7 +6,7 @@ DATA_DIR ?= .data
 HOST ?= 127.0.0.1
 PORT ?= 8080
 
-.PHONY: run test install dev lint typecheck bench bench-scanner soak clean
+.PHONY: run test system-packages install dev lint typecheck bench bench-scanner soak clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,11 +28,17 @@ run: install
 	$(BIN)/vaultgate quickstart --data-dir $(DATA_DIR) --host $(HOST) --port $(PORT)
 
 ## make test: the whole suite (SQLite and PostgreSQL, in-process and Redis).
-test: dev
+test: dev system-packages
 	$(BIN)/ruff check src tests
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 	$(BIN)/pytest -q
+
+## Debian packages the tests drive for real: nginx (docker-compose's proxy, tests/deploy).
+system-packages:
+	@command -v nginx >/dev/null 2>&1 || test -x /usr/sbin/nginx || { \
+	  SUDO=$$(test "$$(id -u)" = 0 || echo sudo); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq nginx-light >/dev/null; }
 
 lint: dev
 	$(BIN)/ruff check src tests bench

@@ -15,8 +15,6 @@ import stat
 import subprocess
 from pathlib import Path
 
-import pytest
-
 from tests.conftest import require_service
 from tests.deploy import files
 from tests.deploy.files import ROOT
@@ -211,7 +209,7 @@ def test_nginx_accepts_the_configuration(tmp_path: Path) -> None:
     """Optional: only where nginx is installed (CI does not install it; `apt-get install nginx-light`)."""
     nginx = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
     if nginx is None:
-        pytest.skip("nginx is not installed (optional check)")
+        require_service("nginx", "not installed (`make test` installs nginx-light)")
     # Compose's service names do not resolve here, and nginx resolves them while loading.
     site = files.NGINX.read_text().replace("vaultgate-1:8080", "127.0.0.1:1").replace("vaultgate-2:8080", "127.0.0.1:2")
     (tmp_path / "site.conf").write_text(site.replace("listen 8080;", "listen 127.0.0.1:1;"))

@@ -19,7 +19,7 @@ import httpx
 import openai
 import pytest
 
-from tests.conftest import make_settings
+from tests.conftest import make_settings, require_service
 from tests.deploy import files
 from tests.support.process import GatewayProcess, initialised
 from tests.support.servers import ThreadedServer, free_port
@@ -40,7 +40,7 @@ class Proxied:
 def nginx_binary() -> str:
     found = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
     if found is None:
-        pytest.skip("nginx is not installed (optional check)")
+        require_service("nginx", "not installed (`make test` installs nginx-light)")
     assert found is not None
     return found
 
