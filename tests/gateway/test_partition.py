@@ -16,16 +16,17 @@ the official SDK to both replicas, and every answer is counted against the usage
 from __future__ import annotations
 
 import asyncio
+import secrets
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import httpx
 import openai
+import psycopg
 import pytest
 import redis
 from sqlalchemy import select
@@ -146,13 +147,19 @@ class Cluster:
         assert answer.status_code == 200 and answer.json()["status"] == "revoked", answer.text
 
 
-@pytest.fixture
-def cluster(tmp_path: Path, postgres_url: str) -> Iterator[Cluster]:
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory, postgres_admin_url: str) -> Iterator[Cluster]:
+    """Both replicas, their proxies, Redis and a database of the module's own (each test uses its own keys)."""
+    tmp_path = tmp_path_factory.mktemp("partition")
+    name = "vg_test_" + secrets.token_hex(6)
+    with psycopg.connect(postgres_admin_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base, host_port = postgres_admin_url.rsplit("/", 1)[0], postgres_admin_url.split("@", 1)[1].split("/", 1)[0]
+    postgres_url = f"{base}/{name}"
     upstream = HeldUpstream()
     upstream_server = ThreadedServer(upstream).start()
     private_redis = PrivateRedis()
-    pg_port = int(postgres_url.split("@", 1)[1].split("/", 1)[0].rsplit(":", 1)[1])
-    pg_proxy = TcpProxy("127.0.0.1", pg_port).start()
+    pg_proxy = TcpProxy(host_port.rsplit(":", 1)[0], int(host_port.rsplit(":", 1)[1])).start()
     redis_proxy = TcpProxy("127.0.0.1", private_redis.port).start()
     data = tmp_path / "data"
     settings = Settings(data_dir=data, database_url=postgres_url)
@@ -169,7 +176,7 @@ def cluster(tmp_path: Path, postgres_url: str) -> Iterator[Cluster]:
     a_env = {**common, "VAULTGATE_DATABASE_URL": postgres_url, "VAULTGATE_REDIS_URL": private_redis.url}
     b_env = {
         **common,
-        "VAULTGATE_DATABASE_URL": postgres_url.replace(f":{pg_port}/", f":{pg_proxy.port}/"),
+        "VAULTGATE_DATABASE_URL": postgres_url.replace(host_port, f"127.0.0.1:{pg_proxy.port}"),
         "VAULTGATE_REDIS_URL": redis_proxy.url("redis://127.0.0.1:{port}/0"),
     }
     processes: list[GatewayProcess] = []
@@ -195,6 +202,8 @@ def cluster(tmp_path: Path, postgres_url: str) -> Iterator[Cluster]:
         private_redis.stop()
         upstream_server.stop()
         cp.store.dispose()
+        with psycopg.connect(postgres_admin_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def test_a_replica_partitioned_from_postgres_fails_closed_and_loses_no_usage(cluster: Cluster) -> None:
@@ -202,6 +211,7 @@ def test_a_replica_partitioned_from_postgres_fails_closed_and_loses_no_usage(clu
     members.add(cluster.cp, LOCAL_OPERATOR, "alice")
     kept = keys.create(cluster.cp, LOCAL_OPERATOR, "alice").token
     doomed = keys.create(cluster.cp, LOCAL_OPERATOR, "alice")
+    b.answers = Answers()
     for replica in (a, b):
         eventually(lambda r=replica: r.ask(doomed.token) == (200, None), f"{replica.name} serves the new keys")
     assert b.ready()[0] == 200
@@ -246,9 +256,12 @@ def test_a_replica_partitioned_from_postgres_fails_closed_and_loses_no_usage(clu
 
 def test_a_replica_partitioned_from_redis_fails_closed_for_limited_keys_only(cluster: Cluster) -> None:
     a, b = cluster.a, cluster.b
-    members.add(cluster.cp, LOCAL_OPERATOR, "alice")
-    limited = keys.create(cluster.cp, LOCAL_OPERATOR, "alice", limits={"rpm": 10_000, "concurrency": 20})
-    free = keys.create(cluster.cp, LOCAL_OPERATOR, "alice").token
+    members.add(cluster.cp, LOCAL_OPERATOR, "bob")
+    limited = keys.create(cluster.cp, LOCAL_OPERATOR, "bob", limits={"rpm": 10_000, "concurrency": 20})
+    free = keys.create(cluster.cp, LOCAL_OPERATOR, "bob").token
+    b.answers = Answers()
+    cluster.upstream.release.clear()
+    cluster.upstream.held = 0
     for replica in (a, b):
         eventually(lambda r=replica: r.ask(limited.token) == (200, None), f"{replica.name} serves the new keys")
 
