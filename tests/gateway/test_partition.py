@@ -43,7 +43,7 @@ from vaultgate.store.models import UsageEvent
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 
-MAX_STALENESS = 2.0
+MAX_STALENESS = 3.0  # small, with room for a loaded machine to answer the first requests after the cut
 SLOW_MODEL = "gpt-4o-mini"  # the upstream holds these answers until the test lets them go
 LEASE_PREFIX = "vaultgate:limits:"
 
@@ -287,6 +287,11 @@ def test_a_replica_partitioned_from_redis_fails_closed_for_limited_keys_only(clu
     assert status == 503 and report["limits"]["ok"] is False, report
     with redis.Redis.from_url(cluster.redis_url) as direct:
         assert direct.zcard(leases) == 3  # B's releases did not get through
+
+    cluster.redis_proxy.cut("reset")  # refused instead of unanswered: the same answers
+    assert b.ask(limited.token) == (503, "limits_unavailable")
+    assert b.ask(free) == (200, None)
+    assert cluster.redis_proxy.refused > 0
 
     cluster.redis_proxy.heal()
     recovered = eventually(lambda: b.ask(limited.token) == (200, None), "B admits keys with limits again")
