@@ -10,6 +10,7 @@ SDK (async), with a connection pool as large as the burst.
 from __future__ import annotations
 
 import asyncio
+import resource
 import secrets
 import time
 from collections import Counter
@@ -37,6 +38,7 @@ pytestmark = pytest.mark.redis
 BURST = 1000
 HOLD_SECONDS = 0.3
 UPSTREAM_IDLE_SECONDS = 120
+SERVICE_OPEN_FILES = 1024
 
 
 class SlowUpstream(CaptureUpstream):
@@ -106,7 +108,13 @@ def replica(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterato
         "VAULTGATE_USAGE_FLUSH_INTERVAL": "0.2",
         "VAULTGATE_LOG_LEVEL": "warning",
     }
-    process = GatewayProcess(settings.data_dir, tmp_path / "gateway.log", env)
+    # Started with the open-files limit most services get (systemd's soft default): 1,024.
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (SERVICE_OPEN_FILES, hard))
+    try:
+        process = GatewayProcess(settings.data_dir, tmp_path / "gateway.log", env)
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
     try:
         yield Replica(cp, process, upstream, redis_path)
     finally:
