@@ -16,11 +16,13 @@ the official SDK to both replicas, and every answer is counted against the usage
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -181,8 +183,14 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, postgres_admin_url: str) -
     }
     processes: list[GatewayProcess] = []
     try:
-        processes.append(GatewayProcess(data, tmp_path / "a.log", a_env))
-        processes.append(GatewayProcess(data, tmp_path / "b.log", b_env))
+        with ThreadPoolExecutor(2) as starting:  # both start at once (each waits until it answers)
+            started = [
+                starting.submit(GatewayProcess, data, tmp_path / f"{n}.log", e) for n, e in (("a", a_env), ("b", b_env))
+            ]
+            for future in started:
+                with contextlib.suppress(RuntimeError):  # did not start: its log is in the error raised below
+                    processes.append(future.result())
+        assert len(processes) == 2, "a replica did not start: " + str([f.exception() for f in started])
         yield Cluster(
             cp,
             init.admin_token,
