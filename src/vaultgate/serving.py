@@ -19,12 +19,18 @@ on the head's size or field count either. This protocol adds them:
 
 The refusals are JSON in OpenAI's error shape, like every other answer of the gateway. The limits
 come from the app (``Gateway.http_limits``, built from the settings), read once per connection.
+
+:func:`raise_open_files_limit` is the process's side of the same job: every client connection,
+upstream connection and Redis or database connection is a file descriptor, and most services start
+with a soft limit of 1,024 (systemd's default), which a burst of a thousand requests exceeds.
 """
 
 from __future__ import annotations
 
 import asyncio
 import http
+import logging
+import resource
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -35,6 +41,33 @@ from vaultgate.gateway.http_limits import HttpLimits, headers_too_large, request
 
 # The data plane's own 408 (with its request id) goes first; the protocol's deadline is a backstop.
 BODY_GRACE_SECONDS = 2.0
+# Open files a replica should be able to hold: a client connection, an upstream connection and some
+# store connections per request in flight, for a few thousand at once. Below this, serve warns.
+OPEN_FILES_WANTED = 8192
+# Linux refuses a soft limit above fs.nr_open (1,048,576 by default) even when the hard one is unlimited.
+_OPEN_FILES_CEILING = 1 << 20
+
+log = logging.getLogger("vaultgate")
+
+
+def raise_open_files_limit() -> int:
+    """Raise this process's soft limit on open files to its hard limit (workers inherit it); the limit now.
+
+    A burst of 1,000 requests under the usual soft limit of 1,024 ran out of descriptors: 993 answers 503
+    ``limits_unavailable`` (no Redis connection could be opened), 502s and an opened circuit
+    (tests/limits/test_burst.py starts its replica so). Raising the soft limit up to the hard one needs no
+    privilege; the hard limit is the operator's (``LimitNOFILE=`` in a systemd unit, ``ulimit -Hn``).
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = _OPEN_FILES_CEILING if hard == resource.RLIM_INFINITY else min(hard, _OPEN_FILES_CEILING)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+        except (ValueError, OSError) as exc:  # a platform with a lower ceiling: keep what there is
+            log.warning("cannot raise the open files limit from %d to %d (%s)", soft, wanted, exc)
+            return soft
+        return wanted
+    return soft
 
 
 def _refusal_bytes(err: GatewayError) -> bytes:

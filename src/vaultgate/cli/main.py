@@ -160,6 +160,15 @@ def _run_server(
     """uvicorn with vaultgate's app and protocol; the head and body limits come from the app's settings."""
     import uvicorn
 
+    from vaultgate.serving import OPEN_FILES_WANTED, raise_open_files_limit
+
+    open_files = raise_open_files_limit()  # before the workers start: they inherit it
+    if open_files < OPEN_FILES_WANTED:
+        say(
+            f"Warning: this process may open only {open_files} files, and every connection (client, upstream, "
+            "database, Redis) is one: a burst of requests can run out. Raise the hard limit (LimitNOFILE= "
+            f"in a systemd unit, ulimit -Hn) to at least {OPEN_FILES_WANTED}."
+        )
     os.environ["VAULTGATE_DATA_DIR"] = str(data_dir)
     uvicorn.run(
         "vaultgate.server:create_app",

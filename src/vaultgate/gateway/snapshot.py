@@ -13,19 +13,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from types import MappingProxyType
+from typing import Any, TypeVar
 
 from vaultgate.gateway.route_table import RouteTable
 from vaultgate.policy.grants import KeyGrant
 from vaultgate.upstream.config import ProviderConfig
 
 log = logging.getLogger("vaultgate.gateway.snapshot")
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +89,14 @@ class Refresher:
         # When the store last confirmed the snapshot is current (monotonic seconds), and since when it cannot.
         self._confirmed = time.monotonic()
         self._failing_since: float | None = None
+        # A thread of its own: store calls stuck behind a partition elsewhere in the process (object
+        # lookups, the usage writer) must not delay the check that tells this replica it is current again.
+        self._worker: ThreadPoolExecutor | None = None
+
+    async def _in_thread(self, function: Callable[..., _T], *args: Any) -> _T:
+        if self._worker is None:
+            self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vaultgate-refresh")
+        return await asyncio.get_running_loop().run_in_executor(self._worker, functools.partial(function, *args))
 
     @property
     def current(self) -> Snapshot:
@@ -100,7 +113,7 @@ class Refresher:
 
     async def start(self) -> None:
         """Load the first snapshot (failing loudly if it cannot), then keep it fresh."""
-        self._swap(await asyncio.to_thread(self._load))
+        self._swap(await self._in_thread(self._load))
         self._confirmed = time.monotonic()
         loop = asyncio.get_running_loop()
         if self._listen is not None:
@@ -118,17 +131,20 @@ class Refresher:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        if self._worker is not None:
+            self._worker.shutdown(wait=False, cancel_futures=True)
+            self._worker = None
 
     async def refresh(self) -> None:
         """Reload now if a revision moved: everything, or only the short-lived tokens."""
         checked = time.monotonic()
-        revision, token_revision = await asyncio.to_thread(self._revision)
+        revision, token_revision = await self._in_thread(self._revision)
         if revision != self._current.revision:
-            self._swap(await asyncio.to_thread(self._load))
+            self._swap(await self._in_thread(self._load))
             log.info("snapshot refreshed to revision %d", self._current.revision)
         elif self._load_tokens is not None and token_revision != self._current.token_revision:
             base = self._current
-            tokens, loaded = await asyncio.to_thread(self._load_tokens, base)
+            tokens, loaded = await self._in_thread(self._load_tokens, base)
             if self._current is base:  # else a full reload in between already holds newer tokens
                 self._swap(replace(base, tokens=MappingProxyType(dict(tokens)), token_revision=loaded))
         # Current as of when the check started (what changed after it is the next check's to see).

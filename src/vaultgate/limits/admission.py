@@ -88,6 +88,7 @@ class Limiter:
         self._held: dict[str, Ticket] = {}  # request id -> ticket holding a concurrency lease
         self._unsettled: list[_Unsettled] = []
         self._keeper: asyncio.Task[None] | None = None
+        self._catching_up: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         """Load the token counter (off the event loop), open the backend, start the lease keeper."""
@@ -97,10 +98,11 @@ class Limiter:
 
     async def stop(self) -> None:
         """Stop the keeper, try the pending settlements once more, close the backend."""
-        if self._keeper is not None:
-            self._keeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._keeper
+        for task in (self._keeper, self._catching_up):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         await self.retry_settlements()
         await self.backend.stop()
 
@@ -185,6 +187,9 @@ class Limiter:
             lease_seconds=self._lease,
         )
         admission = await self.backend.admit(demand)
+        if self._unsettled and (self._catching_up is None or self._catching_up.done()):
+            # The backend answers again: release the leases an outage kept now, not at the keeper's next turn.
+            self._catching_up = asyncio.create_task(self.retry_settlements(), name="vaultgate-settlements")
         if not admission.admitted:
             raise LimitRefused(admission)
         ticket = Ticket(demand, admission, price, prompt)

@@ -24,6 +24,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from vaultgate.limits.interface import Admission, Demand, LimiterBackend, LimitsUnavailable
+from vaultgate.limits.redis_batch import ScriptBatcher
 
 _COMMON = """
 local BUCKETS = 61
@@ -213,10 +214,11 @@ class RedisBackend(LimiterBackend):
         self, url: str, *, prefix: str = "vaultgate:limits:", timeout: float = 0.5, max_connections: int = 32
     ) -> None:
         # No retries: a script retried after a timeout could charge twice; failing closed is the safe answer.
-        # ``timeout`` bounds how long Redis may take to answer a script. Waiting for one of our own pooled
-        # connections, and opening one, get more room: a burst on a busy host must not be refused because
-        # of the gateway's own pool (an unreachable Redis still fails fast: refused connections fail at
-        # once, and every connection in use frees itself within ``timeout``).
+        # ``timeout`` bounds how long Redis may take to answer. Scripts go in pipelines, at most one per
+        # pooled connection (limits/redis_batch.py), so a burst shares round trips instead of queueing for
+        # connections. Waiting for a pooled connection (only the readiness PING may still have to) and
+        # opening one get more room; an unreachable Redis still fails fast: a refused connection fails at
+        # once, and a pipeline that gets no answer fails within ``timeout``.
         pool = aioredis.BlockingConnectionPool.from_url(
             url,
             max_connections=max_connections,
@@ -230,6 +232,8 @@ class RedisBackend(LimiterBackend):
         self._admit = self._redis.register_script(_ADMIT)
         self._settle = self._redis.register_script(_SETTLE)
         self._renew = self._redis.register_script(_RENEW)
+        # One lane fewer than connections: the readiness PING always finds one.
+        self._scripts = ScriptBatcher(self._redis, lanes=max(1, max_connections - 1))
 
     async def stop(self) -> None:
         """Close the connection pool."""
@@ -251,7 +255,7 @@ class RedisBackend(LimiterBackend):
             lim = sd.limits
             args += [_opt(lim.rpm), _opt(lim.tpm), _opt(lim.concurrency), _opt(lim.budget_micro_usd), lim.budget_period]
         try:
-            out = await self._admit(keys=keys, args=args)
+            out = await self._scripts.call(self._admit, keys, args)
         except RedisError as exc:
             raise LimitsUnavailable(type(exc).__name__) from exc
         if int(out[0]) == 0:
@@ -291,7 +295,7 @@ class RedisBackend(LimiterBackend):
         for sd, pid in zip(demand.scopes, admission.periods, strict=True):
             args += [int(sd.limits.tpm is not None), int(sd.limits.concurrency is not None), pid]
         try:
-            await self._settle(keys=keys, args=args)
+            await self._scripts.call(self._settle, keys, args)
         except RedisError as exc:
             raise LimitsUnavailable(type(exc).__name__) from exc
 
@@ -307,7 +311,7 @@ class RedisBackend(LimiterBackend):
         if not keys:
             return
         try:
-            await self._renew(keys=keys, args=[lease_seconds, *rids])
+            await self._scripts.call(self._renew, keys, [lease_seconds, *rids])
         except RedisError as exc:
             raise LimitsUnavailable(type(exc).__name__) from exc
 

@@ -10,6 +10,7 @@ from datetime import datetime
 from types import MappingProxyType
 
 import psycopg
+from psycopg.conninfo import make_conninfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -245,11 +246,13 @@ def pg_listener(cp: ControlPlane) -> Callable[[threading.Event, Callable[[], Non
     if not cp.store.is_postgres:
         return None
     url = cp.store.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    # The store's timeouts: a partition must not hold this thread past the network healing.
+    conninfo = make_conninfo(url, **cp.store.connect_params)
 
     def listen(stop: threading.Event, wake: Callable[[], None]) -> None:
         while not stop.is_set():
             try:
-                with psycopg.connect(url, autocommit=True) as conn:
+                with psycopg.connect(conninfo, autocommit=True) as conn:
                     conn.execute("LISTEN vaultgate_changes")
                     while not stop.is_set():
                         for _ in conn.notifies(timeout=1.0, stop_after=1):

@@ -24,6 +24,21 @@ FILE_MODE = 0o600
 DIR_MODE = 0o700
 # SQLite's companions of the database file (it creates them with the database file's mode).
 SQLITE_COMPANIONS = ("-wal", "-shm", "-journal")
+# libpq connection parameters vaultgate sets unless the database URL sets them itself.
+# connect_timeout: without it psycopg waits 130 s for a server behind a partition (a blackholed
+# connection is accepted and never answered), and the snapshot refresher, the usage writer and the
+# change listener wait with it, long after the network healed (tests/gateway/test_partition.py).
+# libpq rounds anything below 2 s up to 2. The keepalives and tcp_user_timeout end an established
+# connection whose peer vanished (a partition mid-query) within about 25-30 s instead of the
+# kernel's 15 minutes of retransmissions. docs/ARCHITECTURE.md, "Dependability under faults".
+POSTGRES_CONNECT_DEFAULTS: dict[str, int] = {
+    "connect_timeout": 3,
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 5,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 30_000,
+}
 
 
 def normalise_url(url: str) -> str:
@@ -99,11 +114,19 @@ class Store:
             if path and path != ":memory:" and not path.startswith("file:"):
                 restrict_sqlite_files(Path(path))
         else:
-            kwargs.update(pool_size=5, max_overflow=5, pool_pre_ping=True)
+            kwargs.update(pool_size=5, max_overflow=5, pool_pre_ping=True, connect_args=self.connect_params)
         self.engine = create_engine(self.url, **kwargs)
         if self.dialect == "sqlite":
             _sqlite_setup(self.engine)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @property
+    def connect_params(self) -> dict[str, int]:
+        """The driver parameters vaultgate adds to every PostgreSQL connection (those the URL does not set)."""
+        if self.dialect != "postgresql":
+            return {}
+        given = make_url(self.url).query
+        return {name: value for name, value in POSTGRES_CONNECT_DEFAULTS.items() if name not in given}
 
     @property
     def is_postgres(self) -> bool:

@@ -37,6 +37,12 @@ from vaultgate.upstream.interface import (
 log = logging.getLogger("vaultgate.upstream")
 
 DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024
+# A pooled connection idle this long is not used again. It must stay below the upstream's own idle
+# timeout: a server closing an idle connection just as a request is sent on it makes that request a
+# "closed before answering" failure (a 502 for a POST, which is never resent). uvicorn (vLLM and most
+# OpenAI-compatible servers), Node and Apache close after 5 s; a burst 5 s after the last one met
+# hundreds of such closes (tests/limits/test_burst.py, tests/upstream/test_keepalive.py).
+KEEPALIVE_SECONDS = 4.0
 
 
 class HTTPUpstreamResponse(UpstreamResponse):
@@ -200,7 +206,7 @@ class UpstreamClient:
             limit=self._limit,
             ttl_dns_cache=300,
             ssl=ssl.create_default_context(),
-            keepalive_timeout=30,
+            keepalive_timeout=KEEPALIVE_SECONDS,
             resolver=resolver,
             socket_factory=guarded_socket_factory(self._allow_link_local),
         )

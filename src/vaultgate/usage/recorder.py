@@ -25,16 +25,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import random
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from vaultgate.usage.events import UsageRecord
 from vaultgate.usage.spool import Spool
 
 log = logging.getLogger("vaultgate.usage")
+
+_T = TypeVar("_T")
 
 Sink = Callable[[Sequence[UsageRecord]], None]
 # True when an exception says the records themselves are at fault (not the store's availability).
@@ -93,6 +98,14 @@ class UsageRecorder:
         self.replayed = 0
         self.rejected = 0
         self.dropped = 0
+        # A thread of its own for the store and the spool: when store calls elsewhere in the process hang
+        # (a partition) and take every thread of the shared pool, events still go to the spool.
+        self._worker: ThreadPoolExecutor | None = None
+
+    async def _in_thread(self, function: Callable[..., _T], *args: Any) -> _T:
+        if self._worker is None:
+            self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vaultgate-usage")
+        return await asyncio.get_running_loop().run_in_executor(self._worker, functools.partial(function, *args))
 
     def record(self, event: UsageRecord) -> None:
         """Queue one event (non-blocking; called on the hot path)."""
@@ -115,7 +128,7 @@ class UsageRecorder:
     async def start(self) -> None:
         """Start the periodic flush (which first replays anything a previous run spooled)."""
         if self._spool is not None:
-            self._spool_waiting = await asyncio.to_thread(self._spool.waiting)
+            self._spool_waiting = await self._in_thread(self._spool.waiting)
         self._task = asyncio.create_task(self._run(), name="vaultgate-usage")
 
     async def stop(self) -> None:
@@ -130,6 +143,9 @@ class UsageRecorder:
             if self._pending:
                 batch, self._pending = self._pending, []
                 await self._keep(batch, at_stop=True)
+        if self._worker is not None:
+            self._worker.shutdown(wait=False)
+            self._worker = None
 
     async def flush(self) -> None:
         """Write every queued event now, then replay the spool; UsageStoreUnavailable when the store
@@ -138,16 +154,16 @@ class UsageRecorder:
             batch, self._pending = self._pending, []
             if batch:
                 try:
-                    await asyncio.to_thread(self._sink, batch)
+                    await self._in_thread(self._sink, batch)
                 except Exception as exc:
                     if not self._is_malformed(exc):
                         await self._unavailable(batch, exc)
-                    kept, cause = await asyncio.to_thread(self._isolate, batch)
+                    kept, cause = await self._in_thread(self._isolate, batch)
                     if kept:
                         await self._unavailable(kept, cause or exc)
             if self._spool_waiting and self._spool is not None:
                 try:
-                    self.replayed += await asyncio.to_thread(self._spool.replay, self._write_replayed, self._bad_line)
+                    self.replayed += await self._in_thread(self._spool.replay, self._write_replayed, self._bad_line)
                     self._spool_waiting = False
                 except Exception as exc:
                     await self._unavailable([], exc)
@@ -172,7 +188,7 @@ class UsageRecorder:
             return
         if self._spool is not None:
             try:
-                await asyncio.to_thread(self._spool.append, batch)
+                await self._in_thread(self._spool.append, batch)
             except OSError as exc:
                 log.error("spooling %d usage events failed (%s)", len(batch), type(exc).__name__)
             else:

@@ -99,13 +99,21 @@ class Spool:
         self._write(self.directory / REJECTED_FILE, line.rstrip(b"\n") + b"\n")
 
     def _write(self, target: Path, data: bytes) -> None:
+        """Append ``data`` whole or not at all: a write the disk refuses halfway (full) is cut back off,
+        so the file never holds a partial line, nor lines of a batch that is also kept elsewhere."""
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
+            start = os.fstat(fd).st_size
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view) :]
+                os.fsync(fd)
+            except OSError:
+                with contextlib.suppress(OSError):
+                    os.ftruncate(fd, start)
+                raise
         finally:
             os.close(fd)
 
@@ -146,6 +154,9 @@ class Spool:
             offset = int(offset_file.read_text())
         except (OSError, ValueError):
             offset = 0
+        # Before anything reaches the store: a full disk must fail here, not after a chunk was written
+        # with no record of it (the chunk would be written again).
+        self._save_offset(offset_file, offset)
         written = 0
         with path.open("rb") as stream:
             stream.seek(offset)
@@ -170,11 +181,12 @@ class Spool:
 
     @staticmethod
     def _save_offset(offset_file: Path, offset: int) -> None:
-        temporary = offset_file.with_suffix(".offset.tmp")
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        """Record how far a replay got: rewritten in place at a fixed width, so that once the file exists
+        this needs no new disk space (a rename of a new file would, and a full disk refused it after the
+        chunk was in the store). A 20-byte write in one block is not torn."""
+        fd = os.open(offset_file, os.O_WRONLY | os.O_CREAT, 0o600)
         try:
-            os.write(fd, str(offset).encode())
+            os.pwrite(fd, f"{offset:020d}".encode(), 0)
             os.fsync(fd)
         finally:
             os.close(fd)
-        os.replace(temporary, offset_file)
