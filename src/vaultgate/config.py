@@ -85,6 +85,7 @@ class Settings:
     drain_timeout: float = 25.0
     # When set, GET /metrics requires "Authorization: Bearer <this token>".
     metrics_token: str | None = field(default=None, repr=False)
+    tracing: bool = False  # OpenTelemetry spans of /v1 requests (the `tracing` extra; OTEL_* configure the export)
     # Refuse `serve --workers N` (N > 1) without Redis, where every worker would count limits alone.
     require_shared_limits: bool = False
 

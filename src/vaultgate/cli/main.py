@@ -94,6 +94,7 @@ def serve(
 ) -> None:
     """Serve the OpenAI-compatible API (/v1) and the admin API (/admin)."""
     s = settings(ctx, data_dir)
+    from vaultgate import tracing
     from vaultgate.services.bootstrap import open_control_plane
 
     tls = tls_files(tls_cert or s.tls_cert, tls_key or s.tls_key)
@@ -113,6 +114,7 @@ def serve(
             raise ConfigError(message + " (refused: VAULTGATE_REQUIRE_SHARED_LIMITS is set)")
         say("Warning: " + message + ". Set VAULTGATE_REDIS_URL to share them.")
     check_port_free(host or s.host, port or s.port)
+    tracing.check(s.tracing)  # VAULTGATE_TRACING without the extra, or an unusable OTEL_*: one line, here
     cp = open_control_plane(s)  # fail here, with a clear message, not in a worker
     migrate.upgrade(cp.store)  # a new version's migrations run once, before any worker starts
     cp.store.dispose()
