@@ -37,7 +37,9 @@ def scrape(url: str, **headers: str) -> Samples:
     }
 
 
-def requests(endpoint: str, group: str, model: str, status: int, provider: str) -> tuple[str, tuple[tuple[str, str], ...]]:
+def requests(
+    endpoint: str, group: str, model: str, status: int, provider: str
+) -> tuple[str, tuple[tuple[str, str], ...]]:
     labels = {"endpoint": endpoint, "group": group, "model": model, "status": str(status), "provider": provider}
     return ("vaultgate_requests_total", tuple(sorted(labels.items())))
 
