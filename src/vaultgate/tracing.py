@@ -6,9 +6,11 @@ of OpenTelemetry is imported here and the data plane has no tracing observer.
 
 Spans are made once a request has ended, from its outcome (:mod:`vaultgate.gateway.outcome`):
 names, codes, counts and times, never content, so no prompt, completion, token, key or header
-value can reach an attribute. The request span (kind SERVER) starts at the request's arrival;
-each stage's span (``authn``, ``read``, ``authz``, ``admit``, ``protect``, ``ownership``,
-``upstream``, ``restore``, ``account``...) runs from its start to the next one's.
+value can reach an attribute. The request span (kind SERVER) starts at the request's arrival and
+carries every stage's duration in one attribute (``vaultgate.stages_ms``); the upstream's part
+(``upstream``: every attempt, to the head of the answer; ``session`` for realtime) is a child
+span (kind CLIENT). A span per stage was measured at about twice the data plane's CPU per
+request (docs/PERFORMANCE.md), so stages other than the upstream are not spans.
 
 A client does not choose the trace: each request starts a new one, and a valid W3C
 ``traceparent`` it sent (with its ``tracestate``) becomes a *link* of the request span, so the
@@ -43,6 +45,8 @@ if TYPE_CHECKING:  # the extra is imported only when tracing is on
 TRACER_NAME = "vaultgate"
 EXTRA = "VAULTGATE_TRACING=true needs the tracing extra: pip install 'vaultgate[tracing]'"
 _PROTOCOL = "http/protobuf"
+# The stages that are the upstream's time (a realtime session is relayed whole): a child span each.
+_UPSTREAM_STAGES = ("upstream", "session")
 
 
 class Tracing:
@@ -63,27 +67,30 @@ class Tracing:
         """The spans of one finished request (a data-plane observer)."""
         trace = self._trace
         offset = time.time_ns() - time.perf_counter_ns()
-
-        def ns(moment: float) -> int:
-            return int(moment * 1e9) + offset
-
         span = self._tracer.start_span(
             f"{outcome.method} {outcome.route}",
             context=self._root,
             kind=trace.SpanKind.SERVER,
-            attributes=attributes(outcome),
             links=self._client_trace(outcome),
-            start_time=ns(outcome.started),
+            start_time=int(outcome.started * 1e9) + offset,
         )
+        if not span.is_recording():  # not sampled: nothing more to make
+            return
+        span.set_attributes(attributes(outcome))
         if outcome.status >= 500:
             span.set_status(trace.Status(trace.StatusCode.ERROR, outcome.error_code))
-        parent = trace.set_span_in_context(span)
-        stages = outcome.stages
-        for index, (stage, began) in enumerate(stages):
-            ended = stages[index + 1][1] if index + 1 < len(stages) else outcome.ended
-            child = self._tracer.start_span(stage, context=parent, start_time=ns(began))
-            child.end(end_time=ns(ended))
-        span.end(end_time=ns(outcome.ended))
+        for stage in _UPSTREAM_STAGES:
+            bounds = outcome.stage_span(stage)
+            if bounds is not None:
+                child = self._tracer.start_span(
+                    stage,
+                    context=trace.set_span_in_context(span),
+                    kind=trace.SpanKind.CLIENT,
+                    attributes={"vaultgate.provider": outcome.provider},
+                    start_time=int(bounds[0] * 1e9) + offset,
+                )
+                child.end(end_time=int(bounds[1] * 1e9) + offset)
+        span.end(end_time=int(outcome.ended * 1e9) + offset)
 
     def _client_trace(self, outcome: Outcome) -> list[Link]:
         """A link to the client's span when it sent a valid ``traceparent`` (never its parent)."""
@@ -106,7 +113,6 @@ def attributes(outcome: Outcome) -> dict[str, AttributeValue]:
         "http.request.method": outcome.method,
         "http.route": outcome.route,
         "vaultgate.request_id": outcome.request_id,
-        "vaultgate.endpoint": outcome.endpoint,
         "vaultgate.endpoint_group": outcome.group,
         "vaultgate.model": outcome.model,
         "vaultgate.provider": outcome.provider,
@@ -122,6 +128,9 @@ def attributes(outcome: Outcome) -> dict[str, AttributeValue]:
         found["gen_ai.usage.input_tokens"] = outcome.prompt_tokens
     if outcome.completion_tokens is not None:
         found["gen_ai.usage.output_tokens"] = outcome.completion_tokens
+    # One attribute for every stage (a span each would double the data plane's CPU per request).
+    stages = outcome.stage_durations()
+    found["vaultgate.stages_ms"] = " ".join(f"{stage}={seconds * 1000:.3f}" for stage, seconds in stages)
     for kind, action, count in outcome.detections:
         found[f"vaultgate.privacy.{action}.{kind}"] = count
     return found

@@ -68,13 +68,22 @@ class Outcome:
         """From the request's arrival to its end."""
         return self.ended - self.started
 
-    def stage_seconds(self, name: str) -> float | None:
-        """How long stage ``name`` ran (until the next began, or the request ended); None if it never began."""
+    def stage_span(self, name: str) -> tuple[float, float] | None:
+        """When stage ``name`` began and ended (when the next began, or the request ended); None if it never began."""
         for index, (stage, began) in enumerate(self.stages):
             if stage == name:
-                following = self.stages[index + 1][1] if index + 1 < len(self.stages) else self.ended
-                return following - began
+                return began, self.stages[index + 1][1] if index + 1 < len(self.stages) else self.ended
         return None
+
+    def stage_seconds(self, name: str) -> float | None:
+        """How long stage ``name`` ran; None if it never began."""
+        span = self.stage_span(name)
+        return None if span is None else span[1] - span[0]
+
+    def stage_durations(self) -> list[tuple[str, float]]:
+        """Each stage that ran and its seconds, in order."""
+        ends = [began for _, began in self.stages[1:]] + [self.ended]
+        return [(stage, end - began) for (stage, began), end in zip(self.stages, ends, strict=True)]
 
     @property
     def last_stage(self) -> str:
