@@ -8,6 +8,9 @@ same ~600-byte chat request as ``bench/wrk/openai.lua``. Prints CPU microseconds
 functions by cumulative time (cProfile inflates small functions; use it to find, not to weigh).
 
     taskset -c 1 .venv/bin/python bench/gateway_micro.py [--requests 20000] [--profile]
+
+Settings come from the environment as for ``serve`` (``VAULTGATE_LOG_LEVEL`` defaults to
+``warning`` here, which keeps the INFO access lines out; set it to ``info`` to measure them).
 """
 
 from __future__ import annotations
@@ -59,7 +62,7 @@ def _setup(data: Path, stub_port: int, stub_key: str) -> str:
     return str(json.loads(created)["key"])
 
 
-async def _drive(app: Any, key: str, requests: int, concurrency: int) -> tuple[float, float]:
+async def _drive(app: Any, key: str, requests: int, concurrency: int, through_stop: bool) -> tuple[float, float]:
     await app.start()
     scope = {
         "type": "http",
@@ -91,8 +94,11 @@ async def _drive(app: Any, key: str, requests: int, concurrency: int) -> tuple[f
     await asyncio.gather(*(worker(100) for _ in range(concurrency)))  # warm-up
     cpu, wall = time.process_time(), time.perf_counter()
     await asyncio.gather(*(worker(requests // concurrency) for _ in range(concurrency)))
+    if through_stop:  # work left to background threads (span export, usage writes) is counted too
+        await app.stop()
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
-    await app.stop()
+    if not through_stop:
+        await app.stop()
     if set(statuses) != {200}:
         raise SystemExit(f"not every answer was 200: {statuses}")
     return cpu, wall
@@ -103,6 +109,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=20000)
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--through-stop", action="store_true", help="count the app's stop (flushes) in the CPU")
     parser.add_argument("--sort", default="cumulative", help="cProfile order: cumulative or tottime")
     args = parser.parse_args()
     stub_port, stub_key = _free_port(), f"sk-stub-{os.getpid()}"
@@ -116,7 +123,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory(prefix="vaultgate-micro.") as tmp:
             key = _setup(Path(tmp) / "vaultgate", stub_port, stub_key)
             os.environ["VAULTGATE_DATA_DIR"] = str(Path(tmp) / "vaultgate")
-            os.environ["VAULTGATE_LOG_LEVEL"] = "warning"
+            os.environ.setdefault("VAULTGATE_LOG_LEVEL", "warning")  # info: the access log is written
             import uvloop
 
             from vaultgate.server import create_app
@@ -125,7 +132,7 @@ def main() -> None:
             profiler = cProfile.Profile() if args.profile else None
             if profiler is not None:
                 profiler.enable()
-            cpu, wall = uvloop.run(_drive(app, key, args.requests, args.concurrency))
+            cpu, wall = uvloop.run(_drive(app, key, args.requests, args.concurrency, args.through_stop))
             if profiler is not None:
                 profiler.disable()
                 pstats.Stats(profiler).sort_stats(args.sort).print_stats(45)

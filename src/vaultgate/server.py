@@ -31,6 +31,7 @@ from vaultgate.policy.grants import PolicyError, parse_network
 from vaultgate.privacy.guard import PrivacyGuard
 from vaultgate.services import objects, snapshot_loader, usage
 from vaultgate.services.bootstrap import open_control_plane
+from vaultgate.tracing import Tracing, tracing_from
 from vaultgate.upstream.azure import AzureAdapter
 from vaultgate.upstream.breaker import CircuitBreakers
 from vaultgate.upstream.config import ProviderKind
@@ -74,6 +75,7 @@ class Gateway:
         self.max_staleness = 30.0
         self.metrics: Metrics | None = None
         self.metrics_token: str | None = None
+        self.tracing: Tracing | None = None
         # Seconds a graceful shutdown lets requests in flight finish before ending them.
         self.drain_timeout = 25.0
         self._drain: asyncio.TimerHandle | None = None
@@ -225,6 +227,8 @@ class Gateway:
         if self.limiter is not None:
             await self.limiter.stop()
         await self.client.stop()
+        if self.tracing is not None:
+            await asyncio.to_thread(self.tracing.shutdown)  # the spans still batched are exported
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -285,12 +289,13 @@ def build(settings: config.Settings) -> Gateway:
         load_tokens=lambda current: snapshot_loader.load_tokens(cp, current),
     )
     metrics = Metrics()
+    tracing = tracing_from(settings.tracing)
     recorder = UsageRecorder(
         lambda batch: usage.write(cp, batch),
         flush_interval=settings.usage_flush_interval,
         spool=Spool(settings.data_dir / "usage-spool"),
         is_malformed=usage.is_malformed,
-        observers=(metrics.observe, AccessLog(settings.access_log).observe),
+        observers=(AccessLog(settings.access_log).observe,),
     )
     limiter = build_limiter(settings, cp.prices)
     privacy = PrivacyGuard.with_installed_recognisers(
@@ -323,6 +328,8 @@ def build(settings: config.Settings) -> Gateway:
         ),
         staleness=refresher.staleness,
         max_staleness=settings.max_staleness,
+        # Every answered request's outcome (no content): counted, and traced when tracing is on.
+        observers=(metrics.observe,) if tracing is None else (metrics.observe, tracing.observe),
     )
     refresher.on_swap.append(data_plane.snapshot_swapped)  # kill switches reach requests in flight
     gateway = Gateway(
@@ -330,6 +337,7 @@ def build(settings: config.Settings) -> Gateway:
     )
     gateway.metrics = metrics
     gateway.metrics_token = settings.metrics_token
+    gateway.tracing = tracing
     metrics.gauge(
         "vaultgate_snapshot_age_seconds",
         "Seconds since the store last confirmed this replica's view of keys.",

@@ -95,6 +95,7 @@ def serve(
     """Serve the OpenAI-compatible API (/v1) and the admin API (/admin)."""
     # The flags are settings too: checked like the file and the environment, and winning over both.
     s = settings(ctx, data_dir, host=host, port=port, tls_cert=tls_cert, tls_key=tls_key)
+    from vaultgate import tracing
     from vaultgate.services.bootstrap import open_control_plane
 
     tls = tls_files(s.tls_cert, s.tls_key)
@@ -114,6 +115,7 @@ def serve(
             raise ConfigError(message + " (refused: VAULTGATE_REQUIRE_SHARED_LIMITS is set)")
         say("Warning: " + message + ". Set VAULTGATE_REDIS_URL to share them.")
     check_port_free(bind, s.port)
+    tracing.check(s.tracing)  # VAULTGATE_TRACING without the extra, or an unusable OTEL_*: one line, here
     # Fail here, with a clear message, not in a worker. It never migrates: a schema behind this
     # vaultgate's is refused (`vaultgate migrate` is an operator's step, after a backup: docs/BACKUP.md).
     cp = open_control_plane(s)

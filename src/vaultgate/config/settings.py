@@ -115,6 +115,8 @@ class Settings(BaseSettings):
     drain_timeout: Seconds = 25.0
     # When set, GET /metrics requires "Authorization: Bearer <this token>".
     metrics_token: OptionalText = Field(default=None, repr=False)
+    # OpenTelemetry spans of /v1 requests (the `tracing` extra; OTEL_* configure the export).
+    tracing: Switch = False
     # Refuse `serve --workers N` (N > 1) without Redis, where every worker would count limits alone.
     require_shared_limits: Switch = False
 

@@ -16,6 +16,7 @@ from vaultgate.gateway.templates import RequestTarget
 from vaultgate.limits.admission import Ticket
 from vaultgate.policy.grants import KeyGrant
 from vaultgate.policy.ownership import ObjectOwner
+from vaultgate.privacy.placeholders import RedactionMap
 from vaultgate.privacy.restore import ResponseRestorer
 from vaultgate.upstream.config import ProviderConfig
 
@@ -87,6 +88,16 @@ class Exchange:
     completion_tokens: int | None = None
     # What stage 4 charged to the limiter, settled in stage 8 (None: the key has no limits).
     limit_ticket: Ticket | None = None
+    # Each stage as it began, (name, time.perf_counter()): metrics and traces read them (names and times only).
+    stages: list[tuple[str, float]] = field(default_factory=list, repr=False)
+    # Stage 5's placeholders, counted by kind for metrics once the answer is restored (memory only, never logged).
+    redactions: RedactionMap | None = field(default=None, repr=False)
+    # The kinds of value (``email``, ``secret``...) for which the privacy stage refused the request.
+    blocked: tuple[str, ...] = ()
+
+    def enter(self, stage: str) -> None:
+        """Note that ``stage`` begins now (it ends when the next one begins, or with the request)."""
+        self.stages.append((stage, time.perf_counter()))
 
     @property
     def endpoint(self) -> str:

@@ -5,7 +5,9 @@
 → 7 restore → 8 account → 9 audit.
 Each stage is a small module of this package; stages refuse by raising :class:`GatewayError`,
 and the answer is then an OpenAI-shaped error; any other exception is answered as a 500 in
-the same shape (in a stream already under way, as a final SSE error event). No stage touches
+the same shape (in a stream already under way, as a final SSE error event). Each stage is
+noted as it begins (``ex.enter``: a name and a time); once the request ended, its outcome
+(gateway/outcome.py: no content) goes to the observers, metrics and traces. No stage touches
 the database: keys and providers come from the in-memory snapshot (5b alone reads and writes
 object owners, in worker threads, and only for requests that name or create an object).
 A Realtime WebSocket runs the stages once on its handshake, then is relayed
@@ -15,7 +17,7 @@ audited in their own transaction by the services.)
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from functools import partial
 
@@ -31,6 +33,7 @@ from vaultgate.gateway.failover import Failover
 from vaultgate.gateway.failure import ResponseTracker, answer_failure, internal_error, log_failure
 from vaultgate.gateway.http_limits import HttpLimits
 from vaultgate.gateway.object_directory import ObjectDirectory
+from vaultgate.gateway.outcome import Outcome, outcome_of
 from vaultgate.gateway.read import Networks
 from vaultgate.gateway.relay import DEFAULT_MAX_EVENT_BYTES, read_whole, relay_bytes, relay_stream, relay_whole
 from vaultgate.gateway.scrub import CredentialScrubber, ScrubberCache
@@ -45,10 +48,13 @@ from vaultgate.privacy.guard import PrivacyGuard
 from vaultgate.privacy.modes import PrivacyPolicy
 from vaultgate.upstream.config import Deployment, ProviderKind
 from vaultgate.upstream.interface import ProviderAdapter, ProxyRequest, UpstreamError, UpstreamResponse
+from vaultgate.usage.events import UsageRecord
 from vaultgate.usage.pricing import PriceTable
 from vaultgate.usage.recorder import UsageRecorder
 
 _NO_CREDENTIALS: frozenset[str] = frozenset()
+# Sees every finished request's outcome (metrics, traces): names, numbers and codes, never content.
+Observer = Callable[[Outcome], None]
 
 
 def _utcnow() -> datetime:
@@ -80,6 +86,7 @@ class DataPlane:
         objects: ObjectDirectory | None = None,
         staleness: Callable[[], float] | None = None,
         max_staleness: float = 30.0,
+        observers: Sequence[Observer] = (),
     ) -> None:
         self._snapshot = snapshot
         self._hasher = hasher
@@ -104,6 +111,7 @@ class DataPlane:
         self._ownership = ownership.Ownership(objects if objects is not None else ObjectDirectory.in_memory())
         self._staleness = staleness
         self._max_staleness = max_staleness
+        self._observers = tuple(observers)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         ex = read.start(scope, self._proxies, self._request_ids())
@@ -121,10 +129,12 @@ class DataPlane:
                 tracker, failure, [(b"x-request-id", ex.request_id.encode()), (b"connection", b"close")]
             )
         finally:
+            ex.enter("account")
             await admit.settle(self._limiter, ex)  # 8 account: limits settle with the real usage
             record = account.usage_record(ex, self._clock(), self._prices)
             if record is not None:
                 self._usage.record(record)
+            self._observe(ex, record)
 
     async def websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         """A realtime session over WebSocket: the stages of :meth:`handle` once, then events relayed.
@@ -143,15 +153,19 @@ class DataPlane:
             if ex.target is None or ex.target.endpoint is not endpoints.REALTIME:
                 raise endpoints.unknown_url("GET", ex.path)
             snapshot = self._snapshot()
+            ex.enter("authn")
             self._check_fresh()  # 2 authn: keys judged on a confirmed snapshot only
             realtime.credential_from_subprotocol(ex, scope)  # browsers send the key as a subprotocol
             ex.grant = authn.authenticate(ex, scope["headers"], snapshot, self._hasher, self._on_canary)  # 2 authn
             ex.model = realtime.model_of(ex.query)
+            ex.enter("authz")
             self.authorize(ex, snapshot)  # 3 authz
+            ex.enter("admit")
             await admit.admit(self._limiter, ex)  # 4 admit: one request, one slot for the session
             policy = protect.privacy_policy(ex)  # 5 protect: applied to each event in the session
             deployment = routing.candidates(snapshot, ex.model, ex.grant.policy)[0]
             ex.provider = deployment.provider
+            ex.enter("session")  # 6 and 7: connected upstream, then relayed until either side ends it
             async with self._running.track(ex) as running:
                 await self._run_session(ex, deployment, client, policy)  # 6 forward, 7 relay
             if running.ended_by is not None:
@@ -166,10 +180,19 @@ class DataPlane:
             log_failure("/v1/realtime", ex.request_id, exc)
             await client.refuse(failure, [(b"x-request-id", ex.request_id.encode())])
         finally:
+            ex.enter("account")
             await admit.settle(self._limiter, ex)  # 8 account
             record = account.usage_record(ex, self._clock(), self._prices)
             if record is not None:
                 self._usage.record(record)
+            self._observe(ex, record)
+
+    def _observe(self, ex: Exchange, record: UsageRecord | None) -> None:
+        """Hand the request's outcome to the observers (metrics, traces)."""
+        if self._observers:
+            done = outcome_of(ex, record, self._prices, self._snapshot().routes.exact)
+            for observe in self._observers:
+                observe(done)
 
     async def _run_session(
         self, ex: Exchange, deployment: Deployment, client: realtime.ClientSocket, policy: PrivacyPolicy
@@ -206,8 +229,10 @@ class DataPlane:
         """The stage order, in one place. The key is checked on the headers alone, before any body is read."""
         read.check_route(ex)  # 1 read: the route
         snapshot = self._snapshot()
+        ex.enter("authn")
         self._check_fresh()  # 2 authn: keys judged on a confirmed snapshot only
         ex.grant = authn.authenticate(ex, raw_headers, snapshot, self._hasher, self._on_canary)  # 2 authn
+        ex.enter("read")
         body_receive = self._body_deadlines.receive(receive)
         try:
             await read.read(ex, body_receive, self._max_body)  # 1 read: the body, only for a known key
@@ -215,11 +240,16 @@ class DataPlane:
             body_receive.stop()
         read.model_of_path(ex)
         if ex.path == read.TOKENS_PATH:  # a credential exchange, not an API call
+            ex.enter("token_exchange")
             await self._exchange_token(ex, snapshot, send)
             return
+        ex.enter("authz")
         self.authorize(ex, snapshot)  # 3 authz
+        ex.enter("admit")
         await admit.admit(self._limiter, ex)  # 4 admit
+        ex.enter("protect")
         await protect.protect(self._privacy, ex)  # 5 protect
+        ex.enter("ownership")
         await self._ownership.check(ex)  # 5b ownership: every object named must be the caller's (404)
         # An object lives at one provider: a request naming one is pinned there (no failover elsewhere).
         deployments = ownership.pin(snapshot, ex, routing.candidates(snapshot, ex.model, ex.grant.policy))
@@ -227,8 +257,10 @@ class DataPlane:
         # A kill switch, or the client hanging up, ends it in flight (streams.py), also while waiting to retry.
         async with self._running.watch(ex, send, receive) as running:
             # 6 forward: retries, failover along the deployments, circuit breakers (failover.py)
+            ex.enter("upstream")
             response = await self._failover.forward(ex, deployments, partial(self.forward, ex))
             # 7 restore; new objects recorded before the client sees them; usage is read for 8
+            ex.enter("restore")
             await self.relay(ex, response, self._ownership.watch(ex, running.send))
 
     def end_running(self) -> int:

@@ -56,9 +56,12 @@ async def protect(guard: PrivacyGuard, ex: Exchange) -> None:
             scanned, target.params, ex.query, policy, size=size, pseudonym=grant.pseudonym
         )
     except PrivacyRefusal as refusal:
+        if refusal.kind is not None:
+            ex.blocked = (refusal.kind,)
         headers = [(b"x-should-retry", b"false")] if refusal.status >= 500 else None
         raise GatewayError(refusal.status, refusal.code, refusal.message, headers=headers) from None
     if changed and fields is not None:
+        ex.blocked = tuple(tag.lower() for tag in rmap.issued())  # found, and refused: nothing was sent
         raise GatewayError(
             400,
             "form_redaction_unsupported",
@@ -70,6 +73,7 @@ async def protect(guard: PrivacyGuard, ex: Exchange) -> None:
     if changed and payload is not None and isinstance(payload.get("model"), str):
         ex.model = payload["model"]  # a redacted model name: routing and adapters see what is sent
     ex.restorer = guard.restorer(rmap, policy)
+    ex.redactions = rmap if rmap else None  # counted by kind for metrics when the request ends
 
 
 def _form_fields(form: Form) -> dict[str, Any]:

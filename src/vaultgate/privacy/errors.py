@@ -16,10 +16,12 @@ class PrivacyRefusal(Exception):
 
     status = 400
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str, kind: str | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        # The kind of value that was found (``secret``, ``email``...), for metrics; never the value.
+        self.kind = kind
 
 
 class ScanBudgetExceeded(PrivacyRefusal):

@@ -23,13 +23,14 @@ MAX_LENGTH = 2 + max(len(t) for t in TAGS) + 1 + 6
 class RedactionMap:
     """Placeholder <-> original value, for one request."""
 
-    __slots__ = ("_by_token", "_by_value", "_counts", "_reserved")
+    __slots__ = ("_by_token", "_by_value", "_counts", "_reserved", "_restored")
 
     def __init__(self) -> None:
         self._by_value: dict[tuple[str, str], str] = {}
         self._by_token: dict[str, str] = {}
         self._counts: dict[str, int] = {}
         self._reserved: set[str] = set()
+        self._restored: dict[str, int] = {}
 
     def __bool__(self) -> bool:
         return bool(self._by_token)
@@ -63,6 +64,20 @@ class RedactionMap:
         """The original value behind ``token``, if this request issued it."""
         return self._by_token.get(token)
 
+    def issued(self) -> dict[str, int]:
+        """How many placeholders of each tag this request issued (one per distinct value): counts only."""
+        counts: dict[str, int] = {}
+        for tag, _ in self._by_value:
+            counts[tag] = counts.get(tag, 0) + 1
+        return counts
+
+    def restored(self) -> dict[str, int]:
+        """How many placeholders of each tag were put back into the answer so far: counts only."""
+        return dict(self._restored)
+
+    def _restored_one(self, tag: str) -> None:
+        self._restored[tag] = self._restored.get(tag, 0) + 1
+
     def values(self) -> frozenset[str]:
         """Every original value (the response scanner leaves these alone: the client sent them)."""
         return frozenset(self._by_token.values())
@@ -82,6 +97,7 @@ class RedactionMap:
             value = by_token.get(match.group())
             if value is None:
                 return match.group()
+            self._restored_one(match.group(1))
             preceding = text[match.start() - 1] if match.start() > 0 else before
             if json_text and preceding == '"':
                 return orjson.dumps(value)[1:-1].decode("utf-8")
@@ -99,6 +115,7 @@ class RedactionMap:
             value = by_token.get(match.group().decode("ascii"))
             if value is None:
                 return match.group()
+            self._restored_one(match.group(1).decode("ascii"))
             if not json_escape:
                 return value.encode("utf-8")
             escaped = orjson.dumps(value)[1:-1]

@@ -300,6 +300,7 @@ class Redactor:
             "secret_detected",
             f"The request contains a credential ({rule_id}); vaultgate does not send secrets "
             "upstream. Remove it, or ask your admin for a policy that redacts secrets.",
+            kind="secret",
         )
 
     def _edits(
@@ -416,4 +417,5 @@ def _refuse_pii(entity: Entity) -> PrivacyRefusal:
     return PrivacyRefusal(
         "pii_blocked",
         f"The request contains personal data of type '{entity.value}', which this key's privacy policy blocks.",
+        kind=TAG[entity].lower(),
     )
