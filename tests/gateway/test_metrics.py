@@ -174,11 +174,12 @@ def test_snapshot_age_grows_past_the_maximum_and_stale_refusals_are_counted(stac
     stack.member("alice")
     key = stack.key("alice")
     # Polled once an hour, the snapshot is confirmed only at start: it goes stale after half a second.
-    settings = stack.settings.evolve(refresh_interval=3600.0, max_staleness=0.5)
+    # The settings model refuses a staleness bound under the poll interval (the gateway would flap), so
+    # this deliberately frozen snapshot is built without that check (model_copy does not validate).
+    settings = stack.settings.model_copy(update={"refresh_interval": 3600.0, "max_staleness": 0.5})
     gateway = ThreadedServer(build(settings)).start()
     try:
         client = openai.OpenAI(base_url=gateway.url + "/v1", api_key=key, max_retries=0)
-        client.models.list()
 
         def refused() -> bool:
             try:
@@ -191,9 +192,9 @@ def test_snapshot_age_grows_past_the_maximum_and_stale_refusals_are_counted(stac
         eventually(refused)
         samples = counted(gateway.url, 2)
         assert samples[one("vaultgate_snapshot_age_seconds", state="current")] > settings.max_staleness
+        # No timing margin: on a loaded machine the first request may already come after 0.5 s.
         assert samples[one("vaultgate_errors_total", code="snapshot_stale", stage="authn")] == 1
         assert samples[requests("models", "models", "none", 503, "none")] == 1
-        assert samples[requests("models", "models", "none", 200, "capture")] >= 1
     finally:
         gateway.stop()
 

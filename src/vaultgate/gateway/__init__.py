@@ -10,6 +10,7 @@ __all__ = [
     "failure",
     "http_limits",
     "object_directory",
+    "outcome",
     "pipeline",
     "read",
     "route_table",

@@ -6,5 +6,6 @@ __all__ = [
     "guard",
     "hygiene",
     "modes",
+    "placeholders",
     "restore",
 ]
