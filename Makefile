@@ -32,7 +32,7 @@ test: dev system-packages
 	$(BIN)/ruff check src tests
 	$(BIN)/mypy
 	$(BIN)/lint-imports
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2
 
 ## Debian packages the tests drive for real: nginx (docker-compose's proxy, tests/deploy).
 system-packages:
