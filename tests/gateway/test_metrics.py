@@ -181,7 +181,10 @@ def test_snapshot_age_grows_past_the_maximum_and_stale_refusals_are_counted(stac
     try:
         client = openai.OpenAI(base_url=gateway.url + "/v1", api_key=key, max_retries=0)
 
+        calls: list[int] = []
+
         def refused() -> bool:
+            calls.append(1)
             try:
                 client.models.list()
             except openai.InternalServerError as err:
@@ -190,7 +193,7 @@ def test_snapshot_age_grows_past_the_maximum_and_stale_refusals_are_counted(stac
             return False
 
         eventually(refused)
-        samples = counted(gateway.url, 2)
+        samples = counted(gateway.url, len(calls))
         assert samples[one("vaultgate_snapshot_age_seconds", state="current")] > settings.max_staleness
         # No timing margin: on a loaded machine the first request may already come after 0.5 s.
         assert samples[one("vaultgate_errors_total", code="snapshot_stale", stage="authn")] == 1

@@ -58,7 +58,10 @@ def test_sigterm_under_load_loses_no_usage_event(
             stop = asyncio.Event()
             async with httpx.AsyncClient(timeout=30) as http:
                 tasks = [asyncio.create_task(worker(http, stop)) for _ in range(16)]
-                await asyncio.sleep(1.5)
+                # Enough answers first, however loaded the machine (no timing margin), with 16 still in flight.
+                deadline = asyncio.get_running_loop().time() + 120
+                while len(answered) < 60 and asyncio.get_running_loop().time() < deadline:
+                    await asyncio.sleep(0.05)
                 proc.send_signal(signal.SIGTERM)
                 await asyncio.sleep(1.0)
                 stop.set()
