@@ -215,7 +215,7 @@ def test_audit_verify_detects_tampering(tmp_path: Path) -> None:
     assert vg(tmp_path, "audit", "verify").returncode == 0
     cp = bootstrap.open_control_plane(Settings(data_dir=tmp_path))
     with cp.store.session() as session:
-        session.execute(text("UPDATE audit_events SET target = 'mallory' WHERE target = 'alice'"))
+        session.execute(text("UPDATE audit_events SET outcome = 'refused' WHERE action = 'member.create'"))
     cp.store.dispose()
     result = vg(tmp_path, "audit", "verify")
     assert result.returncode == 1 and "BROKEN" in result.stderr

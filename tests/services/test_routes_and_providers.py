@@ -97,7 +97,8 @@ def test_route_refusals_name_the_field_and_are_audited(
     with pytest.raises(InvalidInput) as refused:
         routes.add(cp, LOCAL_OPERATOR, name, targets, strategy=strategy)
     assert names in str(refused.value)
-    assert audit(cp, "route.create") == [(name, "refused")]
+    # A refusal names what was asked for by keyed reference: the trail keeps no typed-in text.
+    assert audit(cp, "route.create") == [(cp.audit_ref(name), "refused")]
     assert routes.list_routes(cp, LOCAL_OPERATOR) == []
 
 
@@ -126,7 +127,7 @@ def test_a_provider_in_use_cannot_be_removed_and_the_refusal_names_the_routes(cp
         providers.remove(cp, LOCAL_OPERATOR, "b")
     assert refused.value.code == "provider_in_use"
     assert "fast" in str(refused.value) and "gpt-*" in str(refused.value)
-    assert audit(cp, "provider.remove") == [("b", "refused")]
+    assert audit(cp, "provider.remove") == [(cp.audit_ref("b"), "refused")]
     routes.remove(cp, LOCAL_OPERATOR, "fast")
     routes.remove(cp, LOCAL_OPERATOR, "gpt-*")
     providers.remove(cp, LOCAL_OPERATOR, "b")

@@ -74,7 +74,9 @@ def test_first_release_database_upgrades_to_head_with_every_row_working(
     upstream, upstream_server = capture_upstream
     settings = make_settings(tmp_path, database_url)
     legacy = create_0001(settings, upstream_server.url)
-    with pytest.raises(SchemaMismatch, match="at revision 0001, this vaultgate needs 0004: run `vaultgate migrate`"):
+    with pytest.raises(
+        SchemaMismatch, match=f"at revision 0001, this vaultgate needs {migrate.head()}: run `vaultgate migrate`"
+    ):
         build(settings)  # the in-process gateway checks too, and changes nothing
 
     planned = migration.migrate(settings, dry_run=True)

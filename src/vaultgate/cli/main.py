@@ -13,7 +13,21 @@ from typing import Annotated
 import typer
 
 from vaultgate import __version__
-from vaultgate.cli import backup, config_cmd, keys, members, objects, operations, org, providers, routes, scan
+from vaultgate.cli import (
+    audit,
+    backup,
+    config_cmd,
+    doctor,
+    keys,
+    members,
+    objects,
+    operations,
+    org,
+    providers,
+    routes,
+    scan,
+    usage,
+)
 from vaultgate.cli.context import settings
 from vaultgate.cli.output import emit_json, say, with_flags
 from vaultgate.config import ConfigError
@@ -38,6 +52,9 @@ app.add_typer(members.app, name="member")
 app.add_typer(keys.app, name="key")
 app.add_typer(objects.app, name="object")
 operations.register(app)
+app.add_typer(audit.app, name="audit")
+app.add_typer(usage.app, name="usage")
+app.command("doctor")(doctor.doctor)
 backup.register(app)
 org.register(app)
 scan.register(app)

@@ -64,7 +64,7 @@ def create(
         )
         session.add(row)
         session.flush()
-        cp.audit(session, actor, "admin_token.create", row.id, member=member.name, role=token_role.value)
+        cp.audit(session, actor, "admin_token.create", row.id, member=member.id, role=token_role.value)
         return _info(row, member), token
 
 
@@ -97,5 +97,5 @@ def revoke(cp: ControlPlane, actor: Actor, token_id: str) -> AdminTokenInfo:
         if row.revoked_at is not None:
             raise Conflict(f"admin token {token_id} is already revoked")
         row.revoked_at = cp.clock()
-        cp.audit(session, actor, "admin_token.revoke", row.id, member=member.name)
+        cp.audit(session, actor, "admin_token.revoke", row.id, member=member.id)
         return _info(row, member)

@@ -13,6 +13,7 @@ from sqlalchemy.exc import ArgumentError, OperationalError
 from vaultgate.config import Settings
 from vaultgate.keys import tokens
 from vaultgate.keys.hashing import TokenHasher
+from vaultgate.services import audit_keys
 from vaultgate.services.context import LOCAL_OPERATOR, ControlPlane, Role, new_id
 from vaultgate.services.errors import InvalidInput, NotInitialised
 from vaultgate.services.notify import Notifier
@@ -93,7 +94,7 @@ def init(settings: Settings) -> InitResult:
                     role=Role.OWNER.value,
                 )
             )
-            cp.audit(session, LOCAL_OPERATOR, "vaultgate.init", FIRST_OWNER)
+            cp.audit(session, LOCAL_OPERATOR, "vaultgate.init", owner.id)
         return InitResult(True, store.url, str(key_file) if key_file else None, admin_token=token)
     finally:
         store.dispose()
@@ -134,6 +135,7 @@ def open_control_plane(
         store=store,
         vault=vault,
         hasher=TokenHasher(hash_key),
+        audit_keys=audit_keys.load_or_create(store, vault),
         notifier=notifier,
         prices=prices,
         allow_link_local_upstreams=settings.allow_link_local_upstreams,

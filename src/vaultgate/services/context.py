@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import re
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -13,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from vaultgate.audit import log as audit_log
 from vaultgate.keys.hashing import TokenHasher
+from vaultgate.services.audit_keys import AuditKeys
 from vaultgate.services.notify import Notifier
 from vaultgate.store.db import Store
 from vaultgate.usage import pricing
@@ -56,6 +58,12 @@ class Actor:
     member_id: str | None = None
     team_id: str | None = None
 
+    @property
+    def audit_id(self) -> str:
+        """How the audit trail names this actor: the member id (never the name, which is personal
+        data an erasure removes), or ``cli``/``gateway`` for the local operator and the data plane."""
+        return self.member_id or self.name
+
 
 LOCAL_OPERATOR = Actor(name="cli", role=Role.OWNER)
 
@@ -67,6 +75,7 @@ class ControlPlane:
     store: Store
     vault: Vault
     hasher: TokenHasher
+    audit_keys: AuditKeys
     clock: Callable[[], datetime] = field(default=utcnow)
     notifier: Notifier = field(default_factory=lambda: Notifier(None))
     prices: PriceTable = field(default_factory=pricing.load)
@@ -86,7 +95,7 @@ class ControlPlane:
         audit_log.append(
             session,
             at=self.clock(),
-            actor=actor.name,
+            actor=actor.audit_id,
             action=action,
             target=target,
             outcome=outcome,
@@ -94,6 +103,29 @@ class ControlPlane:
         )
 
     def audit_refusal(self, actor: Actor, action: str, target: str | None, reason: str) -> None:
-        """Record a refused action in its own transaction (the refused change made none)."""
+        """Record a refused action in its own transaction (the refused change made none).
+
+        A refusal echoes what was asked for (a member name, an email address), and the trail keeps
+        no personal data: the target and every quoted value in the reason become keyed references.
+        """
         with self.store.session() as session:
-            self.audit(session, actor, action, target, outcome="refused", reason=reason)
+            self.audit(
+                session,
+                actor,
+                action,
+                None if target is None else self.audit_ref(target),
+                outcome="refused",
+                reason=_QUOTED.sub(lambda m: repr(self.audit_ref(m.group(2))), reason),
+            )
+
+    def audit_ref(self, value: str) -> str:
+        """How the audit trail names a value someone typed: opaque ids as they are, anything else
+        (it may be a person's name) as ``ref:`` and a keyed pseudonym; ``vaultgate audit ref`` computes it."""
+        if _OPAQUE_ID.fullmatch(value):
+            return value
+        return "ref:" + self.hasher.pseudonym("audit-ref", value, 16)
+
+
+# Ids vaultgate makes (new_id, upstream object ids) name no person; the trail keeps them as they are.
+_OPAQUE_ID = re.compile(r"[a-z]{2,12}_[0-9a-f]{16}|ref:[0-9a-f]{16}")
+_QUOTED = re.compile(r"""(['"])(.*?)\1""")

@@ -237,7 +237,7 @@ def create(
         session.add(row)
         session.flush()
         cp.audit(
-            session, actor, "canary.create" if canary else "key.create", row.id, member=member.name, display=row.display
+            session, actor, "canary.create" if canary else "key.create", row.id, member=member.id, display=row.display
         )
         cp.store.notify_change(session)
         return CreatedKey(info=_shown(session, row, member, now), token=token)
@@ -288,7 +288,7 @@ def revoke(cp: ControlPlane, actor: Actor, key_id: str, reason: str = "revoked")
             raise Conflict(f"key {key_id} is already revoked")
         row.revoked_at = now
         row.revoked_reason = reason
-        cp.audit(session, actor, "key.revoke", row.id, member=member.name, reason=reason)
+        cp.audit(session, actor, "key.revoke", row.id, member=member.id, reason=reason)
         cp.store.notify_change(session)
         return _shown(session, row, member, now)
 
@@ -316,7 +316,7 @@ def rotate(cp: ControlPlane, actor: Actor, key_id: str, grace: str = DEFAULT_GRA
         row.display = tokens.display(token)
         row.rotated_at = now
         cp.audit(
-            session, actor, "key.rotate", row.id, member=member.name, grace_seconds=int(grace_period.total_seconds())
+            session, actor, "key.rotate", row.id, member=member.id, grace_seconds=int(grace_period.total_seconds())
         )
         cp.store.notify_change(session)
         return CreatedKey(info=_shown(session, row, member, now), token=token)

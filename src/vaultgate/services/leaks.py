@@ -41,7 +41,7 @@ def revoke_leaked(cp: ControlPlane, actor: Actor, fingerprints: list[str], sourc
                 row.revoked_reason = "leaked"
                 team = session.get(Team, member.team_id) if member.team_id else None
                 revoked.append(info(row, member, team, now))
-            cp.audit(session, actor, "key.leaked", row.id, member=member.name, source=source[:60])
+            cp.audit(session, actor, "key.leaked", row.id, member=member.id, source=source[:60])
         if revoked:
             cp.store.notify_change(session)
     for key in revoked:

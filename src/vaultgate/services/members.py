@@ -124,7 +124,7 @@ def add(
         session.add(member)
         session.flush()
         cp.audit(
-            session, actor, "member.create", name, role=parsed_role.value, team=team_row.name if team_row else None
+            session, actor, "member.create", member.id, role=parsed_role.value, team=team_row.name if team_row else None
         )
         return _info(member, team_row)
 
@@ -158,7 +158,7 @@ def _set_status(cp: ControlPlane, actor: Actor, name: str, status: str) -> Membe
         if member.status == status:
             raise Conflict(f"member {member.name} is already {status}")
         member.status = status
-        cp.audit(session, actor, "member.suspend" if status == "suspended" else "member.resume", member.name)
+        cp.audit(session, actor, "member.suspend" if status == "suspended" else "member.resume", member.id)
         cp.store.notify_change(session)
         team = session.get(Team, member.team_id) if member.team_id else None
         return _info(member, team)
@@ -184,6 +184,6 @@ def set_limits(cp: ControlPlane, actor: Actor, name: str, limits: dict[str, Any]
         member = find_visible(session, actor, name)
         access.require_change_member(actor, member, f"set {member.name}'s limits")
         member.limits = parsed
-        cp.audit(session, actor, "member.limits", member.name, limits=parsed)
+        cp.audit(session, actor, "member.limits", member.id, limits=parsed)
         cp.store.notify_change(session)
     return parsed

@@ -93,5 +93,5 @@ def claim(
             created_at=cp.clock(),
         )
         session.add(row)
-        cp.audit(session, actor, "object.claim", object_id, kind=kind, member=member.name)
+        cp.audit(session, actor, "object.claim", object_id, kind=kind, member=member.id)
         return _owner(row)

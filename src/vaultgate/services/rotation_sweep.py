@@ -34,7 +34,7 @@ def sweep(cp: ControlPlane) -> list[KeyInfo]:
                 .limit(1)
             )
             if warned is None:
-                cp.audit(session, LOCAL_OPERATOR, WARNING, key.id, member=member.name, age_days=shown.age_days)
+                cp.audit(session, LOCAL_OPERATOR, WARNING, key.id, member=member.id, age_days=shown.age_days)
                 cp.notifier.send(
                     {
                         "event": WARNING,

@@ -240,6 +240,12 @@ class UsageEvent(Base):
     completion_tokens: Mapped[int | None] = mapped_column(Integer)
     cost_usd: Mapped[float | None] = mapped_column()
     latency_ms: Mapped[float] = mapped_column()
+    # The member's team when the request was served (spend per team survives a move).
+    team_id: Mapped[str | None] = mapped_column(String(40), index=True, default=None)
+    # Keyed pseudonyms of the client's network and user agent (never the address or string):
+    # many distinct values per key and day is how ``doctor`` finds a shared key.
+    client_hash: Mapped[str | None] = mapped_column(String(32), default=None)
+    agent_hash: Mapped[str | None] = mapped_column(String(32), default=None)
 
 
 class AuditEvent(Base):
@@ -255,3 +261,19 @@ class AuditEvent(Base):
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # "hmac-sha256" (keyed under the vault's audit key) or "sha256" (written before the chain was keyed).
+    alg: Mapped[str] = mapped_column(String(20), default="sha256", server_default="sha256")
+
+
+class AuditCheckpoint(Base):
+    """A signed head of the audit chain: the record ``seq`` and its hash, signed with Ed25519."""
+
+    __tablename__ = "audit_checkpoints"
+    seq: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False
+    )
+    at: Mapped[datetime]
+    head: Mapped[str] = mapped_column(String(64))
+    # The signing public key's fingerprint (SHA-256 of its raw bytes, hex).
+    key_id: Mapped[str] = mapped_column(String(64))
+    signature: Mapped[str] = mapped_column(Text)
