@@ -1,4 +1,4 @@
-"""The ``vaultgate`` command as a user runs it: a real subprocess, exit codes, stdout/stderr."""
+"""The ``vaultgate`` command as a user runs it: exit codes, stdout/stderr (tests/support/cli.py runs it in\nthis process, and in a child process where it may serve; one test runs every step in a child process)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import MetaData, select, text
+from tests.support import cli
 
 from vaultgate.config import Settings
 from vaultgate.keys import tokens
@@ -25,18 +26,9 @@ def vg(
     stdin: str | None = None,
     env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    full_env = {**os.environ, **(env or {})}
-    full_env.pop("VAULTGATE_MASTER_KEY", None)
-    if database_url:
-        full_env["VAULTGATE_DATABASE_URL"] = database_url
-    return subprocess.run(
-        [sys.executable, "-m", "vaultgate", "--data-dir", str(data_dir), *args],
-        capture_output=True,
-        text=True,
-        input=stdin,
-        env=full_env,
-        timeout=60,
-    )
+    """``vaultgate --data-dir DATA ARGS`` (in this process unless it may serve: tests/support/cli.py)."""
+    extra = {**(env or {}), **({"VAULTGATE_DATABASE_URL": database_url} if database_url else {})}
+    return cli.run(["--data-dir", str(data_dir), *args], env=extra, stdin=stdin)
 
 
 def test_init_creates_private_files_and_prints_the_admin_token_once(tmp_path: Path, database_url: str) -> None:

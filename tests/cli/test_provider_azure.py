@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import httpx
 import pytest
 from tests.conftest import Stack
+from tests.support import cli
 
 from vaultgate.config import Settings
 from vaultgate.services import bootstrap
@@ -24,14 +23,7 @@ BASE = ["--kind", "azure", "--base-url", "https://x.openai.azure.com", "--deploy
 
 
 def vg(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != "VAULTGATE_MASTER_KEY"} | {"AZ_SECRET": SECRET}
-    return subprocess.run(
-        [sys.executable, "-m", "vaultgate", "--data-dir", str(data_dir), "provider", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-    )
+    return cli.run(["--data-dir", str(data_dir), "provider", *args], env={"AZ_SECRET": SECRET})
 
 
 @pytest.fixture

@@ -11,7 +11,9 @@ from tests.conftest import Stack
 
 
 def test_revoked_key_is_refused_within_one_second(stack: Stack) -> None:
-    admin = httpx.Client(base_url=stack.gateway.url, headers={"authorization": f"Bearer {stack.admin_token}"})
+    admin = httpx.Client(
+        base_url=stack.gateway.url, headers={"authorization": f"Bearer {stack.admin_token}"}, timeout=30
+    )
     assert admin.post("/admin/members", json={"name": "alice"}).status_code == 201
     created = admin.post("/admin/keys", json={"member": "alice"}).json()
     stack.sync()

@@ -41,5 +41,7 @@ def settings(
 
 
 def control_plane(ctx: typer.Context, data_dir: Path | None = None) -> ControlPlane:
-    """The control plane for this invocation's data dir."""
-    return open_control_plane(settings(ctx, data_dir))
+    """The control plane for this invocation's data dir; its connections close with the command."""
+    cp = open_control_plane(settings(ctx, data_dir))
+    ctx.call_on_close(cp.store.dispose)
+    return cp

@@ -60,7 +60,7 @@ class Settings(BaseSettings):
     redis_url: RedisURL = None
     # Limits (issue 4): Redis keys live under this prefix; prices_file overrides usage/prices.toml entries.
     limits_prefix: Text = "vaultgate:limits:"
-    limits_timeout: Seconds = 0.5
+    limits_timeout: Seconds = 2.0
     prices_file: OptionalPath = None
     master_key: OptionalText = Field(default=None, repr=False)
     master_key_file: OptionalPath = None
