@@ -156,9 +156,9 @@ def _team_policy(session: Session, team: Team) -> KeyPolicy | None:
 
 def _purposes(session: Session, teams: list[Team], details: ProcessingDetails) -> list[dict[str, Any]]:
     counts = dict(
-        session.execute(select(Member.team_id, func.count()).where(Member.status != "erased").group_by(Member.team_id))
-        .tuples()
-        .all()
+        session.execute(
+            select(Member.team_id, func.count()).where(Member.status != "erased").group_by(Member.team_id)
+        ).all()
     )
     out = []
     for team in teams:
@@ -207,9 +207,7 @@ def _categories(team: str, policy: KeyPolicy | None) -> dict[str, Any]:
 
 def _subjects(session: Session) -> list[dict[str, Any]]:
     roles = dict(
-        session.execute(select(Member.role, func.count()).where(Member.status != "erased").group_by(Member.role))
-        .tuples()
-        .all()
+        session.execute(select(Member.role, func.count()).where(Member.status != "erased").group_by(Member.role)).all()
     )
     return [
         {

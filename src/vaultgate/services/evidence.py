@@ -125,9 +125,7 @@ def _access_review(session: Session, names: dict[str, str], as_of: datetime, sta
             select(UsageEvent.key_id, func.max(UsageEvent.at))
             .where(UsageEvent.key_id.is_not(None), UsageEvent.at < as_of)
             .group_by(UsageEvent.key_id)
-        )
-        .tuples()
-        .all()
+        ).all()
     )
     granted = {
         row.target: row.actor
