@@ -59,7 +59,7 @@ def build(cp: ControlPlane, actor: Actor, period: Period, stale_days: int = 90) 
     now = cp.clock()
     as_of = min(now, period.until)
     with cp.store.session() as session:
-        names = dict(session.execute(select(Member.id, Member.name)).tuples().all())
+        names = dict(session.execute(select(Member.id, Member.name)).all())
         bundle: dict[str, Any] = {
             "kind": "vaultgate.evidence",
             "format": FORMAT,
@@ -135,7 +135,7 @@ def _access_review(session: Session, names: dict[str, str], as_of: datetime, sta
             .order_by(AuditEvent.seq)
         )
     }
-    teams = dict(session.execute(select(Team.id, Team.name)).tuples().all())
+    teams = dict(session.execute(select(Team.id, Team.name)).all())
     keys_by_member: dict[str, list[MemberKey]] = {}
     for key in session.scalars(
         select(MemberKey).where(MemberKey.created_at < as_of).order_by(MemberKey.created_at, MemberKey.id)
