@@ -237,6 +237,9 @@ EXPECTED: dict[tuple[str, str], Case] = {
     ("post", "/admin/members/{name}/suspend"): Case(a_members_things(200), _member()),
     ("post", "/admin/members/{name}/resume"): Case(a_members_things(200), _suspended_member),
     ("put", "/admin/members/{name}/limits"): Case(a_members_things(200), _member(lambda n: {"rpm": 60})),
+    # data subject rights: the organisation's decision (docs/COMPLIANCE.md), not a team admin's
+    ("get", "/admin/members/{name}/export"): Case(org_managers(200), _member()),
+    ("post", "/admin/members/{name}/erase"): Case(org_managers(200), _member()),
     # teams
     ("post", "/admin/teams"): Case(org_managers(201), lambda w, t: ({}, {"name": f"new{secrets.token_hex(4)}"})),
     ("get", "/admin/teams"): Case(

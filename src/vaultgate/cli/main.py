@@ -16,6 +16,7 @@ from vaultgate import __version__
 from vaultgate.cli import (
     audit,
     backup,
+    compliance,
     config_cmd,
     doctor,
     keys,
@@ -54,6 +55,7 @@ app.add_typer(objects.app, name="object")
 operations.register(app)
 app.add_typer(audit.app, name="audit")
 app.add_typer(usage.app, name="usage")
+app.add_typer(compliance.app, name="compliance")
 app.command("doctor")(doctor.doctor)
 backup.register(app)
 org.register(app)

@@ -16,7 +16,7 @@ from vaultgate.cli.keys import (
     limit_options,
 )
 from vaultgate.cli.output import emit_json, emit_table, say
-from vaultgate.services import members
+from vaultgate.services import members, subject_rights
 from vaultgate.services.context import LOCAL_OPERATOR
 
 app = typer.Typer(help="Members: the people and services that hold keys.", no_args_is_help=True)
@@ -81,3 +81,31 @@ def limits(
         control_plane(ctx), LOCAL_OPERATOR, name, limit_options(rpm, tpm, concurrency, budget, budget_period)
     )
     say(f"Limits of {name}: {parsed or 'none'}.")
+
+
+@app.command("export")
+def export(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Member name or id")]) -> None:
+    """Everything stored about a member, as one JSON document (data subject access)."""
+    emit_json(subject_rights.export(control_plane(ctx), LOCAL_OPERATOR, name))
+
+
+@app.command("erase")
+def erase(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Member name or id")],
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation")] = False,
+) -> None:
+    """Erase a member: credentials revoked, name pseudonymised, email and key names removed; usage kept."""
+    if not yes:
+        typer.confirm(
+            f"Erase {name}? Their keys and admin tokens are revoked and their name, email and key names "
+            "removed for good",
+            abort=True,
+            err=True,
+        )
+    done = subject_rights.erase(control_plane(ctx), LOCAL_OPERATOR, name)
+    say(
+        f"Erased {name}: now {done.pseudonym} ({done.member_id}); {done.keys_revoked} key(s) and "
+        f"{done.admin_tokens_revoked} admin token(s) revoked, "
+        f"{done.short_lived_tokens_deleted} short-lived token(s) deleted."
+    )

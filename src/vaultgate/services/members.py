@@ -155,6 +155,8 @@ def _set_status(cp: ControlPlane, actor: Actor, name: str, status: str) -> Membe
     with cp.store.session() as session:
         member = find_visible(session, actor, name)
         access.require_change_member(actor, member, f"change {member.name}'s access")
+        if member.status == "erased":  # services/subject_rights.py: an erasure is final
+            raise Conflict(f"member {member.name} is erased")
         if member.status == status:
             raise Conflict(f"member {member.name} is already {status}")
         member.status = status
