@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 from sqlalchemy import update
-
 from tests.conftest import make_settings
+
 from vaultgate.cli import main
 from vaultgate.config import Settings
 from vaultgate.services import bootstrap
@@ -36,7 +36,9 @@ class Installation:
     def set(self, model: Any, row_id: Any, **values: Any) -> None:
         """Change a row directly in the database, as an older version or a careless operator may have left it."""
         with self.cp.store.session() as session:
-            session.execute(update(model).where(model.__table__.primary_key.columns.values()[0] == row_id).values(**values))
+            session.execute(
+                update(model).where(model.__table__.primary_key.columns.values()[0] == row_id).values(**values)
+            )
 
     def usage(self, key_id: str, member_id: str, at: datetime, client: str | None, agent: str | None) -> None:
         """One usage event as the gateway records it (only the keyed pseudonyms of network and agent)."""
@@ -76,9 +78,17 @@ def installation(tmp_path: Path, database_url: str) -> Iterator[Installation]:
 
 
 @pytest.fixture
-def doctor(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> Callable[..., tuple[int, str, str]]:
+def sqlite_installation(tmp_path: Path) -> Iterator[Installation]:
+    """For checks that read no table: the database makes no difference to them."""
+    settings = make_settings(tmp_path, f"sqlite:///{tmp_path / 'vaultgate.db'}")
+    bootstrap.init(settings)
+    cp = bootstrap.open_control_plane(settings)
+    yield Installation(settings, cp)
+    cp.store.dispose()
+
+
+@pytest.fixture
+def doctor(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Callable[..., tuple[int, str, str]]:
     """``vaultgate doctor ARGS`` run in this process as its entry point runs it: (exit code, stdout, stderr)."""
     monkeypatch.delenv("VAULTGATE_MASTER_KEY", raising=False)
 

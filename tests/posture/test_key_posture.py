@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from tests.posture.conftest import Installation, days_ago, of
+
 from vaultgate.services import keys, members, teams
 from vaultgate.services.context import LOCAL_OPERATOR
 from vaultgate.services.posture.finding import Severity
@@ -12,7 +13,9 @@ from vaultgate.store.models import MemberKey
 
 
 def key(inst: Installation, member: str, *, expires_in: str | None = "30d", **policy: object) -> str:
-    return keys.create(inst.cp, LOCAL_OPERATOR, member, policy=policy or {"models": ["gpt-4o-mini"]}, expires_in=expires_in).info.id
+    return keys.create(
+        inst.cp, LOCAL_OPERATOR, member, policy=policy or {"models": ["gpt-4o-mini"]}, expires_in=expires_in
+    ).info.id
 
 
 def test_keys_past_their_teams_max_age_are_high_and_past_the_global_age_medium(installation: Installation) -> None:
@@ -77,7 +80,9 @@ def test_keys_that_narrow_nothing_or_never_expire(installation: Installation) ->
     assert sorted(f.subject for f in unrestricted) == sorted([wide, same_as_team])
     assert all(f.severity is Severity.MEDIUM for f in unrestricted)
     olga = unrestricted[0].evidence["member_id"]
-    assert unrestricted[0].fix.startswith(f"vaultgate key create --member {olga} --models MODELS --ip CIDR --expires 90d")
+    assert unrestricted[0].fix.startswith(
+        f"vaultgate key create --member {olga} --models MODELS --ip CIDR --expires 90d"
+    )
     assert unrestricted[0].fix.endswith(f"&& vaultgate key revoke {unrestricted[0].subject}")
     never = of(report, "key.no_expiry")
     assert [(f.subject, f.severity) for f in never] == [(forever, Severity.LOW)]
@@ -105,7 +110,7 @@ def test_a_shared_key_is_found_from_many_networks_or_agents_in_one_day(installat
     # Six networks, but two a day: a person who moves about.
     for d in range(3):
         for i in range(2):
-            installation.usage(spread, member_id, days_ago(d + 1).replace(hour=10) , f"net{d}{i}", "agent-a")
+            installation.usage(spread, member_id, days_ago(d + 1).replace(hour=10), f"net{d}{i}", "agent-a")
     # Many networks, but before the window.
     for i in range(6):
         installation.usage(old, member_id, days_ago(10) + timedelta(minutes=i), f"net{i}", f"agent{i}")
