@@ -16,6 +16,7 @@ __all__ = [
     "migration",
     "objects",
     "org",
+    "posture",
     "providers",
     "quickstart",
     "residency",

@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from sqlalchemy import select
 
 from vaultgate.policy.grants import KeyPolicy, PolicyError
-from vaultgate.policy.scopes import GROUPS, Level
 from vaultgate.services.keys import ceiling_of
 from vaultgate.services.posture.finding import Fact, Finding, Severity, command
 from vaultgate.services.posture.inspection import Check, Inspection
@@ -76,7 +75,8 @@ def _narrowed(own: KeyPolicy, ceiling: KeyPolicy | None) -> list[str]:
     found = []
     if own.models:
         found.append("models")
-    if any(own.level(g) < (ceiling.level(g) if ceiling is not None else Level.WRITE) for g in GROUPS):
+    baseline = ceiling if ceiling is not None else KeyPolicy()  # no ceiling: write on every group
+    if any(level < baseline.level(group) for group, level in own.scopes.items()):
         found.append("scopes")
     if own.ip_allow:
         found.append("ip_allow")
