@@ -1,6 +1,6 @@
 """Shared keys: one key used, in one UTC day, from more client networks or user agents than one person has.
 
-The gateway records keyed pseudonyms of each request's client network (its /24, or /64) and user
+The gateway records keyed pseudonyms of each request's client network (its /24) and user
 agent (``usage_events.client_hash`` and ``agent_hash``); this counts the distinct values per key
 and day over the last ``posture_window_days``. More than ``posture_shared_key_networks`` networks
 or ``posture_shared_key_agents`` agents in a day is high: the terms of use forbid sharing a key,
