@@ -119,6 +119,16 @@ class Settings(BaseSettings):
     tracing: Switch = False
     # Refuse `serve --workers N` (N > 1) without Redis, where every worker would count limits alone.
     require_shared_limits: Switch = False
+    # The posture report (`vaultgate doctor`, docs/POSTURE.md): the age past which a key of a team with no
+    # max age of its own is flagged, the distinct client networks and user agents a key may have in one day
+    # before it looks shared, over how many days usage is read, the age past which a provider credential is
+    # due, and how long a reachability probe (Redis, each provider) may take.
+    posture_max_key_age_days: Count = 90
+    posture_shared_key_networks: Count = 3
+    posture_shared_key_agents: Count = 3
+    posture_window_days: Count = 7
+    posture_provider_key_max_age_days: Count = 90
+    posture_probe_timeout: Seconds = 5.0
 
     def __init__(self, **values: Any) -> None:
         """Validate exactly ``values`` (defaults for the rest); ConfigError naming the setting otherwise."""

@@ -20,6 +20,7 @@ __all__ = [
     "migration",
     "objects",
     "org",
+    "posture",
     "providers",
     "quickstart",
     "residency",
