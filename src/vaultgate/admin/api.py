@@ -6,7 +6,15 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 
-from vaultgate.admin import errors, routes_keys, routes_objects, routes_org, routes_providers, routes_routing
+from vaultgate.admin import (
+    errors,
+    routes_keys,
+    routes_objects,
+    routes_org,
+    routes_providers,
+    routes_routing,
+    routes_usage,
+)
 from vaultgate.admin.docs import add_docs_routes
 from vaultgate.services.context import ControlPlane
 from vaultgate.services.errors import InvalidInput
@@ -48,6 +56,6 @@ def build_admin_app(cp: ControlPlane, *, docs: bool = False) -> FastAPI:
         add_docs_routes(app, "/admin/openapi.json")
     app.state.control_plane = cp
     errors.install(app, cp)
-    for module in (routes_keys, routes_objects, routes_org, routes_providers, routes_routing):
+    for module in (routes_keys, routes_objects, routes_org, routes_providers, routes_routing, routes_usage):
         app.include_router(module.router)
     return app
