@@ -17,6 +17,7 @@ import pytest
 from sqlalchemy import update
 from tests.conftest import make_settings
 
+from vaultgate.config import Settings
 from vaultgate.services import bootstrap, keys, members, teams, usage
 from vaultgate.services.context import LOCAL_OPERATOR, Actor, ControlPlane, Role
 from vaultgate.services.errors import InvalidInput
@@ -73,6 +74,7 @@ class World:
     team_ids: dict[str, str]
     key_ids: dict[str, str]
     key_display: dict[str, str]
+    settings: Settings | None = None
 
     def actor(self, name: str, role: Role) -> Actor:
         return Actor(name, role, self.member_ids[name], self.team_ids.get(CURRENT_TEAM[name] or ""))
@@ -83,7 +85,13 @@ def seed(cp: ControlPlane) -> World:
     olga (owner), audrey (auditor); and ROWS."""
     team_ids = {name: teams.create(cp, LOCAL_OPERATOR, name).id for name in ("red", "blue")}
     member_ids = {}
-    for name, role in (("alice", "member"), ("bob", "member"), ("rita", "admin"), ("olga", "owner"), ("audrey", "auditor")):
+    for name, role in (
+        ("alice", "member"),
+        ("bob", "member"),
+        ("rita", "admin"),
+        ("olga", "owner"),
+        ("audrey", "auditor"),
+    ):
         member_ids[name] = members.add(cp, LOCAL_OPERATOR, name, team=CURRENT_TEAM[name], role=role).id
     key_ids, key_display = {}, {}
     for member, key in (("alice", "laptop"), ("alice", "ci"), ("bob", "bobkey"), ("rita", "ritakey")):
@@ -120,7 +128,9 @@ def world(tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch) ->
     settings = make_settings(tmp_path, database_url)
     bootstrap.init(settings)
     cp = bootstrap.open_control_plane(settings)
-    yield seed(cp)
+    seeded = seed(cp)
+    seeded.settings = settings
+    yield seeded
     cp.store.dispose()
 
 
