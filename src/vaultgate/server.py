@@ -31,6 +31,7 @@ from vaultgate.policy.grants import PolicyError, parse_network
 from vaultgate.privacy.guard import PrivacyGuard
 from vaultgate.services import objects, snapshot_loader, usage
 from vaultgate.services.bootstrap import open_control_plane
+from vaultgate.services.retention import RetentionSchedule
 from vaultgate.tracing import Tracing, tracing_from
 from vaultgate.upstream.azure import AzureAdapter
 from vaultgate.upstream.breaker import CircuitBreakers
@@ -62,6 +63,7 @@ class Gateway:
         http_limits: HttpLimits | None = None,
     ) -> None:
         self.hooks = hooks
+        self.retention: RetentionSchedule | None = None  # the daily usage purge (services/retention.py)
         # Read by vaultgate.serving's protocol, which enforces the head limits while parsing.
         self.http_limits = http_limits if http_limits is not None else HttpLimits()
         self._background: list[asyncio.Task[None]] = []
@@ -210,6 +212,8 @@ class Gateway:
             await self.limiter.start()
         if self.hooks is not None:
             self._background.append(asyncio.create_task(self.hooks.rotation_loop(), name="vaultgate-rotation"))
+        if self.retention is not None:
+            self._background.append(asyncio.create_task(self.retention.run(), name="vaultgate-retention"))
         current = self.refresher.current
         log.info(
             "vaultgate ready: %d active keys, providers: %s (default: %s)",
@@ -335,6 +339,7 @@ def build(settings: config.Settings) -> Gateway:
     gateway = Gateway(
         data_plane, build_admin_app(cp, docs=settings.admin_docs), refresher, client, recorder, limiter, hooks, limits
     )
+    gateway.retention = RetentionSchedule(cp, settings.usage_retention_days)
     gateway.metrics = metrics
     gateway.metrics_token = settings.metrics_token
     gateway.tracing = tracing

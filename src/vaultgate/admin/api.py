@@ -14,6 +14,7 @@ from vaultgate.admin import (
     routes_org,
     routes_providers,
     routes_routing,
+    routes_usage,
 )
 from vaultgate.admin.docs import add_docs_routes
 from vaultgate.services.context import ControlPlane
@@ -56,6 +57,14 @@ def build_admin_app(cp: ControlPlane, *, docs: bool = False) -> FastAPI:
         add_docs_routes(app, "/admin/openapi.json")
     app.state.control_plane = cp
     errors.install(app, cp)
-    for module in (routes_keys, routes_objects, routes_org, routes_providers, routes_routing, routes_compliance):
+    for module in (
+        routes_keys,
+        routes_objects,
+        routes_org,
+        routes_providers,
+        routes_routing,
+        routes_compliance,
+        routes_usage,
+    ):
         app.include_router(module.router)
     return app

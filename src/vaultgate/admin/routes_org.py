@@ -1,5 +1,5 @@
 """``/admin/members``, ``/admin/teams``, ``/admin/lockdown``, ``/admin/org/policy``, ``/admin/tokens``,
-``/admin/usage``, ``/admin/audit``."""
+``/admin/audit``."""
 
 from __future__ import annotations
 
@@ -24,9 +24,8 @@ from vaultgate.admin.schemas import (
     TeamCreate,
     TeamOut,
     TeamPolicy,
-    UsageLineOut,
 )
-from vaultgate.services import admin_tokens, audit_trail, members, org, teams, usage
+from vaultgate.services import admin_tokens, audit_trail, members, org, teams
 
 router = APIRouter(prefix="/admin")
 
@@ -162,12 +161,6 @@ def list_admin_tokens(actor: CurrentActor, cp: CurrentControlPlane) -> list[dict
 def revoke_admin_token(token_id: str, actor: CurrentActor, cp: CurrentControlPlane) -> dict[str, Any]:
     """Revoke an admin token."""
     return asdict(admin_tokens.revoke(cp, actor, token_id))
-
-
-@router.get("/usage", response_model=list[UsageLineOut], tags=["usage"])
-def usage_report(actor: CurrentActor, cp: CurrentControlPlane) -> list[dict[str, Any]]:
-    """Requests and tokens per member and model (metadata only)."""
-    return [asdict(line) for line in usage.report(cp, actor)]
 
 
 @router.get("/audit/verify", tags=["audit"])

@@ -205,15 +205,6 @@ class RouteOut(BaseModel):
     created_at: datetime | None
 
 
-class UsageLineOut(BaseModel):
-    member: str | None
-    model: str | None
-    requests: int
-    errors: int
-    prompt_tokens: int
-    completion_tokens: int
-
-
 class Me(BaseModel):
     name: str
     role: str

@@ -72,6 +72,8 @@ class Settings(BaseSettings):
     max_body_bytes: Count = DEFAULT_MAX_BODY_BYTES
     refresh_interval: Seconds = 0.5
     usage_flush_interval: Seconds = 0.5
+    # Days per-request usage records are kept (`serve` purges older ones daily; docs/USAGE.md); 0 keeps them forever.
+    usage_retention_days: CountOrZero = 400
     upstream_timeout: Seconds = 600.0
     log_level: LogLevel = "info"
     # "text" for people, "json" (one object per line) for collectors; and one line per request.

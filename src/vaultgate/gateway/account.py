@@ -5,7 +5,9 @@ from __future__ import annotations
 import time
 from datetime import datetime
 
+from vaultgate.gateway import fingerprints
 from vaultgate.gateway.exchange import Exchange
+from vaultgate.keys.hashing import TokenHasher
 from vaultgate.usage.events import UsageRecord, model_label
 from vaultgate.usage.pricing import PriceTable
 
@@ -13,8 +15,13 @@ from vaultgate.usage.pricing import PriceTable
 _CONTENT_REFUSALS = frozenset({"secret_detected", "pii_blocked"})
 
 
-def usage_record(ex: Exchange, now: datetime, prices: PriceTable | None) -> UsageRecord | None:
-    """What is kept about this request (None when unauthenticated: nobody to account to)."""
+def usage_record(
+    ex: Exchange, now: datetime, prices: PriceTable | None, hasher: TokenHasher | None = None
+) -> UsageRecord | None:
+    """What is kept about this request (None when unauthenticated: nobody to account to).
+
+    ``hasher``: keys the client's network and user-agent pseudonyms (without it they are not kept).
+    """
     grant = ex.grant
     if grant is None:
         return None
@@ -39,6 +46,9 @@ def usage_record(ex: Exchange, now: datetime, prices: PriceTable | None) -> Usag
         completion_tokens=ex.completion_tokens,
         cost_usd=cost(ex, prices),
         latency_ms=round((time.perf_counter() - ex.started) * 1000, 3),
+        team_id=grant.team_id,
+        client_hash=fingerprints.client_hash(hasher, ex.client_ip) if hasher is not None else None,
+        agent_hash=fingerprints.agent_hash(hasher, ex.headers.get(b"user-agent")) if hasher is not None else None,
     )
 
 

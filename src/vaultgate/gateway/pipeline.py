@@ -131,7 +131,7 @@ class DataPlane:
         finally:
             ex.enter("account")
             await admit.settle(self._limiter, ex)  # 8 account: limits settle with the real usage
-            record = account.usage_record(ex, self._clock(), self._prices)
+            record = account.usage_record(ex, self._clock(), self._prices, self._hasher)
             if record is not None:
                 self._usage.record(record)
             self._observe(ex, record)
@@ -182,7 +182,7 @@ class DataPlane:
         finally:
             ex.enter("account")
             await admit.settle(self._limiter, ex)  # 8 account
-            record = account.usage_record(ex, self._clock(), self._prices)
+            record = account.usage_record(ex, self._clock(), self._prices, self._hasher)
             if record is not None:
                 self._usage.record(record)
             self._observe(ex, record)

@@ -19,7 +19,7 @@ Two kinds of answer:
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, false, or_, select, true
+from sqlalchemy import ColumnElement, and_, false, or_, select, true
 
 from vaultgate.services.context import Actor, Role
 from vaultgate.services.errors import InvalidInput, NotAuthorised
@@ -85,10 +85,20 @@ def key_scope(actor: Actor) -> ColumnElement[bool]:
 
 
 def usage_scope(actor: Actor) -> ColumnElement[bool]:
-    """Usage rows of members in :func:`member_scope` (rows without a member: the org-wide readers only)."""
+    """Usage rows the actor may read: all; a team admin's team's and their own; a member's own.
+
+    A row belongs to the team on the record (the member's team when the request was served);
+    rows written before records carried a team belong to the member's current team. Rows without
+    a member: the org-wide readers only.
+    """
     if _sees_everyone(actor):
         return true()
-    return UsageEvent.member_id.in_(select(Member.id).where(member_scope(actor)))
+    own = UsageEvent.member_id == actor.member_id if actor.member_id is not None else false()
+    if is_team_admin(actor):
+        members_now = select(Member.id).where(Member.team_id == actor.team_id)
+        untagged = and_(UsageEvent.team_id.is_(None), UsageEvent.member_id.in_(members_now))
+        return or_(UsageEvent.team_id == actor.team_id, untagged, own)
+    return own
 
 
 def team_scope(actor: Actor) -> ColumnElement[bool]:

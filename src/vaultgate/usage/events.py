@@ -39,6 +39,11 @@ class UsageRecord:
     completion_tokens: int | None
     latency_ms: float
     cost_usd: float | None = None  # list price of the usage (usage/prices.toml); None when unknown
+    team_id: str | None = None  # the member's team when the request was served (spend per team)
+    # Keyed pseudonyms (32 hex) of the client's network (IPv4 /24, IPv6 /48) and of its User-Agent,
+    # never the address or the string: many distinct values per key and day suggest a shared key.
+    client_hash: str | None = None
+    agent_hash: str | None = None
 
 
 def tokens_from_usage(usage: Any) -> tuple[int | None, int | None]:

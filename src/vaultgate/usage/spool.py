@@ -51,7 +51,8 @@ def decode(line: bytes) -> UsageRecord:
     """A record from one JSON line; ValueError (or TypeError/KeyError) when the line is not one."""
     values = orjson.loads(line)
     values["at"] = datetime.fromisoformat(values["at"])
-    return UsageRecord(**{name: values[name] for name in _FIELDS})
+    # A field added since the line was written takes its default (a spool outlives an upgrade).
+    return UsageRecord(**{name: values[name] for name in _FIELDS if name in values})
 
 
 def _pid_alive(pid: int) -> bool:
