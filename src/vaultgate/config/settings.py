@@ -72,6 +72,8 @@ class Settings(BaseSettings):
     max_body_bytes: Count = DEFAULT_MAX_BODY_BYTES
     refresh_interval: Seconds = 0.5
     usage_flush_interval: Seconds = 0.5
+    # Seconds between writes of the summarised security events (auth.failures, gateway.refusals) to the audit trail.
+    security_events_flush_seconds: Seconds = 10.0
     upstream_timeout: Seconds = 600.0
     log_level: LogLevel = "info"
     # "text" for people, "json" (one object per line) for collectors; and one line per request.
