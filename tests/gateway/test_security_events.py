@@ -23,6 +23,7 @@ from tests.support.servers import ThreadedServer
 from tests.support.upstream import CaptureUpstream
 from tests.support.webhook import WebhookSink
 
+from vaultgate.cli.main import run
 from vaultgate.gateway.security_events import OTHER, SecurityEvents, is_policy_refusal
 from vaultgate.keys import tokens
 from vaultgate.server import Gateway, build
@@ -340,3 +341,34 @@ def test_canary_is_still_refused_while_the_database_is_unavailable(tmp_path: Pat
             conn.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
         server.stop()
         cp.store.dispose()
+
+
+def test_scan_revoke_goes_through_the_audited_leak_revocation(
+    secured: SecurityStack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stack = secured.stack
+    stack.member("alice")
+    leaked = keys.create(stack.cp, LOCAL_OPERATOR, "alice")
+    kept = stack.key("alice")
+    (tmp_path / "repo").mkdir()
+    (tmp_path / "repo" / "settings.env").write_text(f"OPENAI_API_KEY={leaked.token}\n")
+    monkeypatch.setenv("VAULTGATE_ADMIN_TOKEN", stack.admin_token)
+    with pytest.raises(SystemExit) as exited:
+        run(["scan", str(tmp_path / "repo"), "--revoke", "--admin-url", stack.gateway.url, "--no-progress"])
+    assert exited.value.code == 1, capsys.readouterr().err  # the leaked key is still in the file
+    assert f"revoked {tokens.display(leaked.token)} ({leaked.info.id})" in capsys.readouterr().err
+
+    [record] = [row for row in trail(stack) if row.action == "key.leaked"]
+    alice = next(m for m in members.list_members(stack.cp, LOCAL_OPERATOR) if m.name == "alice")
+    assert (record.target, record.outcome, record.details) == (
+        leaked.info.id,
+        "ok",
+        {"member": alice.id, "source": "scan"},
+    )
+    assert record.actor not in ("gateway", "cli", "alice")  # the admin token's member, by id
+    everything = json.dumps([[r.target, r.details] for r in trail(stack)])
+    assert leaked.token not in everything and hashlib.sha256(leaked.token.encode()).hexdigest() not in everything
+    stack.sync()
+    with pytest.raises(openai.AuthenticationError):
+        sdk(stack, leaked.token).models.list()
+    assert sdk(stack, kept).models.list().data
