@@ -14,11 +14,16 @@ upstream could invent codes without end), and a request label set beyond
 :data:`MAX_LABEL_SETS` (which bounded labels should never reach) is counted under ``other``
 labels: a count is never dropped. No member, key or team id is a label: per-member figures
 are in the usage reports, where access control applies. Every figure is this process's.
+
+Security events (``vaultgate.hooks``) are counted as audit records, written per kind
+(``canary.used``, ``auth.failures``, ``gateway.refusals``) or lost (the audit write failed),
+from worker threads, so those two counters take a lock (they are off the hot path).
 """
 
 from __future__ import annotations
 
 import bisect
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
@@ -63,6 +68,9 @@ class Metrics(Collector):
         self._errors: dict[tuple[str, str], int] = {}
         self._detections: dict[tuple[str, str], int] = {}
         self._gauges: dict[str, tuple[str, Gauges]] = {}
+        self._security_written: dict[str, int] = {}
+        self._security_lost = 0
+        self._security_lock = threading.Lock()
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(self)
 
@@ -98,6 +106,16 @@ class Metrics(Collector):
             else:
                 self._codes.add(code)
         self._errors[(code, stage)] = self._errors.get((code, stage), 0) + 1
+
+    def security_event_written(self, kind: str) -> None:
+        """One security audit record of ``kind`` was written (called from worker threads)."""
+        with self._security_lock:
+            self._security_written[kind] = self._security_written.get(kind, 0) + 1
+
+    def security_events_lost(self, count: int) -> None:
+        """``count`` security audit records could not be written (called from worker threads)."""
+        with self._security_lock:
+            self._security_lost += count
 
     def gauge(self, name: str, documentation: str, read: Gauges) -> None:
         """A gauge family read at scrape time: ``read()`` gives one value per ``state`` label."""
@@ -146,6 +164,20 @@ class Metrics(Collector):
             "Values the privacy stage found, by kind and action (redacted, restored, blocked): counts only.",
             ("kind", "action"),
             self._detections.items(),
+        )
+        with self._security_lock:
+            written, lost = list(self._security_written.items()), self._security_lost
+        yield _counter(
+            "vaultgate_security_events",
+            "Security audit records written (canary.used, auth.failures, gateway.refusals), by kind.",
+            ("kind",),
+            [((kind,), count) for kind, count in written],
+        )
+        yield _counter(
+            "vaultgate_security_events_lost",
+            "Security audit records that could not be written (the audit write failed; an ERROR was logged).",
+            (),
+            [((), lost)],
         )
         for name, (documentation, read) in self._gauges.items():
             family = GaugeMetricFamily(name, documentation, labels=("state",))

@@ -19,6 +19,7 @@ from vaultgate.gateway.http_limits import HttpLimits, header_refusal
 from vaultgate.gateway.object_directory import ObjectDirectory
 from vaultgate.gateway.pipeline import DataPlane
 from vaultgate.gateway.read import Networks
+from vaultgate.gateway.security_events import SecurityEvents
 from vaultgate.gateway.snapshot import Refresher
 from vaultgate.hooks import DataPlaneHooks
 from vaultgate.limits.admission import Limiter
@@ -212,6 +213,9 @@ class Gateway:
             await self.limiter.start()
         if self.hooks is not None:
             self._background.append(asyncio.create_task(self.hooks.rotation_loop(), name="vaultgate-rotation"))
+            self._background.append(
+                asyncio.create_task(self.hooks.security_events_loop(), name="vaultgate-security-events")
+            )
         if self.retention is not None:
             self._background.append(asyncio.create_task(self.retention.run(), name="vaultgate-retention"))
         current = self.refresher.current
@@ -223,9 +227,11 @@ class Gateway:
         )
 
     async def stop(self) -> None:
-        """Flush every usage event, stop refreshing, close the pool."""
+        """Flush every usage event and security event, stop refreshing, close the pool."""
         for task in self._background:
             task.cancel()
+        if self.hooks is not None:
+            await self.hooks.close()  # the security events counted since the last flush go to the trail
         await self.refresher.stop()
         await self.recorder.stop()
         if self.limiter is not None:
@@ -306,7 +312,15 @@ def build(settings: config.Settings) -> Gateway:
         scan_timeout=settings.privacy_scan_timeout, scan_max_bytes=settings.privacy_scan_max_bytes
     )
     log.info("%s", privacy.describe())  # which recognisers are active, said once at start-up
-    hooks = DataPlaneHooks(cp, refresher, settings.rotation_check_interval)
+    security = SecurityEvents()  # counted by the data plane, flushed to the audit trail by the hooks
+    hooks = DataPlaneHooks(
+        cp,
+        refresher,
+        settings.rotation_check_interval,
+        security=security,
+        security_flush_seconds=settings.security_events_flush_seconds,
+        metrics=metrics,
+    )
     limits = http_limits(settings)
     retries = failover(settings, hooks)
     data_plane = DataPlane(
@@ -334,6 +348,7 @@ def build(settings: config.Settings) -> Gateway:
         max_staleness=settings.max_staleness,
         # Every answered request's outcome (no content): counted, and traced when tracing is on.
         observers=(metrics.observe,) if tracing is None else (metrics.observe, tracing.observe),
+        security=security,
     )
     refresher.on_swap.append(data_plane.snapshot_swapped)  # kill switches reach requests in flight
     gateway = Gateway(

@@ -14,6 +14,7 @@ in docs/ERRORS.md):
     409 conflict             exists already, or in a state that forbids the change
     413 request_too_large    a body over 2 MiB (refused before it is read)
     500 internal_error       an unexpected failure (logged by exception type only)
+    503 audit_unavailable    the change's audit record could not be written, so the change was not made
 """
 
 from __future__ import annotations
@@ -110,6 +111,12 @@ def install(app: FastAPI, cp: ControlPlane) -> None:
     async def _service(_: Request, exc: ServiceError) -> JSONResponse:
         status, code = next((v for cls, v in _SERVICE.items() if isinstance(exc, cls)), (400, "invalid_input"))
         return error(status, getattr(exc, "code", None) or code, str(exc))  # a refusal may name its own code
+
+    @app.exception_handler(store_errors.AuditNotRecorded)
+    async def _unaudited(_: Request, __: store_errors.AuditNotRecorded) -> JSONResponse:
+        _log.error("admin API: a change was refused because its audit record could not be written")
+        message = "The change could not be recorded in the audit trail, so it was not made. Retry once it is fixed."
+        return error(503, "audit_unavailable", message)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

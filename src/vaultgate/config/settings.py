@@ -74,6 +74,8 @@ class Settings(BaseSettings):
     usage_flush_interval: Seconds = 0.5
     # Days per-request usage records are kept (`serve` purges older ones daily; docs/USAGE.md); 0 keeps them forever.
     usage_retention_days: CountOrZero = 400
+    # Seconds between writes of the summarised security events (auth.failures, gateway.refusals) to the audit trail.
+    security_events_flush_seconds: Seconds = 10.0
     upstream_timeout: Seconds = 600.0
     log_level: LogLevel = "info"
     # "text" for people, "json" (one object per line) for collectors; and one line per request.

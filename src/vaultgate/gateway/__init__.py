@@ -15,6 +15,7 @@ __all__ = [
     "read",
     "route_table",
     "routing",
+    "security_events",
     "snapshot",
     "templates",
 ]

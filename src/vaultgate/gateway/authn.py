@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
+from vaultgate.gateway import security_events
 from vaultgate.gateway.errors import GatewayError, invalid_api_key, missing_api_key
 from vaultgate.gateway.exchange import Exchange
 from vaultgate.gateway.snapshot import Snapshot
@@ -24,7 +25,30 @@ def presented_token(ex: Exchange) -> str | None:
     return api_key.strip().decode("latin-1") if api_key is not None else None
 
 
-CanaryAlarm = Callable[[str, Exchange], None]
+# Awaited before the canary's 401 is sent: the alarm is on record when the caller learns of the refusal.
+CanaryAlarm = Callable[[str, Exchange], Awaitable[None]]
+CANARY = "canary"  # the reason of a canary key's refusal (audited at once as canary.used, not summarised)
+
+
+class CredentialRefused(GatewayError):
+    """The one 401 for a bad credential, carrying for the audit trail what was refused and why.
+
+    ``credential`` names it without its secret: the key id when known, else the token's display
+    form, else ``malformed``/``none``; ``reason`` is one of the reasons in
+    :mod:`vaultgate.gateway.security_events` or :data:`CANARY`. Neither is ever in the answer.
+    """
+
+    def __init__(self, answer: GatewayError, credential: str, reason: str) -> None:
+        super().__init__(answer.status, answer.code, answer.message, param=answer.param, headers=answer.headers)
+        self.credential = credential
+        self.reason = reason
+
+
+def refused(credential: str, reason: str) -> CredentialRefused:
+    """The 401 ``invalid_api_key`` for a refused credential (the same answer whatever the reason)."""
+    return CredentialRefused(invalid_api_key(), credential, reason)
+
+
 _CREDENTIAL_HEADERS = (b"authorization", b"api-key")
 
 
@@ -60,31 +84,34 @@ def authenticate(
     raw_headers: Sequence[tuple[bytes, bytes]],
     snapshot: Snapshot,
     hasher: TokenHasher,
-    on_canary: CanaryAlarm,
 ) -> KeyGrant:
     """The grant for the one presented member key or short-lived token; one 401 for every kind of bad key.
 
     ``raw_headers`` are the request's headers as received (``scope["headers"]``), for the check that
-    there is exactly one credential. A canary key gets the same 401 as an unknown key, and
-    ``on_canary(key_id, ex)`` raises the alarm.
+    there is exactly one credential. Every bad credential raises :class:`CredentialRefused` (one
+    answer; what it was and why ride along for the audit trail). A canary key gets the same 401 as
+    an unknown key, with the reason :data:`CANARY`: the data plane raises the alarm before answering.
     """
     check_single_credential(ex, raw_headers)
     token = presented_token(ex)
     if token is None:
-        raise missing_api_key()
+        raise CredentialRefused(missing_api_key(), "none", security_events.MISSING)
     parsed = tokens.parse(token)
-    # The checksum rejects typos and random strings before any hashing.
-    if parsed is None or parsed.kind is tokens.TokenKind.ADMIN_TOKEN:
-        raise invalid_api_key()
+    # The checksum rejects typos and random strings before any hashing. A malformed value may be
+    # any secret (an OpenAI key sent here by mistake): it is never named, not even in part.
+    if parsed is None:
+        raise refused(security_events.MALFORMED, security_events.MALFORMED)
+    if parsed.kind is tokens.TokenKind.ADMIN_TOKEN:
+        raise refused(parsed.display, security_events.ADMIN_TOKEN)
     digest = hasher.token_hash(token)
     grant = snapshot.grant(digest)
     if grant is None:
         canary = snapshot.canaries.get(digest)
         if canary is not None:
-            on_canary(canary, ex)
-        raise invalid_api_key()
+            raise refused(canary, CANARY)
+        raise refused(parsed.display, security_events.UNKNOWN)
     if grant.short_lived != (parsed.kind is tokens.TokenKind.SHORT_LIVED):
-        raise invalid_api_key()
+        raise refused(parsed.display, security_events.UNKNOWN)
     ex.credential_hash = digest
     return grant
 

@@ -23,7 +23,19 @@ from functools import partial
 
 import orjson
 
-from vaultgate.gateway import account, admit, authn, endpoints, model_list, ownership, protect, read, realtime, routing
+from vaultgate.gateway import (
+    account,
+    admit,
+    authn,
+    endpoints,
+    model_list,
+    ownership,
+    protect,
+    read,
+    realtime,
+    routing,
+    security_events,
+)
 from vaultgate.gateway.asgi import Receive, Scope, Send, send_response
 from vaultgate.gateway.authn import CanaryAlarm
 from vaultgate.gateway.body_deadlines import BodyDeadlines
@@ -37,6 +49,7 @@ from vaultgate.gateway.outcome import Outcome, outcome_of
 from vaultgate.gateway.read import Networks
 from vaultgate.gateway.relay import DEFAULT_MAX_EVENT_BYTES, read_whole, relay_bytes, relay_stream, relay_whole
 from vaultgate.gateway.scrub import CredentialScrubber, ScrubberCache
+from vaultgate.gateway.security_events import SecurityEvents
 from vaultgate.gateway.snapshot import Snapshot
 from vaultgate.gateway.streams import SHUTTING_DOWN, RunningRequests
 from vaultgate.gateway.token_exchange import TokenExchange, TokenIssuer
@@ -61,6 +74,10 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+async def _no_alarm(key_id: str, ex: Exchange) -> None:
+    """Without hooks (tests of the plane alone), a canary is refused like an unknown key and nothing else."""
+
+
 class DataPlane:
     """The ASGI app for ``/v1/*``."""
 
@@ -76,7 +93,7 @@ class DataPlane:
         limiter: Limiter | None = None,
         prices: PriceTable | None = None,
         privacy: PrivacyGuard | None = None,
-        on_canary: CanaryAlarm = lambda key_id, ex: None,
+        on_canary: CanaryAlarm = _no_alarm,
         issue_token: TokenIssuer | None = None,
         trusted_proxies: Networks = (),
         token_exchange_rpm: int = 20,
@@ -87,6 +104,7 @@ class DataPlane:
         staleness: Callable[[], float] | None = None,
         max_staleness: float = 30.0,
         observers: Sequence[Observer] = (),
+        security: SecurityEvents | None = None,
     ) -> None:
         self._snapshot = snapshot
         self._hasher = hasher
@@ -112,6 +130,8 @@ class DataPlane:
         self._staleness = staleness
         self._max_staleness = max_staleness
         self._observers = tuple(observers)
+        # Authentication failures and policy refusals, counted for the audit trail (drained by the hooks).
+        self.security = security if security is not None else SecurityEvents()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         ex = read.start(scope, self._proxies, self._request_ids())
@@ -120,6 +140,7 @@ class DataPlane:
             await self.handle(ex, scope["headers"], receive, tracker)
         except GatewayError as err:
             ex.status, ex.error_code = err.status, err.code
+            await self._security_event(ex, err)  # counted (a canary: on record) before the client hears
             await answer_failure(tracker, err, self._error_headers(ex, err))
         except Exception as exc:  # answered and logged (type and frames, no message), not swallowed
             failure = internal_error()
@@ -156,7 +177,7 @@ class DataPlane:
             ex.enter("authn")
             self._check_fresh()  # 2 authn: keys judged on a confirmed snapshot only
             realtime.credential_from_subprotocol(ex, scope)  # browsers send the key as a subprotocol
-            ex.grant = authn.authenticate(ex, scope["headers"], snapshot, self._hasher, self._on_canary)  # 2 authn
+            ex.grant = authn.authenticate(ex, scope["headers"], snapshot, self._hasher)  # 2 authn
             ex.model = realtime.model_of(ex.query)
             ex.enter("authz")
             self.authorize(ex, snapshot)  # 3 authz
@@ -173,6 +194,7 @@ class DataPlane:
                 await realtime.end_revoked(client, running.ended_by)
         except GatewayError as err:
             ex.status, ex.error_code = err.status, err.code
+            await self._security_event(ex, err)
             await client.refuse(err, [(b"x-request-id", ex.request_id.encode())])
         except Exception as exc:  # logged (type and frames, no message), answered, not swallowed silently
             failure = internal_error()
@@ -186,6 +208,18 @@ class DataPlane:
             if record is not None:
                 self._usage.record(record)
             self._observe(ex, record)
+
+    async def _security_event(self, ex: Exchange, err: GatewayError) -> None:
+        """Keep a refusal for the audit trail: a bad credential or a policy refusal is counted (one
+        dictionary update); a canary's use is audited, and the 401 waits until it is on record."""
+        if isinstance(err, authn.CredentialRefused):
+            if err.reason == authn.CANARY:
+                await self._on_canary(err.credential, ex)
+            else:
+                source = str(ex.client_ip) if ex.client_ip is not None else "unknown"
+                self.security.auth_failure(err.credential, source, err.reason)
+        elif ex.grant is not None and security_events.is_policy_refusal(err.status, err.code):
+            self.security.refusal(ex.grant.key_id, err.code)
 
     def _observe(self, ex: Exchange, record: UsageRecord | None) -> None:
         """Hand the request's outcome to the observers (metrics, traces)."""
@@ -231,7 +265,7 @@ class DataPlane:
         snapshot = self._snapshot()
         ex.enter("authn")
         self._check_fresh()  # 2 authn: keys judged on a confirmed snapshot only
-        ex.grant = authn.authenticate(ex, raw_headers, snapshot, self._hasher, self._on_canary)  # 2 authn
+        ex.grant = authn.authenticate(ex, raw_headers, snapshot, self._hasher)  # 2 authn
         ex.enter("read")
         body_receive = self._body_deadlines.receive(receive)
         try:
@@ -298,6 +332,8 @@ class DataPlane:
         )
         denial = decide(ex.grant, facts, self._clock(), lockdown=snapshot.lockdown)
         if denial is not None:
+            if denial.status == 401:  # expired or not yet valid: the same 401 as an unknown key
+                raise authn.refused(ex.grant.key_id, security_events.EXPIRED)
             raise GatewayError(denial.status, denial.code, denial.message, param=denial.param)
 
     async def forward(self, ex: Exchange, deployment: Deployment) -> UpstreamResponse:

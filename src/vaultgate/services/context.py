@@ -10,12 +10,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from vaultgate.audit import log as audit_log
 from vaultgate.keys.hashing import TokenHasher
 from vaultgate.services.audit_keys import AuditKeys
 from vaultgate.services.notify import Notifier
+from vaultgate.store import errors as store_errors
 from vaultgate.store.db import Store
 from vaultgate.usage import pricing
 from vaultgate.usage.pricing import PriceTable
@@ -91,16 +93,26 @@ class ControlPlane:
         outcome: str = "ok",
         **details: Any,
     ) -> None:
-        """Chain an audit record in ``session``'s transaction (fails closed with it)."""
-        audit_log.append(
-            session,
-            at=self.clock(),
-            actor=actor.audit_id,
-            action=action,
-            target=target,
-            outcome=outcome,
-            details=details,
-        )
+        """Chain an audit record in ``session``'s transaction (fails closed with it): when the database
+        refuses the record, AuditNotRecorded, and the change rolls back with the transaction."""
+        session.flush()  # the change's own rows first: their failures are theirs, not the audit's
+        try:
+            audit_log.append(
+                session,
+                at=self.clock(),
+                actor=actor.audit_id,
+                action=action,
+                target=target,
+                outcome=outcome,
+                details=details,
+            )
+        except SQLAlchemyError as exc:
+            if store_errors.unavailable(exc):  # a database that is down: answered as such
+                raise
+            raise store_errors.AuditNotRecorded(
+                "the change could not be recorded in the audit trail, so it was not made "
+                f"(the database refused the audit record: {store_errors.describe_unavailable(exc)})"
+            ) from exc
 
     def audit_refusal(self, actor: Actor, action: str, target: str | None, reason: str) -> None:
         """Record a refused action in its own transaction (the refused change made none).

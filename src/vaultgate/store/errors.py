@@ -2,7 +2,8 @@
 
 StoreError            the database cannot be used (unsupported URL, unreachable, not initialised)
 ├── SchemaMismatch    its schema is behind this vaultgate's (run ``vaultgate migrate``) or ahead of it
-└── ToolFailed        a PostgreSQL client tool (pg_dump, pg_restore, psql) is missing or failed
+├── ToolFailed        a PostgreSQL client tool (pg_dump, pg_restore, psql) is missing or failed
+└── AuditNotRecorded  the database refused a change's audit record: the change was rolled back (fail closed)
 
 :func:`unavailable` tells a database that is down, unreachable, restarting, read-only or full
 apart from a defect, so that callers answer "retry later" (503 on the admin API, one line on
@@ -25,6 +26,11 @@ class SchemaMismatch(StoreError):
 
 class ToolFailed(StoreError):
     """A PostgreSQL client tool is missing or reported an error (its first line, never a password)."""
+
+
+class AuditNotRecorded(StoreError):
+    """The audit record of a change could not be written, so the change was not made (its transaction
+    rolled back). The admin API answers 503 ``audit_unavailable``, the CLI one line and exit 1."""
 
 
 def unavailable(exc: BaseException) -> bool:
