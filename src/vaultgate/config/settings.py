@@ -119,6 +119,9 @@ class Settings(BaseSettings):
     tracing: Switch = False
     # Refuse `serve --workers N` (N > 1) without Redis, where every worker would count limits alone.
     require_shared_limits: Switch = False
+    # Signed audit checkpoints (docs/AUDIT.md): every N records, or on the first append M whole minutes after the last.
+    audit_checkpoint_records: Count = 100
+    audit_checkpoint_minutes: Count = 60
 
     def __init__(self, **values: Any) -> None:
         """Validate exactly ``values`` (defaults for the rest); ConfigError naming the setting otherwise."""

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from vaultgate.audit import log as audit_log
+from vaultgate.audit.signed_head import CheckpointPolicy
 from vaultgate.keys.hashing import TokenHasher
 from vaultgate.services.audit_keys import AuditKeys
 from vaultgate.services.notify import Notifier
@@ -81,6 +82,8 @@ class ControlPlane:
     prices: PriceTable = field(default_factory=pricing.load)
     # VAULTGATE_ALLOW_LINK_LOCAL_UPSTREAMS: providers may be registered on link-local/metadata hosts.
     allow_link_local_upstreams: bool = False
+    # VAULTGATE_AUDIT_CHECKPOINT_RECORDS / _MINUTES: when the audit chain gets a signed checkpoint.
+    audit_checkpoints: CheckpointPolicy = field(default_factory=CheckpointPolicy)
 
     def audit(
         self,
@@ -91,9 +94,12 @@ class ControlPlane:
         outcome: str = "ok",
         **details: Any,
     ) -> None:
-        """Chain an audit record in ``session``'s transaction (fails closed with it)."""
+        """Chain a keyed audit record in ``session``'s transaction (fails closed with it), with a signed
+        checkpoint when one is due."""
         audit_log.append(
             session,
+            self.audit_keys.mac_key,
+            checkpoints=audit_log.Checkpointing(self.audit_checkpoints, self.audit_keys.signing_key),
             at=self.clock(),
             actor=actor.audit_id,
             action=action,
