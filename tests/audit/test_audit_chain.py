@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from vaultgate.audit.chain import GENESIS, KEYED_ALG, ChainBreak, AuditRecord, record_mac, seal
+from vaultgate.audit.chain import GENESIS, KEYED_ALG, AuditRecord, ChainBreak, record_mac, seal
 from vaultgate.audit.chain import verify as verify_chain
 
 T0 = datetime(2025, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
