@@ -22,6 +22,9 @@ from typing import Any
 import orjson
 
 GENESIS = "0" * 64
+# The one break :func:`verify` infers rather than sees: a signed checkpoint or an anchor, where there is
+# one, names the altered record more precisely (services/audit_trail.py prefers theirs).
+UNKEYED_TAIL = "the chain ends in unkeyed records"
 LEGACY_ALG = "sha256"
 KEYED_ALG = "hmac-sha256"
 
@@ -135,7 +138,7 @@ def verify(
         # means the keyed records were removed or the chain was recomputed without the key.
         return ChainBreak(
             first_plain_tail,
-            "the chain ends in unkeyed records: the keyed records after them were removed, "
+            f"{UNKEYED_TAIL}: the keyed records after them were removed, "
             "or the chain was recomputed without the key",
         )
     return None

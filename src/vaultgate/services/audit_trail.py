@@ -73,13 +73,14 @@ def check(
 
         chain_break = chain.verify(read(), cp.audit_keys.mac_key, seq_of_hash=audit_log.seq_of_hash(session))
         last = audit_log.last_seq(session)
-    checkable = chain_break.seq if chain_break else last
+    inferred = chain_break is not None and chain_break.reason.startswith(chain.UNKEYED_TAIL)
+    checkable = chain_break.seq if chain_break and not inferred else last
     breaks: list[ChainBreak] = []
     if anchor is not None:
         breaks.extend(_anchor_break(anchor, trusted_key or install_key, heads, last, checkable))
     for checkpoint in stored:
         breaks.extend(_checkpoint_break(checkpoint, install_key, heads, last, checkable))
-    if chain_break is not None:
+    if chain_break is not None and not (inferred and breaks):
         breaks.append(chain_break)
     return Verification(count, len(stored), last, _first(breaks), anchor.head.seq if anchor else None)
 
