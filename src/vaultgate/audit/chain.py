@@ -138,8 +138,7 @@ def verify(
         # means the keyed records were removed or the chain was recomputed without the key.
         return ChainBreak(
             first_plain_tail,
-            f"{UNKEYED_TAIL}: the keyed records after them were removed, "
-            "or the chain was recomputed without the key",
+            f"{UNKEYED_TAIL}: the keyed records after them were removed, or the chain was recomputed without the key",
         )
     return None
 
