@@ -278,6 +278,9 @@ EXPECTED: dict[tuple[str, str], Case] = {
     ),
     # usage and audit
     ("get", "/admin/usage"): Case(everyone(200), listing=MEMBER_ROWS),
+    ("get", "/admin/audit"): Case(
+        {role: (200, 200) if role in ("owner", "org_admin", "auditor") else (403, 403) for role in ROLES}
+    ),
     ("get", "/admin/audit/verify"): Case(
         {role: (200, 200) if role in ("owner", "org_admin", "auditor") else (403, 403) for role in ROLES}
     ),

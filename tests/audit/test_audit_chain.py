@@ -8,9 +8,19 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from vaultgate.audit.chain import GENESIS, AuditRecord, record_hash, verify
+from vaultgate.audit.chain import GENESIS, KEYED_ALG, AuditRecord, ChainBreak, record_mac, seal
+from vaultgate.audit.chain import verify as verify_chain
 
 T0 = datetime(2025, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
+MAC_KEY = b"k" * 32
+
+
+def verify(records: list[AuditRecord]) -> ChainBreak | None:
+    return verify_chain(records, MAC_KEY)
+
+
+def record_hash(record: AuditRecord) -> str:
+    return record_mac(record, MAC_KEY)
 
 
 def build_chain(n: int) -> list[AuditRecord]:
@@ -27,7 +37,7 @@ def build_chain(n: int) -> list[AuditRecord]:
             details={"n": seq, "models": ["gpt-4o"], "nested": {"ip": "10.0.0.1"}},
             prev_hash=prev,
         )
-        record = dataclasses.replace(record, hash=record_hash(record))
+        record = seal(record, MAC_KEY)
         records.append(record)
         prev = record.hash
     return records
@@ -40,6 +50,7 @@ def test_intact_chain_verifies() -> None:
 
 def test_first_record_links_to_genesis() -> None:
     chain = build_chain(3)
+    assert all(r.alg == KEYED_ALG for r in chain)
     assert chain[0].prev_hash == GENESIS
     assert all(b.prev_hash == a.hash for a, b in itertools.pairwise(chain))
 
@@ -85,7 +96,7 @@ def test_renumbering_a_record_is_detected() -> None:
 def test_rehashing_an_altered_record_breaks_the_next_link() -> None:
     chain = build_chain(5)
     forged = dataclasses.replace(chain[2], actor="someone-else")
-    chain[2] = dataclasses.replace(forged, hash=record_hash(forged))
+    chain[2] = seal(forged, MAC_KEY)  # someone holding the MAC key
     broken = verify(chain)
     assert broken is not None
     assert broken.seq == 4

@@ -11,11 +11,12 @@ import pytest
 from sqlalchemy import text
 
 from vaultgate.audit import log
-from vaultgate.audit.chain import GENESIS, verify
+from vaultgate.audit.chain import GENESIS, AuditRecord, CorruptRecord, verify
 from vaultgate.store.db import Store
 from vaultgate.store.migrate import upgrade
 
 T0 = datetime(2025, 3, 1, 12, 0, 0, 250000, tzinfo=UTC)
+MAC_KEY = b"m" * 32
 
 
 @pytest.fixture
@@ -31,6 +32,7 @@ def append_many(store: Store, n: int, *, tz: timezone = UTC) -> None:
         with store.session() as session:
             log.append(
                 session,
+                MAC_KEY,
                 at=(T0 + timedelta(minutes=i)).astimezone(tz),
                 actor=f"admin:{i}",
                 action="key.create",
@@ -39,7 +41,7 @@ def append_many(store: Store, n: int, *, tz: timezone = UTC) -> None:
             )
 
 
-def read_all(store: Store) -> list[log.AuditRecord]:
+def read_all(store: Store) -> list[AuditRecord | CorruptRecord]:
     with store.session() as session:
         return list(log.records(session, batch=3))
 
@@ -52,12 +54,12 @@ def test_appended_records_chain_and_verify(store: Store) -> None:
     assert all(b.prev_hash == a.hash for a, b in itertools.pairwise(records))
     assert records[2].details == {"i": 3, "ratio": 0.1 * 3, "tags": ["a", "b"], "name": "Zoë"}
     assert records[1].target is None
-    assert verify(records) is None
+    assert verify(records, MAC_KEY) is None
 
 
 def test_append_returns_the_stored_record(store: Store) -> None:
     with store.session() as session:
-        returned = log.append(session, at=T0, actor="cli", action="init")
+        returned = log.append(session, MAC_KEY, at=T0, actor="cli", action="init")
     [stored] = read_all(store)
     assert returned == stored
     assert returned.outcome == "ok" and returned.details == {}
@@ -68,19 +70,19 @@ def test_records_written_in_another_timezone_still_verify(store: Store) -> None:
     append_many(store, 3, tz=timezone(timedelta(hours=2)))
     append_many(store, 2, tz=timezone(timedelta(hours=-5)))
     records = read_all(store)
-    assert verify(records) is None
+    assert verify(records, MAC_KEY) is None
     assert records[0].at == T0 + timedelta(minutes=1)
 
 
 def test_rolled_back_append_leaves_no_trace(store: Store) -> None:
     append_many(store, 2)
     with pytest.raises(RuntimeError), store.session() as session:
-        log.append(session, at=T0, actor="a", action="x")
+        log.append(session, MAC_KEY, at=T0, actor="a", action="x")
         raise RuntimeError("the change failed")
     append_many(store, 1)
     records = read_all(store)
     assert [r.seq for r in records] == [1, 2, 3]
-    assert verify(records) is None
+    assert verify(records, MAC_KEY) is None
 
 
 def _sql(store: Store, statement: str, **params: object) -> None:
@@ -102,7 +104,7 @@ def _sql(store: Store, statement: str, **params: object) -> None:
 def test_editing_a_row_in_the_database_is_reported_at_its_seq(store: Store, column: str, value: str) -> None:
     append_many(store, 6)
     _sql(store, f"UPDATE audit_events SET {column} = {value} WHERE seq = 4")
-    broken = verify(read_all(store))
+    broken = verify(read_all(store), MAC_KEY)
     assert broken is not None
     assert broken.seq == 4
 
@@ -110,7 +112,7 @@ def test_editing_a_row_in_the_database_is_reported_at_its_seq(store: Store, colu
 def test_deleting_a_row_is_reported(store: Store) -> None:
     append_many(store, 6)
     _sql(store, "DELETE FROM audit_events WHERE seq = 3")
-    broken = verify(read_all(store))
+    broken = verify(read_all(store), MAC_KEY)
     assert broken is not None
     assert broken.seq == 4
     assert "3" in broken.reason
@@ -122,7 +124,7 @@ def test_swapping_two_rows_is_reported(store: Store) -> None:
     _sql(store, "UPDATE audit_events SET seq = -2 WHERE seq = 2")
     _sql(store, "UPDATE audit_events SET seq = 2 WHERE seq = 5")
     _sql(store, "UPDATE audit_events SET seq = 5 WHERE seq = -2")
-    broken = verify(read_all(store))
+    broken = verify(read_all(store), MAC_KEY)
     assert broken is not None
     assert broken.seq == 2
 
@@ -131,6 +133,6 @@ def test_chain_continues_from_the_stored_tail(store: Store) -> None:
     append_many(store, 2)
     tail = read_all(store)[-1]
     with store.session() as session:
-        record = log.append(session, at=T0, actor="a", action="b")
+        record = log.append(session, MAC_KEY, at=T0, actor="a", action="b")
     assert record.seq == 3
     assert record.prev_hash == tail.hash

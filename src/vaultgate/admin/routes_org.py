@@ -3,10 +3,12 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import asdict
-from typing import Any
+from datetime import UTC, datetime
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 
 from vaultgate.admin.auth import CurrentActor, CurrentControlPlane
 from vaultgate.admin.schemas import (
@@ -25,6 +27,7 @@ from vaultgate.admin.schemas import (
     TeamOut,
     TeamPolicy,
 )
+from vaultgate.admin.schemas_audit import AuditRecordOut, AuditVerifyOut
 from vaultgate.services import admin_tokens, audit_trail, members, org, teams
 
 router = APIRouter(prefix="/admin")
@@ -163,8 +166,38 @@ def revoke_admin_token(token_id: str, actor: CurrentActor, cp: CurrentControlPla
     return asdict(admin_tokens.revoke(cp, actor, token_id))
 
 
-@router.get("/audit/verify", tags=["audit"])
+@router.get("/audit", response_model=list[AuditRecordOut], tags=["audit"])
+def audit_export(
+    actor: CurrentActor,
+    cp: CurrentControlPlane,
+    since: Annotated[datetime | None, Query(description="From this time (ISO 8601; UTC if no zone)")] = None,
+    until: Annotated[datetime | None, Query(description="Before this time (exclusive)")] = None,
+    audit_actor: Annotated[str | None, Query(alias="actor", description="Only this actor's records")] = None,
+    action: Annotated[list[str] | None, Query(description="Only these actions (repeat the parameter)")] = None,
+    target: Annotated[str | None, Query(description="Only records about this target")] = None,
+    after: Annotated[int, Query(ge=0, description="Only records after this seq (paging)")] = 0,
+    limit: Annotated[int, Query(ge=1, le=10_000, description="At most this many records")] = 1000,
+) -> list[dict[str, Any]]:
+    """Audit records in chain order, filtered like `vaultgate audit export` (owners, org admins, auditors)."""
+    where = audit_trail.record_filter(
+        since=_utc(since), until=_utc(until), actor=audit_actor, actions=action or (), target=target, after=after
+    )
+    return list(itertools.islice(audit_trail.export(cp, actor, where), limit))
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    return value if value is None or value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+@router.get("/audit/verify", response_model=AuditVerifyOut, tags=["audit"])
 def audit_verify(actor: CurrentActor, cp: CurrentControlPlane) -> dict[str, Any]:
-    """Verify the audit hash chain (owners, admins, auditors)."""
-    count, broken = audit_trail.verify(cp, actor)
-    return {"records": count, "ok": broken is None, "break": asdict(broken) if broken else None}
+    """Verify the audit chain and its signed checkpoints (owners, org admins, auditors); names the first break."""
+    found = audit_trail.check(cp, actor)
+    broken = None if found.broken is None else {"seq": found.broken.seq, "reason": found.broken.reason}
+    return {
+        "records": found.records,
+        "checkpoints": found.checkpoints,
+        "last_seq": found.last_seq,
+        "ok": found.ok,
+        "break": broken,
+    }

@@ -133,6 +133,9 @@ class Settings(BaseSettings):
     posture_window_days: Count = 7
     posture_provider_key_max_age_days: Count = 90
     posture_probe_timeout: Seconds = 5.0
+    # Signed audit checkpoints (docs/AUDIT.md): every N records, or on the first append M whole minutes after the last.
+    audit_checkpoint_records: Count = 100
+    audit_checkpoint_minutes: Count = 60
 
     def __init__(self, **values: Any) -> None:
         """Validate exactly ``values`` (defaults for the rest); ConfigError naming the setting otherwise."""

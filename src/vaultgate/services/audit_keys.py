@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from vaultgate.store.db import Store
 from vaultgate.store.models import VaultSecret
@@ -36,6 +37,24 @@ def load_or_create(store: Store, vault: Vault) -> AuditKeys:
     """The sealed audit keys, made (once, race-free) where a database has none yet."""
     mac_key = _secret(store, vault, AUDIT_MAC_KEY, lambda: secrets.token_bytes(32))
     signing = _secret(store, vault, AUDIT_SIGNING_KEY, lambda: SigningKey.generate().raw)
+    return AuditKeys(mac_key=mac_key, signing_key=SigningKey(signing))
+
+
+def in_transaction(session: Session, vault: Vault) -> AuditKeys:
+    """The sealed audit keys read (or made) in the caller's transaction: for a migration or a restore, which
+    hold the database (SQLite: its write lock) while they write their audit record."""
+
+    def secret(name: str, make: Callable[[], bytes]) -> bytes:
+        row = session.get(VaultSecret, name)
+        if row is not None:
+            return vault.open(name, row.sealed)
+        value = make()
+        session.add(VaultSecret(name=name, sealed=vault.seal(name, value)))
+        session.flush()
+        return value
+
+    mac_key = secret(AUDIT_MAC_KEY, lambda: secrets.token_bytes(32))
+    signing = secret(AUDIT_SIGNING_KEY, lambda: SigningKey.generate().raw)
     return AuditKeys(mac_key=mac_key, signing_key=SigningKey(signing))
 
 

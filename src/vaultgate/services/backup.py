@@ -22,7 +22,13 @@ from vaultgate import __version__
 from vaultgate.config import Settings
 from vaultgate.services import backup_archive as archive
 from vaultgate.services.backup_archive import PAYLOADS, Manifest, SealingKey
-from vaultgate.services.bootstrap import TOKEN_HASH_KEY, master_key_source, open_control_plane, open_store
+from vaultgate.services.bootstrap import (
+    TOKEN_HASH_KEY,
+    checkpoint_policy,
+    master_key_source,
+    open_control_plane,
+    open_store,
+)
 from vaultgate.services.context import LOCAL_OPERATOR, ControlPlane
 from vaultgate.services.errors import ArchiveRefused, Conflict, InvalidInput, ServiceError
 from vaultgate.services.migration import audited
@@ -137,6 +143,8 @@ def restore(settings: Settings, source: Path, *, replace: bool = False) -> Resto
                 _check_target(store, replace)
             record = audited(
                 store,
+                vault,
+                checkpoint_policy(settings),
                 "vaultgate.restore",
                 source.name,
                 database=kind,

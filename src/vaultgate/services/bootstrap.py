@@ -10,6 +10,7 @@ from datetime import timedelta
 from sqlalchemy import inspect, select
 from sqlalchemy.exc import ArgumentError, OperationalError
 
+from vaultgate.audit.signed_head import CheckpointPolicy
 from vaultgate.config import Settings
 from vaultgate.keys import tokens
 from vaultgate.keys.hashing import TokenHasher
@@ -29,6 +30,11 @@ TOKEN_HASH_KEY = "token_hash_key"  # noqa: S105 - the name of a sealed secret
 FIRST_OWNER = "admin"
 # Admin tokens always expire; the local operator issues a new one with 'vaultgate admin-token create'.
 FIRST_TOKEN_LIFETIME = timedelta(days=90)
+
+
+def checkpoint_policy(settings: Settings) -> CheckpointPolicy:
+    """When the audit chain gets a signed checkpoint (docs/AUDIT.md)."""
+    return CheckpointPolicy(records=settings.audit_checkpoint_records, minutes=settings.audit_checkpoint_minutes)
 
 
 def master_key_source(settings: Settings) -> MasterKeySource:
@@ -139,4 +145,5 @@ def open_control_plane(
         notifier=notifier,
         prices=prices,
         allow_link_local_upstreams=settings.allow_link_local_upstreams,
+        audit_checkpoints=checkpoint_policy(settings),
     )

@@ -14,6 +14,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from vaultgate.audit import log as audit_log
+from vaultgate.audit.signed_head import CheckpointPolicy
 from vaultgate.keys.hashing import TokenHasher
 from vaultgate.services.audit_keys import AuditKeys
 from vaultgate.services.notify import Notifier
@@ -83,6 +84,8 @@ class ControlPlane:
     prices: PriceTable = field(default_factory=pricing.load)
     # VAULTGATE_ALLOW_LINK_LOCAL_UPSTREAMS: providers may be registered on link-local/metadata hosts.
     allow_link_local_upstreams: bool = False
+    # VAULTGATE_AUDIT_CHECKPOINT_RECORDS / _MINUTES: when the audit chain gets a signed checkpoint.
+    audit_checkpoints: CheckpointPolicy = field(default_factory=CheckpointPolicy)
 
     def audit(
         self,
@@ -93,12 +96,15 @@ class ControlPlane:
         outcome: str = "ok",
         **details: Any,
     ) -> None:
-        """Chain an audit record in ``session``'s transaction (fails closed with it): when the database
-        refuses the record, AuditNotRecorded, and the change rolls back with the transaction."""
+        """Chain a keyed audit record in ``session``'s transaction (fails closed with it), with a signed
+        checkpoint when one is due: when the database refuses the record, AuditNotRecorded, and the change
+        rolls back with the transaction."""
         session.flush()  # the change's own rows first: their failures are theirs, not the audit's
         try:
             audit_log.append(
                 session,
+                self.audit_keys.mac_key,
+                checkpoints=audit_log.Checkpointing(self.audit_checkpoints, self.audit_keys.signing_key),
                 at=self.clock(),
                 actor=actor.audit_id,
                 action=action,

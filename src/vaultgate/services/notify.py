@@ -43,7 +43,13 @@ class Notifier:
         body = orjson.dumps({"at": datetime.now(UTC).isoformat(), **event})
         threading.Thread(target=self._post, args=(body, str(event.get("event"))), daemon=True).start()
 
-    def _post(self, body: bytes, name: str) -> None:
+    def deliver(self, event: dict[str, Any]) -> bool:
+        """Post one event now and wait: whether the webhook answered 2xx (for a caller that must know)."""
+        if not self._url:
+            return False
+        return self._post(orjson.dumps({"at": datetime.now(UTC).isoformat(), **event}), str(event.get("event")))
+
+    def _post(self, body: bytes, name: str) -> bool:
         assert self._url is not None
         request = urllib.request.Request(  # noqa: S310 - the scheme was checked in __init__
             self._url, data=body, headers={"content-type": "application/json", "user-agent": "vaultgate"}
@@ -53,3 +59,5 @@ class Notifier:
                 response.read()
         except OSError as exc:
             log.warning("webhook for %s failed: %s", name, type(exc).__name__)
+            return False
+        return True
