@@ -13,15 +13,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Select, String, Text, cast, func, select, text, type_coerce
+from sqlalchemy import Select, String, Text, bindparam, cast, column, func, inspect, select, table, text, type_coerce
 from sqlalchemy.orm import Session
 
 from vaultgate.audit import signed_head
-from vaultgate.audit.chain import GENESIS, AuditRecord, CorruptRecord, SeqOfHash, seal
+from vaultgate.audit.chain import GENESIS, AuditRecord, CorruptRecord, SeqOfHash, record_hash, seal
 from vaultgate.audit.signed_head import CheckpointPolicy, SignedHead
 from vaultgate.store.models import AuditCheckpoint, AuditEvent
 from vaultgate.vault import SigningKey
@@ -91,6 +91,64 @@ def append(
         session.add(AuditCheckpoint(seq=seq, at=at, head=head.head, key_id=head.key_id, signature=head.signature))
     session.flush()
     return record
+
+
+def has_keyed_schema(session: Session) -> bool:
+    """Whether the audit table can hold keyed records (schema 0005 or later)."""
+    return any(c["name"] == "alg" for c in inspect(session.connection()).get_columns(AuditEvent.__tablename__))
+
+
+_UNKEYED_COLUMNS = ("seq", "at", "actor", "action", "target", "outcome", "details", "prev_hash", "hash")
+
+
+def append_unkeyed(
+    session: Session,
+    *,
+    at: datetime,
+    actor: str,
+    action: str,
+    target: str | None = None,
+    outcome: str = "ok",
+    details: dict[str, Any] | None = None,
+) -> AuditRecord:
+    """Chain a plain SHA-256 record onto a table from before the chain was keyed (``backup`` of a database
+    not migrated yet): such a table holds only plain records, and the migration that follows appends a
+    keyed record whose MAC covers this one's hash."""
+    at = at.astimezone(UTC) if at.tzinfo is not None else at
+    last = session.execute(select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)).first()
+    seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
+    record = AuditRecord(
+        seq=seq,
+        at=at,
+        actor=actor,
+        action=action,
+        target=target,
+        outcome=outcome,
+        details=details or {},
+        prev_hash=prev,
+    )
+    digest = record_hash(record)
+    legacy = table(
+        AuditEvent.__tablename__,
+        *(
+            column(name)
+            for name in ("seq", "at", "actor", "action", "target", "outcome", "details", "prev_hash", "hash")
+        ),
+    )
+    session.execute(
+        legacy.insert().values(
+            seq=seq,
+            at=bindparam("at", at, type_=AuditEvent.__table__.c.at.type),
+            actor=actor,
+            action=action,
+            target=target,
+            outcome=outcome,
+            details=bindparam("details", record.details, type_=AuditEvent.__table__.c.details.type),
+            prev_hash=prev,
+            hash=digest,
+        )
+    )
+    return replace(record, hash=digest)
 
 
 def _checkpoint_due(session: Session, policy: CheckpointPolicy, seq: int, at: datetime) -> bool:

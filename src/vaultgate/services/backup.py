@@ -14,11 +14,13 @@ import tempfile
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 
 from vaultgate import __version__
+from vaultgate.audit import log as audit_log
 from vaultgate.config import Settings
 from vaultgate.services import backup_archive as archive
 from vaultgate.services.backup_archive import PAYLOADS, Manifest, SealingKey
@@ -83,8 +85,7 @@ def backup(settings: Settings, destination: Path, *, replace: bool = False) -> B
         keys = _sealing_keys(cp)
         kind = cp.store.dialect
         created = cp.clock()
-        with cp.store.session() as session:
-            cp.audit(session, LOCAL_OPERATOR, "vaultgate.backup", destination.name, database=kind, schema=found.current)
+        _audit_backup(cp, destination.name, database=kind, schema=found.current)
         try:
             # Beside the archive (0700): the rename into place stays on one file system.
             with tempfile.TemporaryDirectory(dir=destination.parent, prefix=".vaultgate-backup-") as work:
@@ -95,12 +96,28 @@ def backup(settings: Settings, destination: Path, *, replace: bool = False) -> B
                 archive.write(destination, manifest, payload, Path(work), replace=replace)
         except (StoreError, ServiceError, OSError) as exc:
             reason = str(exc.strerror or exc) if isinstance(exc, OSError) else str(exc)
-            with cp.store.session() as session:
-                cp.audit(session, LOCAL_OPERATOR, "vaultgate.backup", destination.name, "failed", reason=reason)
+            _audit_backup(cp, destination.name, "failed", reason=reason)
             raise
         return BackupResult(str(destination), kind, found.current, created, size, tuple(k.key_id for k in keys))
     finally:
         cp.store.dispose()
+
+
+def _audit_backup(cp: ControlPlane, target: str, outcome: str = "ok", **details: Any) -> None:
+    """The backup's audit record; on a database not yet migrated to the keyed chain, a plain one its table can hold."""
+    with cp.store.session() as session:
+        if audit_log.has_keyed_schema(session):
+            cp.audit(session, LOCAL_OPERATOR, "vaultgate.backup", target, outcome, **details)
+        else:
+            audit_log.append_unkeyed(
+                session,
+                at=cp.clock(),
+                actor=LOCAL_OPERATOR.audit_id,
+                action="vaultgate.backup",
+                target=target,
+                outcome=outcome,
+                details=details,
+            )
 
 
 def _sealing_keys(cp: ControlPlane) -> tuple[SealingKey, ...]:
