@@ -2,6 +2,9 @@
 
 The payload is metadata only: ids, member names, display forms, addresses. A webhook
 that fails is logged (without its payload) and not retried: the audit log is the record.
+Redirects are not followed: the address was checked (https, or http to loopback; no
+link-local or metadata host), and a receiver that answers 3xx must not send vaultgate on to
+one that was not (a redirect is a failed delivery).
 """
 
 from __future__ import annotations
@@ -17,6 +20,14 @@ import orjson
 from vaultgate.upstream.config import UnsafeURLError, check_base_url
 
 log = logging.getLogger("vaultgate.notify")
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None  # urllib then raises HTTPError for the 3xx
+
+
+_OPENER = urllib.request.build_opener(_NoRedirects)
 
 
 class Notifier:
@@ -55,7 +66,7 @@ class Notifier:
             self._url, data=body, headers={"content-type": "application/json", "user-agent": "vaultgate"}
         )
         try:
-            with urllib.request.urlopen(request, timeout=self._timeout) as response:  # noqa: S310
+            with _OPENER.open(request, timeout=self._timeout) as response:
                 response.read()
         except OSError as exc:
             log.warning("webhook for %s failed: %s", name, type(exc).__name__)
