@@ -24,6 +24,7 @@ __all__ = [
     "providers",
     "quickstart",
     "residency",
+    "retention",
     "rotation_sweep",
     "routes",
     "short_lived",
