@@ -4,6 +4,7 @@ record and why, and changes nothing. The attacker holds the database, not the va
 from __future__ import annotations
 
 import pytest
+from sqlalchemy.exc import DBAPIError
 
 from tests.audit.conftest import Trail, plain_sha256, plain_sha256_keeping_alg, wrong_key
 from vaultgate.audit.chain import KEYED_ALG
@@ -136,10 +137,13 @@ def test_a_null_hash_is_named(trail: Trail) -> None:
     assert broken_at(trail) == (2, "hash is missing (NULL)")
 
 
-def test_a_time_that_is_not_a_time_is_named(trail: Trail) -> None:
-    if trail.cp.store.is_postgres:
-        pytest.skip("a timestamptz column holds only times")
+def test_a_time_that_is_not_a_time_is_named_or_cannot_be_written(trail: Trail) -> None:
     trail.append(4)
+    if trail.cp.store.is_postgres:  # a timestamptz column holds only times: the attempt fails, the chain holds
+        with pytest.raises(DBAPIError):
+            trail.sql("UPDATE audit_events SET at = 'not a time' WHERE seq = 2")
+        assert trail.verify().broken is None
+        return
     trail.sql("UPDATE audit_events SET at = 'yesterday' WHERE seq = 2")
     assert broken_at(trail) == (2, "time 'yesterday' is not a timestamp")
 
