@@ -11,9 +11,9 @@ import pytest
 from sqlalchemy import text
 
 from tests.conftest import make_settings
+from tests.support import cli as commands
 from vaultgate.audit import log as audit_log
 from vaultgate.audit.chain import KEYED_ALG, LEGACY_ALG, AuditRecord, record_hash, record_mac
-from vaultgate.cli import main
 from vaultgate.config import Settings
 from vaultgate.services import audit_trail, bootstrap
 from vaultgate.services.context import LOCAL_OPERATOR, ControlPlane
@@ -113,18 +113,12 @@ class Ran:
 
 
 @pytest.fixture
-def vaultgate(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Callable[..., Ran]:
+def vaultgate() -> Callable[..., Ran]:
     """``vaultgate`` run in this process against an installation's settings: (exit code, stdout, stderr)."""
-    monkeypatch.delenv("VAULTGATE_MASTER_KEY", raising=False)
 
     def run(settings: Settings, *args: str) -> Ran:
-        with monkeypatch.context() as scoped:
-            scoped.setenv("VAULTGATE_DATABASE_URL", settings.resolved_database_url)
-            scoped.setenv("VAULTGATE_AUDIT_CHECKPOINT_RECORDS", str(settings.audit_checkpoint_records))
-            capsys.readouterr()
-            with pytest.raises(SystemExit) as exited:
-                main.run(["--data-dir", str(settings.data_dir), *args])
-        captured = capsys.readouterr()
-        return Ran(int(exited.value.code or 0), captured.out, captured.err)
+        env = {"VAULTGATE_AUDIT_CHECKPOINT_RECORDS": str(settings.audit_checkpoint_records)}
+        result = commands.run_for(settings, *args, env=env)
+        return Ran(result.returncode, result.stdout, result.stderr)
 
     return run

@@ -22,10 +22,10 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
 from tests.conftest import Stack, make_settings
+from tests.support import cli as commands
 from tests.support.schema_0001 import create_0001
 from tests.support.servers import ThreadedServer
 
-from vaultgate.cli import main
 from vaultgate.config import Settings
 from vaultgate.server import build
 from vaultgate.services import audit_trail, bootstrap, members
@@ -129,19 +129,12 @@ def test_backup_while_serving_then_restore_into_a_lost_database(stack: Stack, tm
 
 
 @pytest.fixture
-def cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Callable[..., tuple[int, str]]:
+def cli() -> Callable[..., tuple[int, str]]:
     """``vaultgate`` run in this process (as its entry point does): (exit code, stderr)."""
-    monkeypatch.delenv("VAULTGATE_MASTER_KEY", raising=False)
 
     def run(settings: Settings, *args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
-        with monkeypatch.context() as scoped:
-            scoped.setenv("VAULTGATE_DATABASE_URL", settings.resolved_database_url)
-            for name, value in (env or {}).items():
-                scoped.setenv(name, value)
-            capsys.readouterr()
-            with pytest.raises(SystemExit) as exited:
-                main.run(["--data-dir", str(settings.data_dir), *args])
-        return int(exited.value.code or 0), capsys.readouterr().err
+        result = commands.run_for(settings, *args, env=env)
+        return result.returncode, result.stderr
 
     return run
 

@@ -15,8 +15,8 @@ import openai
 import pytest
 from sqlalchemy import select
 from tests.conftest import Stack
+from tests.support import cli as commands
 
-from vaultgate.cli import main
 from vaultgate.config import Settings
 from vaultgate.services import keys, leaks, members, org, providers, routes, teams
 from vaultgate.services.context import LOCAL_OPERATOR, Actor, Role
@@ -118,17 +118,11 @@ def seeded(stack: Stack) -> Seeded:
 
 
 @pytest.fixture
-def cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Callable[..., tuple[int, str, str]]:
+def cli() -> Callable[..., tuple[int, str, str]]:
     """``vaultgate`` run in this process (as its entry point does): (exit code, stdout, stderr)."""
-    monkeypatch.delenv("VAULTGATE_MASTER_KEY", raising=False)
 
     def run(settings: Settings, *args: str) -> tuple[int, str, str]:
-        with monkeypatch.context() as scoped:
-            scoped.setenv("VAULTGATE_DATABASE_URL", settings.resolved_database_url)
-            capsys.readouterr()
-            with pytest.raises(SystemExit) as exited:
-                main.run(["--data-dir", str(settings.data_dir), *args])
-        captured = capsys.readouterr()
-        return int(exited.value.code or 0), captured.out, captured.err
+        result = commands.run_for(settings, *args)
+        return result.returncode, result.stdout, result.stderr
 
     return run

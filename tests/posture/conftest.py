@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from sqlalchemy import update
 from tests.conftest import make_settings
+from tests.support import cli as commands
 
-from vaultgate.cli import main
 from vaultgate.config import Settings
 from vaultgate.services import bootstrap
 from vaultgate.services.context import LOCAL_OPERATOR, ControlPlane
@@ -88,19 +88,11 @@ def sqlite_installation(tmp_path: Path) -> Iterator[Installation]:
 
 
 @pytest.fixture
-def doctor(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Callable[..., tuple[int, str, str]]:
+def doctor() -> Callable[..., tuple[int, str, str]]:
     """``vaultgate doctor ARGS`` run in this process as its entry point runs it: (exit code, stdout, stderr)."""
-    monkeypatch.delenv("VAULTGATE_MASTER_KEY", raising=False)
 
     def run(settings: Settings, *args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
-        with monkeypatch.context() as scoped:
-            scoped.setenv("VAULTGATE_DATABASE_URL", settings.resolved_database_url)
-            for name, value in (env or {}).items():
-                scoped.setenv(name, value)
-            capsys.readouterr()
-            with pytest.raises(SystemExit) as exited:
-                main.run(["--data-dir", str(settings.data_dir), "doctor", *args])
-        captured = capsys.readouterr()
-        return int(exited.value.code or 0), captured.out, captured.err
+        result = commands.run_for(settings, "doctor", *args, env=env)
+        return result.returncode, result.stdout, result.stderr
 
     return run

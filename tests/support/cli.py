@@ -19,6 +19,7 @@ from contextlib import redirect_stderr, redirect_stdout
 from unittest import mock
 
 from vaultgate.cli import main
+from vaultgate.config import Settings
 
 # The environment and the standard streams are process-wide: one in-process run at a time.
 _ONE_AT_A_TIME = threading.Lock()
@@ -32,14 +33,14 @@ def needs_process(args: Sequence[str]) -> bool:
 def run(
     args: Sequence[str], *, env: dict[str, str] | None = None, stdin: str | None = None, timeout: float = 60
 ) -> subprocess.CompletedProcess[str]:
-    """``vaultgate ARGS`` with ``env`` on top of this environment; VAULTGATE_MASTER_KEY is always removed
-    (the data dir's key file is the one these tests use)."""
+    """``vaultgate ARGS`` with ``env`` on top of this environment, less VAULTGATE_MASTER_KEY unless ``env``
+    sets it (the data dir's key file is the one these tests use)."""
     if needs_process(args):
         return run_process(args, env=env, stdin=stdin, timeout=timeout)
     with _ONE_AT_A_TIME:
         saved = dict(os.environ)
-        os.environ.update(env or {})
         os.environ.pop("VAULTGATE_MASTER_KEY", None)
+        os.environ.update(env or {})
         raw_out = io.BytesIO()
         out = io.TextIOWrapper(raw_out, encoding="utf-8", write_through=True)
         err = io.StringIO()
@@ -65,8 +66,7 @@ def run_process(
     args: Sequence[str], *, env: dict[str, str] | None = None, stdin: str | None = None, timeout: float = 60
 ) -> subprocess.CompletedProcess[str]:
     """``python -m vaultgate ARGS`` in a child process."""
-    full_env = {**os.environ, **(env or {})}
-    full_env.pop("VAULTGATE_MASTER_KEY", None)
+    full_env = {k: v for k, v in os.environ.items() if k != "VAULTGATE_MASTER_KEY"} | (env or {})
     return subprocess.run(
         [sys.executable, "-m", "vaultgate", *args],
         capture_output=True,
@@ -74,4 +74,15 @@ def run_process(
         input=stdin,
         env=full_env,
         timeout=timeout,
+    )
+
+
+def run_for(
+    settings: Settings, *args: str, env: dict[str, str] | None = None, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``vaultgate --data-dir DATA ARGS`` against ``settings``' data dir and database."""
+    return run(
+        ["--data-dir", str(settings.data_dir), *args],
+        env={"VAULTGATE_DATABASE_URL": settings.resolved_database_url, **(env or {})},
+        stdin=stdin,
     )

@@ -12,10 +12,10 @@ import httpx
 import orjson
 import pytest
 from tests.conftest import Stack
+from tests.support import cli as commands
 from tests.usage import test_report
 from tests.usage.test_report import IN_RANGE, ROLES, SEES, World, expected, seed
 
-from vaultgate.cli import main
 from vaultgate.services import admin_tokens
 from vaultgate.services.context import LOCAL_OPERATOR
 
@@ -74,18 +74,13 @@ def test_the_admin_api_answers_csv_and_refuses_a_reversed_period(stack: Stack) -
 
 
 @pytest.fixture
-def vg(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Callable[..., tuple[int, str, str]]:
+def vg() -> Callable[..., tuple[int, str, str]]:
     """``vaultgate`` in this process against a world's data dir and database: (exit code, stdout, stderr)."""
-    monkeypatch.delenv("VAULTGATE_MASTER_KEY", raising=False)
 
     def run(world: World, *args: str) -> tuple[int, str, str]:
         assert world.settings is not None
-        monkeypatch.setenv("VAULTGATE_DATABASE_URL", world.settings.resolved_database_url)
-        capsys.readouterr()
-        with pytest.raises(SystemExit) as exited:
-            main.run(["--data-dir", str(world.settings.data_dir), *args])
-        out, err = capsys.readouterr()
-        return int(exited.value.code or 0), out, err
+        result = commands.run_for(world.settings, *args)
+        return result.returncode, result.stdout, result.stderr
 
     return run
 

@@ -12,8 +12,8 @@ import orjson
 import pytest
 from sqlalchemy import func, select
 from tests.conftest import make_settings
+from tests.support import cli as commands
 
-from vaultgate.cli import main
 from vaultgate.config import Settings
 from vaultgate.server import build
 from vaultgate.services import audit_trail, bootstrap, retention, usage
@@ -126,19 +126,10 @@ def test_only_an_organisation_manager_purges(installed: tuple[Settings, ControlP
 
 
 @pytest.fixture
-def vg(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Callable[..., tuple[int, str, str]]:
-    monkeypatch.delenv("VAULTGATE_MASTER_KEY", raising=False)
-
+def vg() -> Callable[..., tuple[int, str, str]]:
     def run(settings: Settings, *args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
-        with monkeypatch.context() as scoped:
-            scoped.setenv("VAULTGATE_DATABASE_URL", settings.resolved_database_url)
-            for name, value in (env or {}).items():
-                scoped.setenv(name, value)
-            capsys.readouterr()
-            with pytest.raises(SystemExit) as exited:
-                main.run(["--data-dir", str(settings.data_dir), *args])
-        out, err = capsys.readouterr()
-        return int(exited.value.code or 0), out, err
+        result = commands.run_for(settings, *args, env=env)
+        return result.returncode, result.stdout, result.stderr
 
     return run
 

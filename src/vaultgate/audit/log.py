@@ -51,27 +51,8 @@ def append(
     checkpoints: Checkpointing | None = None,
 ) -> AuditRecord:
     """Chain one keyed record onto the log in ``session``'s transaction (and a checkpoint when one is due)."""
-    if at.tzinfo is not None:
-        # SQLite keeps the wall-clock time and drops the offset: store the instant in UTC
-        # so the value read back is the one that was hashed.
-        at = at.astimezone(UTC)
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _CHAIN_LOCK})
-    last = session.execute(select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)).first()
-    seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
-    record = seal(
-        AuditRecord(
-            seq=seq,
-            at=at,
-            actor=actor,
-            action=action,
-            target=target,
-            outcome=outcome,
-            details=details or {},
-            prev_hash=prev,
-        ),
-        mac_key,
-    )
+    record = seal(_linked(session, at, actor, action, target, outcome, details), mac_key)
+    seq, at, prev = record.seq, record.at, record.prev_hash
     session.add(
         AuditEvent(
             seq=seq,
@@ -91,6 +72,37 @@ def append(
         session.add(AuditCheckpoint(seq=seq, at=at, head=head.head, key_id=head.key_id, signature=head.signature))
     session.flush()
     return record
+
+
+def _linked(
+    session: Session,
+    at: datetime,
+    actor: str,
+    action: str,
+    target: str | None,
+    outcome: str,
+    details: dict[str, Any] | None,
+) -> AuditRecord:
+    """The next record, linked to the last one (its hash not set yet); on PostgreSQL the chain is locked
+    until the transaction ends, so concurrent appends line up."""
+    if at.tzinfo is not None:
+        # SQLite keeps the wall-clock time and drops the offset: store the instant in UTC
+        # so the value read back is the one that was hashed.
+        at = at.astimezone(UTC)
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _CHAIN_LOCK})
+    last = session.execute(select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)).first()
+    seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
+    return AuditRecord(
+        seq=seq,
+        at=at,
+        actor=actor,
+        action=action,
+        target=target,
+        outcome=outcome,
+        details=details or {},
+        prev_hash=prev,
+    )
 
 
 def has_keyed_schema(session: Session) -> bool:
@@ -114,27 +126,10 @@ def append_unkeyed(
     """Chain a plain SHA-256 record onto a table from before the chain was keyed (``backup`` of a database
     not migrated yet): such a table holds only plain records, and the migration that follows appends a
     keyed record whose MAC covers this one's hash."""
-    at = at.astimezone(UTC) if at.tzinfo is not None else at
-    last = session.execute(select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)).first()
-    seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
-    record = AuditRecord(
-        seq=seq,
-        at=at,
-        actor=actor,
-        action=action,
-        target=target,
-        outcome=outcome,
-        details=details or {},
-        prev_hash=prev,
-    )
+    record = _linked(session, at, actor, action, target, outcome, details)
+    seq, at, prev = record.seq, record.at, record.prev_hash
     digest = record_hash(record)
-    legacy = table(
-        AuditEvent.__tablename__,
-        *(
-            column(name)
-            for name in ("seq", "at", "actor", "action", "target", "outcome", "details", "prev_hash", "hash")
-        ),
-    )
+    legacy = table(AuditEvent.__tablename__, *(column(name) for name in _UNKEYED_COLUMNS))
     session.execute(
         legacy.insert().values(
             seq=seq,
