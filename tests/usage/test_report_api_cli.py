@@ -16,7 +16,7 @@ from tests.support import cli as commands
 from tests.usage import test_report
 from tests.usage.test_report import IN_RANGE, ROLES, SEES, World, expected, seed
 
-from vaultgate.services import admin_tokens
+from vaultgate.services import admin_tokens, usage
 from vaultgate.services.context import LOCAL_OPERATOR
 
 PERIOD = {"since": "2026-03-01", "until": "2026-03-03"}
@@ -25,7 +25,20 @@ world = test_report.world  # the seeded installation (a fixture)
 
 
 def as_csv_strings(lines: list[dict[str, Any]]) -> list[dict[str, str]]:
-    return [{k: "" if v is None else str(v) for k, v in line.items()} for line in lines]
+    return [
+        {k: "" if v is None else usage.usd_text(v) if k == "cost_usd" else str(v) for k, v in line.items()}
+        for line in lines
+    ]
+
+
+def test_costs_in_csv_are_plain_decimals() -> None:
+    assert [usage.usd_text(v) for v in (1.35e-06, 0.0, 12.5, 3e-09, None)] == [
+        "0.00000135",
+        "0",
+        "12.5",
+        "0.000000003",
+        None,
+    ]
 
 
 def test_the_admin_api_scopes_each_role(stack: Stack) -> None:

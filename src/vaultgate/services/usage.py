@@ -115,8 +115,17 @@ def csv_text(lines: Iterable[UsageLine], by: Sequence[str]) -> str:
     writer = csv.DictWriter(out, fieldnames=columns(by), lineterminator="\r\n")
     writer.writeheader()
     for line in lines:
-        writer.writerow(line.as_dict())
+        row = line.as_dict()
+        row["cost_usd"] = usd_text(row["cost_usd"])
+        writer.writerow(row)
     return out.getvalue()
+
+
+def usd_text(value: float | None) -> str | None:
+    """A cost in plain decimal notation (``0.00000135``, never ``1.35e-06``: spreadsheets and people read it)."""
+    if value is None:
+        return None
+    return format(value, ".10f").rstrip("0").rstrip(".") or "0"
 
 
 def parse_by(value: str | Sequence[str] | None) -> tuple[str, ...]:
