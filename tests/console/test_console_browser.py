@@ -10,9 +10,9 @@ from typing import Any
 import httpx
 import openai
 import pytest
+
 from tests.conftest import Stack
 from tests.console.browser import CSP, LAPTOP, browser, sign_in
-
 from vaultgate.services import keys
 from vaultgate.services.context import LOCAL_OPERATOR
 
@@ -130,5 +130,9 @@ def test_a_session_cookie_is_useless_without_its_credential(stack: Stack) -> Non
         forged = cookie[:-1] + ("0" if cookie[-1] != "0" else "1")
         assert httpx.get(stack.gateway.url + "/console/keys", cookies={"vg_console": forged}).status_code == 303
         assert client.get("/console/keys").status_code == 200
-        bad = client.post("/console/signin", data={"credential": "vgk_nope", "csrf": nonce_token}, headers={"origin": stack.gateway.url})
+        bad = client.post(
+            "/console/signin",
+            data={"credential": "vgk_nope", "csrf": nonce_token},
+            headers={"origin": stack.gateway.url},
+        )
         assert bad.status_code in (401, 403)

@@ -8,9 +8,9 @@ from typing import Any
 
 import openai
 import pytest
+
 from tests.conftest import Stack
 from tests.console.browser import LAPTOP, SCREENSHOTS, browser, serious_violations, sign_in
-
 from vaultgate.services import admin_tokens
 from vaultgate.services.context import LOCAL_OPERATOR
 

@@ -36,7 +36,8 @@ def bar_chart(chart_id: str, title: str, bars: Sequence[Bar]) -> Html:
     """An SVG bar chart of requests per label, each bar annotated with its count and cost."""
     if not bars:
         return Html(
-            f'<figure class="chart"><figcaption>{esc(title)}</figcaption><p class="empty">No requests in this period.</p></figure>'
+            f'<figure class="chart"><figcaption>{esc(title)}</figcaption>'
+            '<p class="empty">No requests in this period.</p></figure>'
         )
     top = max(bar.requests for bar in bars) or 1
     height = _ROW * len(bars) + 8

@@ -138,7 +138,8 @@ def select(label: str, name: str, options: Sequence[tuple[str, str]], selected: 
         for v, text in options
     )
     return Html(
-        f'<div class="field"><label for="{ident}">{esc(label)}</label><select id="{ident}" name="{esc(name)}">{opts}</select></div>'
+        f'<div class="field"><label for="{ident}">{esc(label)}</label>'
+        f'<select id="{ident}" name="{esc(name)}">{opts}</select></div>'
     )
 
 
