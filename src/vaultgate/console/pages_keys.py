@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from vaultgate.console.html import EMPTY, Html, esc, field, join, notice, post_button, select, table
-from vaultgate.policy.grants import GROUPS
+from vaultgate.policy.scopes import GROUPS
 from vaultgate.services.context import Actor, Role
 from vaultgate.services.keys import CreatedKey, KeyInfo
 
