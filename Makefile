@@ -34,11 +34,15 @@ test: dev system-packages
 	$(BIN)/lint-imports
 	$(BIN)/pytest -q -n 2
 
-## Debian packages the tests drive for real: nginx (docker-compose's proxy, tests/deploy).
+## Debian packages the tests drive for real: nginx (docker-compose's proxy, tests/deploy) and
+## chromium (the console's browser tests, tests/console: Playwright drives /usr/bin/chromium).
 system-packages:
 	@command -v nginx >/dev/null 2>&1 || test -x /usr/sbin/nginx || { \
 	  SUDO=$$(test "$$(id -u)" = 0 || echo sudo); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq nginx-light >/dev/null; }
+	@test -x /usr/bin/chromium || { \
+	  SUDO=$$(test "$$(id -u)" = 0 || echo sudo); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
 lint: dev
 	$(BIN)/ruff check src tests bench

@@ -10,6 +10,7 @@ import orjson
 
 from vaultgate import config
 from vaultgate.admin.api import build_admin_app
+from vaultgate.console.app import build_console_app
 from vaultgate.gateway.asgi import ASGIApp, Receive, Scope, Send, send_response
 from vaultgate.gateway.errors import GatewayError
 from vaultgate.gateway.exchange import new_request_id
@@ -70,6 +71,7 @@ class Gateway:
         self._background: list[asyncio.Task[None]] = []
         self.data_plane = data_plane
         self.admin = admin
+        self.console: ASGIApp | None = None  # the web console at /console (console/app.py)
         self.refresher = refresher
         self.client = client
         self.recorder = recorder
@@ -129,6 +131,8 @@ class Gateway:
             await self.data_plane(scope, receive, send)
         elif path.startswith("/admin"):
             await self.admin(scope, receive, send)
+        elif self.console is not None and (path == "/console" or path.startswith("/console/")):
+            await self.console(scope, receive, send)
         else:
             err = GatewayError(404, "unknown_url", f"Unknown request URL: {scope['method']} {path}.")
             await send_response(send, 404, err.body(), [])
@@ -354,6 +358,7 @@ def build(settings: config.Settings) -> Gateway:
     gateway = Gateway(
         data_plane, build_admin_app(cp, docs=settings.admin_docs), refresher, client, recorder, limiter, hooks, limits
     )
+    gateway.console = build_console_app(cp, settings)
     gateway.retention = RetentionSchedule(cp, settings.usage_retention_days)
     gateway.metrics = metrics
     gateway.metrics_token = settings.metrics_token

@@ -6,4 +6,5 @@ __all__ = [
     "effective",
     "grants",
     "ownership",
+    "scopes",
 ]
