@@ -6,7 +6,7 @@ DATA_DIR ?= .data
 HOST ?= 127.0.0.1
 PORT ?= 8080
 
-.PHONY: run test system-packages install dev lint typecheck bench bench-scanner soak clean
+.PHONY: run test system-packages install dev lint typecheck bench bench-scanner soak screenshots clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -59,6 +59,10 @@ bench: dev
 ## latency, RSS and file descriptors (SOAK_SECONDS=600, SOAK_RATE=40, ...: bench/soak.py).
 soak: dev
 	$(BIN)/python bench/soak.py
+
+## make screenshots: refresh docs/screenshots/ (the console's pages, as the browser tests see them).
+screenshots: dev system-packages
+	VAULTGATE_SCREENSHOTS=$(CURDIR)/docs/screenshots $(BIN)/pytest -q -p no:randomly tests/console/test_console_pages.py -k sqlite
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info

@@ -1,5 +1,5 @@
 """Every console page as an admin: it renders, axe-core finds no serious or critical violation, a screenshot
-is saved under docs/screenshots/; the lockdown switch asks for confirmation before it acts; an auditor
+is saved (build/screenshots/, or docs/screenshots/ with `make screenshots`); the lockdown switch asks for confirmation before it acts; an auditor
 reads everything and the forms that change things are not offered."""
 
 from __future__ import annotations
