@@ -112,6 +112,7 @@ def test_step_by_step_cli_and_json_listing(tmp_path: Path, database_url: str) ->
             "alice@example.com",
             "--team",
             "research",
+            "--create-team",
             database_url=database_url,
         ).returncode
         == 0
