@@ -69,7 +69,10 @@ def test_create_list_revoke_key(stack: Stack) -> None:
         "member_id": a.get("/admin/me").json()["member_id"],
     }
     assert (
-        a.post("/admin/members", json={"name": "alice", "email": "alice@example.com", "team": "research"}).status_code
+        a.post(
+            "/admin/members",
+            json={"name": "alice", "email": "alice@example.com", "team": "research", "create_team": True},
+        ).status_code
         == 201
     )
     created = a.post(

@@ -36,7 +36,7 @@ def assert_error(resp: httpx.Response, status: int, code: str) -> dict[str, obje
         ("GET", "/admin", 404, "unknown_url"),
         ("GET", "/admin/keys/", 404, "unknown_url"),  # no redirects: one spelling of every route
         ("DELETE", "/admin/keys", 405, "method_not_allowed"),
-        ("GET", "/admin/lockdown", 405, "method_not_allowed"),
+        ("DELETE", "/admin/lockdown", 405, "method_not_allowed"),
     ],
 )
 def test_unknown_routes_and_methods(stack: Stack, method: str, path: str, status: int, code: str) -> None:

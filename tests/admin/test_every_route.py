@@ -18,6 +18,7 @@ BODIES = {
     "/admin/keys": {"member": "bob"},
     "/admin/keys/leaked": {"fingerprints": ["0" * 64]},
     "/admin/members": {"name": "mallory"},
+    "/admin/members/{name}": {"role": "admin", "team": "blue"},
     "/admin/teams": {"name": "green"},
     "/admin/lockdown": {"on": True},
     "/admin/tokens": {"member": "bob"},
@@ -29,6 +30,7 @@ BODIES = {
     "/admin/keys/{key_id}/rotate": {},
     "/admin/members/{name}/limits": {"rpm": 1},
     "/admin/teams/{name}/limits": {"rpm": 1},
+    "/admin/teams/{name}": {"name": "renamed"},
     "/admin/teams/{name}/policy": {"models": ["x"]},
     "/admin/org/policy": {"models": ["x"]},
 }

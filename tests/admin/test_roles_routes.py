@@ -189,6 +189,16 @@ def _team(body: Any = None, *, suspended: bool = False) -> Prepare:
     return prepare
 
 
+def _fresh_team(body: Callable[[str], Any] = lambda name: None) -> Prepare:
+    """A new empty team (renaming or deleting the world's own teams would change the world)."""
+
+    def prepare(w: World, target: str) -> tuple[dict[str, str], Any]:
+        name = teams.create(w.stack.cp, LOCAL_OPERATOR, f"{w.team(target)}-t{secrets.token_hex(3)}").name
+        return {"name": name}, body(name)
+
+    return prepare
+
+
 def _lockdown(w: World, target: str) -> tuple[dict[str, str], Any]:
     w.lockdown_changed = True
     return {}, {"on": True}
@@ -234,6 +244,8 @@ EXPECTED: dict[tuple[str, str], Case] = {
         lambda w, t: ({}, {"name": f"{w.team(t)}-n{secrets.token_hex(3)}", "team": w.team(t)}),
     ),
     ("get", "/admin/members"): Case(everyone(200), listing=MEMBER_ROWS),
+    ("patch", "/admin/members/{name}"): Case(a_members_things(200), _member(lambda n: {"display_name": "A. N."})),
+    ("delete", "/admin/members/{name}"): Case(a_members_things(200), _member()),
     ("post", "/admin/members/{name}/suspend"): Case(a_members_things(200), _member()),
     ("post", "/admin/members/{name}/resume"): Case(a_members_things(200), _suspended_member),
     ("put", "/admin/members/{name}/limits"): Case(a_members_things(200), _member(lambda n: {"rpm": 60})),
@@ -249,10 +261,13 @@ EXPECTED: dict[tuple[str, str], Case] = {
         {**org_managers(200), "team_admin": (200, 404), "auditor": (403, 403), "member": (403, 404)},
         _team({"max_key_age_days": 90}),
     ),
+    ("patch", "/admin/teams/{name}"): Case(org_managers(200), _fresh_team(lambda n: {"name": n + "-renamed"})),
+    ("delete", "/admin/teams/{name}"): Case(org_managers(200), _fresh_team()),
     ("put", "/admin/teams/{name}/limits"): Case(org_managers(200), _team({"rpm": 600})),
     ("post", "/admin/teams/{name}/suspend"): Case(org_managers(200), _team(suspended=False)),
     ("post", "/admin/teams/{name}/resume"): Case(org_managers(200), _team(suspended=True)),
     ("put", "/admin/lockdown"): Case(org_managers(200), _lockdown),
+    ("get", "/admin/lockdown"): Case({**everyone(200), "member": (403, 403)}),
     # the organisation's policy: every admin and auditor reads it (it bounds their keys), org managers set it
     ("get", "/admin/org/policy"): Case({**everyone(200), "member": (403, 403)}),
     ("put", "/admin/org/policy"): Case(org_managers(200), lambda w, t: ({}, {"scopes": {"images": "none"}})),

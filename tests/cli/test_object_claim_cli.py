@@ -10,7 +10,7 @@ from tests.cli.test_cli import vg
 
 def test_object_claim_assigns_once_and_is_audited(tmp_path: Path) -> None:
     assert vg(tmp_path, "init").returncode == 0
-    assert vg(tmp_path, "member", "add", "alice", "--team", "red").returncode == 0
+    assert vg(tmp_path, "member", "add", "alice", "--team", "red", "--create-team").returncode == 0
     claimed = vg(tmp_path, "object", "claim", "file-legacy1", "--kind", "file", "--member", "alice", "--json")
     assert claimed.returncode == 0, claimed.stderr
     document = json.loads(claimed.stdout)

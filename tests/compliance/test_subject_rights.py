@@ -22,7 +22,8 @@ from vaultgate.store.models import AuditEvent, Base, Member, ShortLivedToken, Us
 Cli = Callable[..., tuple[int, str, str]]
 NAME, EMAIL = "zebra-quinn", "zebra.quinn@example.org"
 KEY_NAMES = ("quinn-laptop-key", "quinn-ci-key")
-PERSONAL = (NAME, EMAIL, *KEY_NAMES)
+DISPLAY_NAME = "Zebra Quinn-Marlowe"
+PERSONAL = (NAME, EMAIL, DISPLAY_NAME, *KEY_NAMES)
 
 
 def every_row(stack: Stack) -> str:
@@ -60,6 +61,7 @@ def make_member(stack: Stack) -> tuple[str, list[str], str]:
     cp = stack.cp
     teams.create(cp, LOCAL_OPERATOR, "lab")
     member_id = members.add(cp, LOCAL_OPERATOR, NAME, email=EMAIL, team="lab").id
+    members.update(cp, LOCAL_OPERATOR, NAME, display_name=DISPLAY_NAME)
     created = [keys.create(cp, LOCAL_OPERATOR, NAME, name=n) for n in KEY_NAMES]
     _, admin_token = admin_tokens.create(cp, LOCAL_OPERATOR, NAME)
     with pytest.raises(Conflict):

@@ -4,17 +4,21 @@
 in docs/ERRORS.md):
 
     400 invalid_input        a value that cannot be used (the field is named, and in ``param``)
-    400 invalid_json         the body is not JSON
+    400 invalid_json         the body is not JSON ("the body is not valid JSON: <why> at character <n>")
     400 invalid_request      more than one Authorization header
+    400 policy_exceeds_ceiling  a key (or a moved member's key) wider than its ceiling
     401 invalid_admin_token  missing, malformed, unknown, revoked or expired admin token
     403 permission_denied    the role does not allow it
     404 not_found            no such object, or one outside the caller's scope (no oracle)
     404 unknown_url          no such route
     405 method_not_allowed   the route exists, the method does not
     409 conflict             exists already, or in a state that forbids the change
+    409 provider_in_use      a provider removal while routes target it
     413 request_too_large    a body over 2 MiB (refused before it is read)
+    415 unsupported_media_type  a body sent with a Content-Type other than JSON
     500 internal_error       an unexpected failure (logged by exception type only)
     503 audit_unavailable    the change's audit record could not be written, so the change was not made
+    503 database_unavailable the database cannot be used right now; nothing was changed
 """
 
 from __future__ import annotations
@@ -71,8 +75,10 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         405: "Method not allowed",
         409: "Conflict with the object's state",
         413: "Request body too large",
+        415: "The body is not declared as JSON",
         422: "Never sent: invalid input is a 400",
         500: "Unexpected failure",
+        503: "The database or the audit trail cannot be used; nothing was changed",
     }.items()
 }
 
@@ -83,13 +89,23 @@ def error(status: int, code: str, message: str, param: str | None = None) -> JSO
     return JSONResponse({"error": body}, status)
 
 
-def _validation(exc: RequestValidationError) -> tuple[str, str, str | None]:
-    """(code, message, param) for a request FastAPI could not validate; never echoes the value."""
+def _json_media_type(content_type: str) -> bool:
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
+
+
+def _validation(exc: RequestValidationError, content_type: str | None) -> tuple[int, str, str, str | None]:
+    """(status, code, message, param) for a request FastAPI could not validate; never echoes the value."""
     first: dict[str, Any] = exc.errors()[0] if exc.errors() else {}
+    loc = tuple(first.get("loc", ()))
+    if content_type and loc[:1] == ("body",) and not _json_media_type(content_type):
+        return 415, "unsupported_media_type", "the body must be JSON: send 'Content-Type: application/json'", None
     if first.get("type") == "json_invalid":
-        return "invalid_json", "The body is not valid JSON.", None
+        reason = str((first.get("ctx") or {}).get("error") or "malformed")[:100]
+        where = f" at character {loc[1]}" if len(loc) > 1 and isinstance(loc[1], int) else ""
+        return 400, "invalid_json", f"the body is not valid JSON: {reason}{where}", None
     where = ".".join(str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path", "header"))
-    return "invalid_input", f"{where or 'body'}: {first.get('msg', 'invalid value')}", where or None
+    return 400, "invalid_input", f"{where or 'body'}: {first.get('msg', 'invalid value')}", where or None
 
 
 def install(app: FastAPI, cp: ControlPlane) -> None:
@@ -120,12 +136,12 @@ def install(app: FastAPI, cp: ControlPlane) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        code, message, param = _validation(exc)
+        status, code, message, param = _validation(exc, request.headers.get("content-type"))
         actor = await run_in_threadpool(actor_or_none, request)
         if actor is not None:  # unauthenticated noise is not audited (it would let anyone fill the log)
             action = f"{request.method} {request.url.path}"[:60]  # the audit column's size
             await run_in_threadpool(cp.audit_refusal, actor, action, None, message[:300])
-        return error(400, code, message, param)
+        return error(status, code, message, param)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:

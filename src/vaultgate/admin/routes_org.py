@@ -28,6 +28,7 @@ from vaultgate.admin.schemas import (
     TeamPolicy,
 )
 from vaultgate.admin.schemas_audit import AuditRecordOut, AuditVerifyOut
+from vaultgate.admin.schemas_members import LockdownOut, MemberRemoved, MemberUpdate, TeamRename
 from vaultgate.services import admin_tokens, audit_trail, members, org, teams
 
 router = APIRouter(prefix="/admin")
@@ -42,13 +43,31 @@ def me(actor: CurrentActor) -> dict[str, Any]:
 @router.post("/members", response_model=MemberOut, status_code=201, tags=["members"])
 def create_member(body: MemberCreate, actor: CurrentActor, cp: CurrentControlPlane) -> dict[str, Any]:
     """Add a member (a person or a service)."""
-    return asdict(members.add(cp, actor, body.name, email=body.email, team=body.team, role=body.role))
+    created = members.add(
+        cp, actor, body.name, email=body.email, team=body.team, role=body.role, create_team=body.create_team
+    )
+    return asdict(created)
 
 
 @router.get("/members", response_model=list[MemberOut], tags=["members"])
 def list_members(actor: CurrentActor, cp: CurrentControlPlane) -> list[dict[str, Any]]:
     """Members visible to the caller."""
     return [asdict(m) for m in members.list_members(cp, actor)]
+
+
+@router.patch("/members/{name}", response_model=MemberOut, tags=["members"])
+def update_member(name: str, body: MemberUpdate, actor: CurrentActor, cp: CurrentControlPlane) -> dict[str, Any]:
+    """Change a member's team, role, email or display name (only the fields given; "" clears email or name)."""
+    changed = members.update(
+        cp, actor, name, team=body.team, role=body.role, email=body.email, display_name=body.display_name
+    )
+    return asdict(changed)
+
+
+@router.delete("/members/{name}", response_model=MemberRemoved, tags=["members"])
+def remove_member(name: str, actor: CurrentActor, cp: CurrentControlPlane) -> dict[str, Any]:
+    """Remove a member: keys and admin tokens revoked, short-lived tokens deleted; the record stays (removed)."""
+    return asdict(members.remove(cp, actor, name))
 
 
 @router.post("/members/{name}/suspend", response_model=MemberOut, tags=["kill switch"])
@@ -87,6 +106,18 @@ def list_teams(actor: CurrentActor, cp: CurrentControlPlane) -> list[dict[str, A
     return [asdict(t) for t in teams.list_teams(cp, actor)]
 
 
+@router.patch("/teams/{name}", response_model=TeamOut, tags=["teams"])
+def rename_team(name: str, body: TeamRename, actor: CurrentActor, cp: CurrentControlPlane) -> dict[str, Any]:
+    """Rename a team (its members, keys, ceiling and usage stay)."""
+    return asdict(teams.rename(cp, actor, name, body.name))
+
+
+@router.delete("/teams/{name}", response_model=TeamOut, tags=["teams"])
+def delete_team(name: str, actor: CurrentActor, cp: CurrentControlPlane) -> dict[str, Any]:
+    """Delete a team; refused (409) while it has members."""
+    return asdict(teams.delete(cp, actor, name))
+
+
 @router.put("/teams/{name}/policy", response_model=TeamOut, tags=["teams"])
 def set_team_policy(name: str, body: TeamPolicy, actor: CurrentActor, cp: CurrentControlPlane) -> dict[str, Any]:
     """Set the team's ceiling (keys can only narrow it) and its key-age rules."""
@@ -123,10 +154,22 @@ def resume_team(name: str, actor: CurrentActor, cp: CurrentControlPlane) -> dict
     return asdict(teams.resume(cp, actor, name))
 
 
-@router.put("/lockdown", response_model=Lockdown, tags=["kill switch"])
+@router.put("/lockdown", response_model=LockdownOut, tags=["kill switch"])
 def set_lockdown(body: Lockdown, actor: CurrentActor, cp: CurrentControlPlane) -> dict[str, Any]:
-    """Stop (or restart) all API access for the whole organisation, on every replica within a second."""
-    return {"on": org.set_lockdown(cp, actor, body.on)}
+    """Stop (or restart) all API access for the whole organisation, on every replica within a second.
+
+    Idempotent: asking for the current state answers 200 with ``changed: false``."""
+    return _lockdown(org.set_lockdown(cp, actor, body.on))
+
+
+@router.get("/lockdown", response_model=LockdownOut, tags=["kill switch"])
+def get_lockdown(actor: CurrentActor, cp: CurrentControlPlane) -> dict[str, Any]:
+    """Whether lockdown is on, and who last turned it on or off, when (owners, admins, auditors)."""
+    return _lockdown(org.lockdown_status(cp, actor))
+
+
+def _lockdown(status: org.LockdownStatus) -> dict[str, Any]:
+    return {**asdict(status), "lockdown": status.on}
 
 
 @router.get("/org/policy", response_model=OrgPolicyOut, tags=["org"])

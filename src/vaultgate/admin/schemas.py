@@ -42,6 +42,7 @@ class MemberCreate(Strict):
     email: str | None = Field(default=None, max_length=320)
     team: str | None = Field(default=None, max_length=100)
     role: Literal["member", "admin", "auditor", "owner"] = "member"
+    create_team: bool = Field(default=False, description="Create the team if it does not exist (org managers)")
 
 
 class MemberOut(BaseModel):
@@ -52,6 +53,7 @@ class MemberOut(BaseModel):
     role: str
     status: str
     created_at: datetime
+    display_name: str | None = None
 
 
 class KeyCreate(Strict):
@@ -97,6 +99,9 @@ class KeyOut(BaseModel):
         default=None, description="What is enforced: the key's policy under its team's and the organisation's"
     )
     narrowed: list[str] = Field(default_factory=list, description="What the key asks for beyond that ceiling")
+    last_used_at: datetime | None = Field(
+        default=None, description="The key's latest request in the usage records (listing only; null: never used)"
+    )
 
 
 class KeyCreated(KeyOut):

@@ -25,6 +25,8 @@ BudgetPeriodOption = Annotated[str, typer.Option("--budget-period", help="day|mo
 app = typer.Typer(help="Member keys: create (shown once), list, revoke.", no_args_is_help=True)
 
 KEY_COLUMNS = ("id", "member", "name", "display", "status", "age_days", "rotation_due", "expires_at")
+# ``key list`` also marks canaries and shows each key's last use (from the usage records).
+LIST_COLUMNS = (*KEY_COLUMNS[:5], "canary", "last_used_at", *KEY_COLUMNS[5:])
 
 
 def parse_privacy(text: str) -> Any:
@@ -156,7 +158,7 @@ def list_(
     if as_json:
         emit_json(rows)
     else:
-        emit_table(rows, KEY_COLUMNS)
+        emit_table(rows, LIST_COLUMNS)
 
 
 @app.command("revoke")

@@ -36,6 +36,24 @@ def team_create(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Te
     say(f"Created team {info.name}.")
 
 
+@team_app.command("rename")
+def team_rename(
+    ctx: typer.Context,
+    old: Annotated[str, typer.Argument(help="The team's current name")],
+    new: Annotated[str, typer.Argument(help="Its new name")],
+) -> None:
+    """Rename a team (members, keys, ceiling and usage stay)."""
+    info = teams.rename(control_plane(ctx), LOCAL_OPERATOR, old, new)
+    say(f"Team {old} is now {info.name}.")
+
+
+@team_app.command("delete")
+def team_delete(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Team name")]) -> None:
+    """Delete a team; refused while it has members."""
+    teams.delete(control_plane(ctx), LOCAL_OPERATOR, name)
+    say(f"Deleted team {name}.")
+
+
 @team_app.command("list")
 def team_list(
     ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document")] = False
@@ -110,18 +128,25 @@ def team_limits(
     say(f"Limits of team {name}: {parsed or 'none'}.")
 
 
+def _suspended(ctx: typer.Context, name: str) -> bool | None:
+    found = [t for t in teams.list_teams(control_plane(ctx), LOCAL_OPERATOR) if t.name == name]
+    return found[0].suspended if found else None
+
+
 @team_app.command("suspend")
 def team_suspend(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Team name")]) -> None:
-    """Kill switch: refuse every key of every member of the team within a second."""
+    """Kill switch: refuse every key of every member of the team within a second (idempotent)."""
+    before = _suspended(ctx, name)
     teams.suspend(control_plane(ctx), LOCAL_OPERATOR, name)
-    say(f"Suspended team {name}.")
+    say(f"Team {name} is already suspended." if before else f"Suspended team {name}.")
 
 
 @team_app.command("resume")
 def team_resume(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Team name")]) -> None:
-    """Lift a team's suspension."""
+    """Lift a team's suspension (idempotent)."""
+    before = _suspended(ctx, name)
     teams.resume(control_plane(ctx), LOCAL_OPERATOR, name)
-    say(f"Resumed team {name}.")
+    say(f"Team {name} is already active." if before is False else f"Resumed team {name}.")
 
 
 @org_app.command("policy")
@@ -175,12 +200,30 @@ def org_policy(
         say(f"Organisation policy: {result if result is not None else 'none (no restriction)'}.")
 
 
-def lockdown(ctx: typer.Context, state: Annotated[str, typer.Argument(help="on or off")]) -> None:
-    """Stop (on) or restart (off) all API access for everyone, on every replica within a second."""
-    if state not in ("on", "off"):
-        raise InvalidInput(f"lockdown takes on or off, not {state!r}")
-    org.set_lockdown(control_plane(ctx), LOCAL_OPERATOR, state == "on")
-    say("Lockdown ON: every API request is refused with 403." if state == "on" else "Lockdown off.")
+def lockdown(
+    ctx: typer.Context,
+    state: Annotated[str, typer.Argument(help="on, off, or status")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document")] = False,
+) -> None:
+    """Stop (on) or restart (off) all API access for everyone, on every replica within a second; or show it."""
+    if state not in ("on", "off", "status"):
+        raise InvalidInput(f"lockdown takes on, off or status, not {state[:20]!r}")
+    cp = control_plane(ctx)
+    found = org.lockdown_status(cp, LOCAL_OPERATOR) if state == "status" else None
+    if found is None:
+        found = org.set_lockdown(cp, LOCAL_OPERATOR, state == "on")
+    if as_json:
+        from dataclasses import asdict
+
+        emit_json({**asdict(found), "lockdown": found.on})
+    elif state == "status":
+        who = found.set_by_name or found.set_by
+        since = f" (set by {who} at {found.set_at.isoformat()})" if found.set_at is not None else ""
+        say(f"Lockdown is {'ON: every API request is refused with 403' if found.on else 'off'}{since}.")
+    elif not found.changed:
+        say(f"lockdown is already {state}")
+    else:
+        say("Lockdown ON: every API request is refused with 403." if found.on else "Lockdown off.")
 
 
 @token_app.command("create")

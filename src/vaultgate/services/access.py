@@ -152,6 +152,32 @@ def require_change_member(actor: Actor, member: Member, what: str) -> None:
         raise NotAuthorised(f"the {actor.role.value} role may not {what}")
 
 
+# What a member may change about themselves (the console's profile page); everything else is an admin's.
+SELF_SERVICE_FIELDS = frozenset({"email", "display_name"})
+
+
+def require_update_member(actor: Actor, member: Member, fields: set[str]) -> None:
+    """NotAuthorised unless the actor may change these ``fields`` of ``member``: their own email and display
+    name, anyone's within :func:`can_manage` (never their own team or role); a team move needs an organisation
+    manager, a role change an owner."""
+    if member.id == actor.member_id:
+        if fields - SELF_SERVICE_FIELDS:
+            raise NotAuthorised("nobody changes their own team or role; ask an owner or an organisation admin")
+        return
+    require_change_member(actor, member, f"change member {member.name!r}")
+    if "team" in fields and not is_org_manager(actor):
+        raise NotAuthorised("only an owner or an organisation admin may move a member to another team")
+    if "role" in fields and actor.role is not Role.OWNER:
+        raise NotAuthorised("only an owner may change a member's role")
+
+
+def require_remove_member(actor: Actor, member: Member) -> None:
+    """NotAuthorised unless the actor may remove ``member`` (as :func:`require_change_member`; never oneself)."""
+    if member.id == actor.member_id:
+        raise NotAuthorised("nobody removes themselves; ask another owner or admin")
+    require_change_member(actor, member, f"remove member {member.name!r}")
+
+
 def require_manager(actor: Actor, what: str) -> None:
     """NotAuthorised unless the actor is an owner or an admin (of the org or of a team)."""
     if actor.role not in (Role.OWNER, Role.ADMIN):
@@ -237,6 +263,12 @@ def require_policy_reader(actor: Actor) -> None:
     """NotAuthorised unless the actor may read the organisation's policy (owners, admins, auditors)."""
     if actor.role not in (Role.OWNER, Role.ADMIN, Role.AUDITOR):
         raise NotAuthorised(f"the {actor.role.value} role may not read the organisation policy")
+
+
+def require_org_reader(actor: Actor, what: str) -> None:
+    """NotAuthorised unless the actor may read organisation-wide state (owners, admins, auditors)."""
+    if actor.role not in (Role.OWNER, Role.ADMIN, Role.AUDITOR):
+        raise NotAuthorised(f"the {actor.role.value} role may not {what}")
 
 
 def can_exceed_ceiling(actor: Actor) -> bool:

@@ -3,25 +3,24 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from vaultgate.keys import tokens
 from vaultgate.keys.hashing import fingerprint
 from vaultgate.policy.effective import combine, wider_fields
 from vaultgate.policy.grants import KeyPolicy, PolicyError
-from vaultgate.services import access, members
+from vaultgate.services import access, members, org
 from vaultgate.services.context import Actor, ControlPlane, new_id
 from vaultgate.services.errors import Conflict, InvalidInput, NotAuthorised, NotFound, PolicyExceedsCeiling
 from vaultgate.services.limit_input import parse_limits
-from vaultgate.services.org import org_policy
 from vaultgate.services.refusals import refusals_audited
 from vaultgate.services.rotation import rotation_status
-from vaultgate.store.models import Member, MemberKey, Team
+from vaultgate.store.models import Member, MemberKey, Team, UsageEvent
 
 # At most 12 digits: a longer number cannot be a sensible duration, and int() of thousands of digits is slow.
 _DURATION = re.compile(r"^([0-9]{1,12})([smhdw])$")  # ASCII digits only: int() also reads other scripts' digits
@@ -66,6 +65,8 @@ class KeyInfo:
     # the key is refused); ``narrowed`` names what the key asks for beyond that ceiling.
     effective_policy: dict[str, Any] | None = None
     narrowed: list[str] = field(default_factory=list)
+    # The time of the key's latest request in the usage records (None: never used, or purged); ``list_keys`` only.
+    last_used_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,11 +89,7 @@ def _status(row: MemberKey, now: datetime) -> str:
 
 def ceiling_of(session: Session, team: Team | None) -> KeyPolicy | None:
     """The team's and the organisation's policies combined (None: neither has one); PolicyError if unreadable."""
-    team_policy = KeyPolicy.from_json(team.policy) if team is not None and team.policy else None
-    org = org_policy(session)
-    if team_policy is None:
-        return org
-    return combine(team_policy, org)
+    return org.ceiling(session, team.policy if team is not None else None)
 
 
 def _effective(row: MemberKey, ceiling: KeyPolicy | None) -> tuple[dict[str, Any] | None, list[str]]:
@@ -257,7 +254,23 @@ def list_keys(cp: ControlPlane, actor: Actor, member_name: str | None = None) ->
             member = members.find_visible(session, actor, member_name)
             query = query.where(MemberKey.member_id == member.id)
         rows = session.execute(query.order_by(MemberKey.created_at, MemberKey.id)).all()
-        return [_shown(session, row, member, now) for row, member, _ in rows]
+        used = last_used(session, [row.id for row, _, _ in rows])
+        return [replace(_shown(session, row, member, now), last_used_at=used.get(row.id)) for row, member, _ in rows]
+
+
+def last_used(session: Session, key_ids: list[str]) -> dict[str, datetime]:
+    """Each key's latest request time, read from the usage records the batched writer already keeps
+    (``max(at)`` per key over the ``(key_id, at)`` index); keys never used are absent."""
+    found: dict[str, datetime] = {}
+    for start in range(0, len(key_ids), 500):  # bounded IN lists (SQLite caps bound parameters)
+        chunk = key_ids[start : start + 500]
+        query = (
+            select(UsageEvent.key_id, func.max(UsageEvent.at))
+            .where(UsageEvent.key_id.in_(chunk))
+            .group_by(UsageEvent.key_id)
+        )
+        found.update({key_id: at for key_id, at in session.execute(query).all() if key_id is not None})
+    return found
 
 
 def find_key(session: Session, actor: Actor, key_id: str) -> tuple[MemberKey, Member]:

@@ -75,6 +75,7 @@ def export(cp: ControlPlane, actor: Actor, name: str) -> dict[str, Any]:
                 "id": member.id,
                 "name": member.name,
                 "email": member.email,
+                "display_name": member.display_name,
                 "role": member.role,
                 "status": member.status,
                 "created_at": _iso(member.created_at),
@@ -208,6 +209,7 @@ def erase(cp: ControlPlane, actor: Actor, name: str) -> Erasure:
             deleted = int(getattr(result, "rowcount", 0) or 0)
         member.name = pseudonym(cp, member.id)
         member.email = None
+        member.display_name = None
         member.status = ERASED
         cp.audit(
             session,

@@ -15,10 +15,10 @@ from vaultgate.services import access
 from vaultgate.services.context import Actor, ControlPlane
 from vaultgate.services.errors import Conflict, InvalidInput, NotFound, PolicyExceedsCeiling
 from vaultgate.services.limit_input import parse_limits
-from vaultgate.services.members import team_for
+from vaultgate.services.members import FINAL_STATES, check_name, team_for
 from vaultgate.services.refusals import refusals_audited
 from vaultgate.services.rotation import max_age_days
-from vaultgate.store.models import Team
+from vaultgate.store.models import Member, Team
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +62,7 @@ def create(cp: ControlPlane, actor: Actor, name: str) -> TeamInfo:
     with cp.store.session() as session:
         if session.scalar(select(Team.id).where(Team.name == name)) is not None:
             raise Conflict(f"a team named {name!r} already exists")
-        return _info(team_for(session, cp, name, actor))
+        return _info(team_for(session, cp, name, actor, create=True))
 
 
 def list_teams(cp: ControlPlane, actor: Actor) -> list[TeamInfo]:
@@ -136,7 +136,7 @@ def _set_suspended(cp: ControlPlane, actor: Actor, name: str, suspended: bool) -
     with cp.store.session() as session:
         team = _find(session, name)
         if team.suspended == suspended:
-            raise Conflict(f"team {team.name} is already {'suspended' if suspended else 'active'}")
+            return _info(team)  # already so: nothing changes, nothing is audited (docs/ACCESS.md)
         team.suspended = suspended
         cp.audit(session, actor, "team.suspend" if suspended else "team.resume", team.name)
         cp.store.notify_change(session)
@@ -145,7 +145,7 @@ def _set_suspended(cp: ControlPlane, actor: Actor, name: str, suspended: bool) -
 
 @refusals_audited("team.suspend")
 def suspend(cp: ControlPlane, actor: Actor, name: str) -> TeamInfo:
-    """Kill switch for a team: every member's keys refused with 403 within a second."""
+    """Kill switch for a team: every member's keys refused with 403 within a second (idempotent)."""
     return _set_suspended(cp, actor, name, True)
 
 
@@ -166,3 +166,47 @@ def set_limits(cp: ControlPlane, actor: Actor, name: str, limits: dict[str, Any]
         cp.audit(session, actor, "team.limits", team.name, limits=parsed)
         cp.store.notify_change(session)
     return parsed
+
+
+@refusals_audited("team.rename")
+def rename(cp: ControlPlane, actor: Actor, name: str, new_name: str) -> TeamInfo:
+    """Rename a team (organisation managers); its id, members, keys, ceiling and usage stay. Conflict if taken."""
+    access.require_org_manager(actor, "rename teams")
+    check_name("team", new_name)
+    with cp.store.session() as session:
+        team = _find(session, name)
+        if team.name == new_name:
+            return _info(team)
+        if session.scalar(select(Team.id).where(Team.name == new_name)) is not None:
+            raise Conflict(f"a team named {new_name!r} already exists")
+        previous, team.name = team.name, new_name
+        cp.audit(session, actor, "team.rename", team.id, name=new_name, previous=previous)
+        cp.store.notify_change(session)
+        return _info(team)
+
+
+@refusals_audited("team.delete")
+def delete(cp: ControlPlane, actor: Actor, name: str) -> TeamInfo:
+    """Delete a team with no members (organisation managers); Conflict, with the count, while it has any.
+
+    Removed and erased members do not count: they are detached (no team); their usage records keep the
+    team's id, so spend per team survives the deletion."""
+    access.require_org_manager(actor, "delete teams")
+    with cp.store.session() as session:
+        team = _find(session, name)
+        in_team = select(Member).where(Member.team_id == team.id)
+        current = [m for m in session.scalars(in_team) if m.status not in FINAL_STATES]
+        if current:
+            count = len(current)
+            raise Conflict(
+                f"team {team.name!r} still has {count} member{'s' if count != 1 else ''}; move "
+                f"{'them' if count != 1 else 'it'} to another team first (vaultgate member update NAME --team OTHER)"
+            )
+        for former in session.scalars(in_team):
+            former.team_id = None
+        session.flush()
+        shown = _info(team)
+        session.delete(team)
+        cp.audit(session, actor, "team.delete", team.id, name=team.name)
+        cp.store.notify_change(session)
+        return shown

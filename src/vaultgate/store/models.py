@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, BigInteger, Boolean, DateTime, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -58,6 +58,8 @@ class Member(Base):
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     name: Mapped[str] = mapped_column(String(100), unique=True)
     email: Mapped[str | None] = mapped_column(String(320))
+    # How the console greets them (personal data: cleared by an erasure, never audited).
+    display_name: Mapped[str | None] = mapped_column(String(200), default=None)
     team_id: Mapped[str | None] = mapped_column(ForeignKey("teams.id"))
     role: Mapped[str] = mapped_column(String(20))
     status: Mapped[str] = mapped_column(String(20), default="active")
@@ -225,6 +227,8 @@ class UsageEvent(Base):
     """Metadata of one gateway request: who, which model, tokens, status. Never content."""
 
     __tablename__ = "usage_events"
+    # ``key list`` reads each key's last use as max(at) per key: an index-only lookup per key.
+    __table_args__ = (Index("ix_usage_events_key_id_at", "key_id", "at"),)
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
     at: Mapped[datetime] = mapped_column(index=True)
     request_id: Mapped[str] = mapped_column(String(40))
