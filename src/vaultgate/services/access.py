@@ -143,7 +143,7 @@ def can_manage(actor: Actor, member: Member) -> bool:
 def require_manage_keys(actor: Actor, member: Member, what: str) -> None:
     """NotAuthorised unless the actor may ``what`` (create, revoke, rotate) this member's keys."""
     if not can_manage(actor, member):
-        raise NotAuthorised(f"the {actor.role.value} role may not {what} {member.name}'s keys")
+        raise NotAuthorised(f"the {actor.role.value} role may not {what} the keys of {member.name!r}")
 
 
 def require_change_member(actor: Actor, member: Member, what: str) -> None:
@@ -237,7 +237,7 @@ def admin_token_role(actor: Actor, member: Member, requested: str | None) -> Rol
     member_role = Role(member.role)
     token_role = parse_role(requested) if requested else member_role
     if rank(token_role) > rank(member_role) or rank(token_role) > rank(actor.role):
-        raise NotAuthorised(f"a token for {member.name} cannot carry the {token_role.value} role")
+        raise NotAuthorised(f"a token for {member.name!r} cannot carry the {token_role.value} role")
     return token_role
 
 

@@ -133,8 +133,16 @@ class ControlPlane:
                 action,
                 None if target is None else self.audit_ref(target),
                 outcome="refused",
-                reason=_QUOTED.sub(lambda m: repr(self.audit_ref(m.group(2))), reason),
+                reason=self._without_typed_values(target, reason),
             )
+
+    def _without_typed_values(self, target: str | None, reason: str) -> str:
+        """The reason with each quoted value, and the target wherever it still stands, as keyed references."""
+        reason = _QUOTED.sub(lambda m: repr(self.audit_ref(m.group(2))), reason)
+        if target and not _OPAQUE_ID.fullmatch(target):
+            alone = re.compile(rf"(?<![\w.@-]){re.escape(target)}(?![\w.@-])")
+            reason = alone.sub(lambda _: self.audit_ref(target), reason)
+        return reason
 
     def audit_ref(self, value: str) -> str:
         """How the audit trail names a value someone typed: opaque ids as they are, anything else

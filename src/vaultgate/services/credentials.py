@@ -40,7 +40,7 @@ def _provider(session: Session, name: str) -> Provider:
 def _credential(session: Session, provider: Provider, cred_id: str) -> ProviderCredential:
     cred = session.get(ProviderCredential, cred_id)
     if cred is None or cred.provider_id != provider.id:
-        raise NotFound(f"provider {provider.name} has no credential {cred_id!r}")
+        raise NotFound(f"provider {provider.name!r} has no credential {cred_id!r}")
     return cred
 
 
@@ -91,7 +91,7 @@ def drain(cp: ControlPlane, actor: Actor, provider_name: str, cred_id: str) -> C
             )
         ).all()
         if not others:
-            raise Conflict(f"credential {cred_id} is the only active one of {provider.name}: add the new key first")
+            raise Conflict(f"credential {cred_id} is the only active one of {provider.name!r}: add the new key first")
         cred.state = "draining"
         cp.audit(session, actor, "provider.credential.drain", provider.name, credential=cred_id)
         cp.store.notify_change(session)

@@ -188,7 +188,7 @@ def find_visible(session: Session, actor: Actor, name: str) -> Member:
 def _set_status(cp: ControlPlane, actor: Actor, name: str, status: str) -> MemberInfo:
     with cp.store.session() as session:
         member = find_visible(session, actor, name)
-        access.require_change_member(actor, member, f"change {member.name}'s access")
+        access.require_change_member(actor, member, f"change the access of {member.name!r}")
         if member.status in FINAL_STATES:  # an erasure (services/subject_rights.py) or a removal is final
             raise Conflict(f"member {member.name!r} is {member.status}")
         team = session.get(Team, member.team_id) if member.team_id else None
@@ -220,7 +220,7 @@ def set_limits(cp: ControlPlane, actor: Actor, name: str, limits: dict[str, Any]
     parsed = parse_limits(cp, limits).to_json()
     with cp.store.session() as session:
         member = find_visible(session, actor, name)
-        access.require_change_member(actor, member, f"set {member.name}'s limits")
+        access.require_change_member(actor, member, f"set the limits of {member.name!r}")
         member.limits = parsed
         cp.audit(session, actor, "member.limits", member.id, limits=parsed)
         cp.store.notify_change(session)

@@ -188,7 +188,7 @@ def erase(cp: ControlPlane, actor: Actor, name: str) -> Erasure:
     with cp.store.session() as session:
         member = members.find(session, name)
         if member.status == ERASED:
-            raise Conflict(f"member {member.name} is already erased")
+            raise Conflict(f"member {member.name!r} is already erased")
         access.require_change_member(actor, member, "erase this member")
         keys = list(session.scalars(select(MemberKey).where(MemberKey.member_id == member.id)))
         revoked = 0
