@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
@@ -22,11 +21,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vaultgate.config import Settings
 from vaultgate.console import html, pages_keys, pages_org, pages_reports
+from vaultgate.console.actions_org import OrgActions
 from vaultgate.console.html import EMPTY, Html, esc, notice
-from vaultgate.console.session import COOKIE, LIFETIME, SIGNIN_COOKIE, Session, SessionSigner
+from vaultgate.console.session import COOKIE, LIFETIME, SIGNIN_COOKIE, SessionSigner
 from vaultgate.console.signin import actor_for, credential_kind
-from vaultgate.services import access, audit_trail, credentials, keys, members, org, providers, routes, teams, usage
-from vaultgate.services.context import Actor, ControlPlane
+from vaultgate.console.visit import Refused, Visit
+from vaultgate.services import access, audit_trail, credentials, keys, providers, routes, usage
+from vaultgate.services.context import ControlPlane
 from vaultgate.services.errors import Conflict, InvalidInput, NotAuthorised, NotFound, ServiceError
 from vaultgate.services.posture import runner as posture
 
@@ -60,24 +61,6 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
-
-
-class Refused(Exception):
-    """A request answered with an error page: its status and a message safe to show."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-
-
-@dataclass(frozen=True, slots=True)
-class Visit:
-    """A signed-in request: its session, the actor the credential stands for now, the CSRF token."""
-
-    session: Session
-    actor: Actor
-    csrf: str
 
 
 def _secure(request: Request) -> bool:
@@ -278,11 +261,6 @@ class Console:
 
     # ---- organisation --------------------------------------------------------------------------
 
-    async def org_page(self, request: Request, visit: Visit) -> Response:
-        found_members = await self.call(members.list_members, self.cp, visit.actor)
-        found_teams = await self.call(teams.list_teams, self.cp, visit.actor)
-        return self.render("Members and teams", pages_org.org_page(found_members, found_teams), visit, "org")
-
     async def providers_page(self, request: Request, visit: Visit, top: Html = EMPTY) -> Response:
         found = await self.call(providers.list_providers, self.cp, visit.actor)
         found_routes = await self.call(routes.list_routes, self.cp, visit.actor)
@@ -293,30 +271,6 @@ class Console:
         form = await self.posted(request, visit)
         info = await self.call(credentials.add, self.cp, visit.actor, form.get("provider", ""), form.get("api_key", ""))
         return await self.providers_page(request, visit, notice(f"Credential {info.id} added to {info.provider}."))
-
-    async def lockdown_page(self, request: Request, visit: Visit) -> Response:
-        active = await run_in_threadpool(self._lockdown_active)
-        body = pages_org.lockdown_page(active, visit.csrf, can_change=access.is_org_manager(visit.actor))
-        return self.render("Lockdown", body, visit, "lockdown")
-
-    def _lockdown_active(self) -> bool:
-        with self.cp.store.session() as session:
-            return org.lockdown_active(session)
-
-    async def lockdown_change(self, request: Request, visit: Visit) -> Response:
-        form = await self.posted(request, visit)
-        want = form.get("state")
-        if want not in ("on", "off"):
-            raise Refused(400, "Say 'on' or 'off'.")
-        if form.get("confirm") != "yes":  # the first step only asks
-            active = await run_in_threadpool(self._lockdown_active)
-            body = pages_org.lockdown_page(
-                active, visit.csrf, can_change=access.is_org_manager(visit.actor), confirming=True
-            )
-            return self.render("Lockdown", body, visit, "lockdown")
-        await self.call(org.set_lockdown, self.cp, visit.actor, want == "on")
-        # H6: lockdown status (and idempotent switching) from services/org.py once it has them.
-        return RedirectResponse("/console/lockdown", status_code=303)
 
     # ---- reports ----------------------------------------------------------------------------------
 
@@ -365,6 +319,7 @@ class Console:
 def build_console_app(cp: ControlPlane, settings: Settings) -> ASGIApp:
     """The ``/console`` app (paths include the prefix: the gateway routes ``/console...`` here as they are)."""
     c = Console(cp, settings)
+    o = OrgActions(c)
     g = c.guarded
     table: list[tuple[str, Callable[..., Any], list[str]]] = [
         ("/console", c.home, ["GET"]),
@@ -381,14 +336,19 @@ def build_console_app(cp: ControlPlane, settings: Settings) -> ASGIApp:
             Route("/console/keys/{key_id}", g(c.key_detail), methods=["GET"]),
             Route("/console/keys/{key_id}/rotate", g(c.key_rotate), methods=["POST"]),
             Route("/console/keys/{key_id}/revoke", g(c.key_revoke), methods=["POST"]),
-            Route("/console/org", g(c.org_page), methods=["GET"]),
+            Route("/console/org", g(o.org_page), methods=["GET"]),
+            Route("/console/org/members/{member_id}", g(o.member_page), methods=["GET"]),
+            Route("/console/org/members/{member_id}", g(o.member_update), methods=["POST"]),
+            Route("/console/org/members/{member_id}/remove", g(o.member_remove), methods=["POST"]),
+            Route("/console/org/teams/{name}/rename", g(o.team_rename), methods=["POST"]),
+            Route("/console/org/teams/{name}/delete", g(o.team_delete), methods=["POST"]),
             Route("/console/providers", g(c.providers_page), methods=["GET"]),
             Route("/console/providers/credential", g(c.provider_credential), methods=["POST"]),
             Route("/console/usage", g(c.usage_page), methods=["GET"]),
             Route("/console/audit", g(c.audit_page), methods=["GET"]),
             Route("/console/posture", g(c.posture_page), methods=["GET"]),
-            Route("/console/lockdown", g(c.lockdown_page), methods=["GET"]),
-            Route("/console/lockdown", g(c.lockdown_change), methods=["POST"]),
+            Route("/console/lockdown", g(o.lockdown_page), methods=["GET"]),
+            Route("/console/lockdown", g(o.lockdown_change), methods=["POST"]),
         ],
     )
     return SecurityHeaders(app)
