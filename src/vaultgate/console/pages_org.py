@@ -2,20 +2,54 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from vaultgate.console.html import Html, csrf_field, esc, field, join, notice, table
 from vaultgate.services.org import LockdownStatus
 from vaultgate.services.providers import ProviderInfo
 from vaultgate.services.routes import RouteInfo
+from vaultgate.upstream.breaker import BreakerState, CircuitBreakers
+
+_WORST = {BreakerState.CLOSED: 0, BreakerState.HALF_OPEN: 1, BreakerState.OPEN: 2}
+
+
+def provider_health(
+    breakers: CircuitBreakers, providers: Sequence[ProviderInfo], routes: Sequence[RouteInfo]
+) -> dict[str, str]:
+    """Each provider's health as this process's circuit breakers know it: the worst of its deployments
+    (``provider/*`` for requests sent with the client's model, ``provider/model`` for each route target)."""
+    deployments: dict[str, set[str]] = {p.name: {f"{p.name}/*"} for p in providers}
+    for route in routes:
+        for target in route.targets:
+            name = str(target.get("provider") or "")
+            if name in deployments:
+                deployments[name].add(f"{name}/{target.get('model') or '*'}")
+    health: dict[str, str] = {}
+    for name, keys in deployments.items():
+        worst = max(sorted(keys), key=lambda key: _WORST[breakers.state(key)])
+        state = breakers.state(worst)
+        if state is BreakerState.OPEN:
+            health[name] = f"failing: {worst} skipped for {breakers.retry_after(worst):.0f} s more"
+        elif state is BreakerState.HALF_OPEN:
+            health[name] = f"recovering: {worst} is being probed"
+        else:
+            health[name] = "ok"
+    return health
 
 
 def providers_page(
-    providers: Sequence[ProviderInfo], routes: Sequence[RouteInfo], csrf: str, *, can_change: bool
+    providers: Sequence[ProviderInfo],
+    routes: Sequence[RouteInfo],
+    csrf: str,
+    *,
+    can_change: bool,
+    health: Mapping[str, str] | None = None,
 ) -> Html:
-    """Providers (never a credential: only whether one is stored), routes, and the write-only credential form."""
+    """Providers (never a credential: only whether one is stored) with their health when this process knows it,
+    routes, and the write-only credential form."""
     rows = [
         [p.name, p.kind, p.base_url, "yes" if p.is_default else "", "stored" if p.has_key else "none", p.region or ""]
+        + ([health.get(p.name, "ok")] if health else [])
         for p in providers
     ]
     route_rows = [
@@ -36,7 +70,13 @@ def providers_page(
             + '<div class="field"><button type="submit" class="primary">Add credential</button></div></form></section>'
         )
     return Html(
-        table("Providers", ["Name", "Kind", "Base URL", "Default", "Credential", "Region"], rows, empty="No providers.")
+        table(
+            "Providers",
+            ["Name", "Kind", "Base URL", "Default", "Credential", "Region"]
+            + (["Health"] if health is not None else []),
+            rows,
+            empty="No providers.",
+        )
         + table(
             "Routes",
             ["Model", "Strategy", "Targets"],
