@@ -358,7 +358,10 @@ def build(settings: config.Settings) -> Gateway:
     gateway = Gateway(
         data_plane, build_admin_app(cp, docs=settings.admin_docs), refresher, client, recorder, limiter, hooks, limits
     )
-    gateway.console = build_console_app(cp, settings)
+    # The console counts refused sign-ins with the data plane's security events and reads its breakers.
+    gateway.console = build_console_app(
+        cp, settings, security=security, breakers=retries.breakers, proxies=trusted_proxies(settings.trusted_proxies)
+    )
     gateway.retention = RetentionSchedule(cp, settings.usage_retention_days)
     gateway.metrics = metrics
     gateway.metrics_token = settings.metrics_token

@@ -20,7 +20,7 @@ PAGES = ("keys", "org", "providers", "usage", "audit", "posture", "lockdown")
 
 
 def test_every_page_is_accessible_and_lockdown_asks_first(stack: Stack, browser: Any, database_url: str) -> None:
-    stack.member("alice", team="research")
+    stack.member("alice", team="research", create_team=True)
     member_key = stack.key("alice", models=["gpt-4o-mini"])
     client = openai.OpenAI(base_url=stack.base_url, api_key=member_key, max_retries=0)
     for _ in range(3):

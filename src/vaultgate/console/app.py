@@ -7,9 +7,9 @@ services' (``services.access``), never decided here. Blocking service calls run 
 
 from __future__ import annotations
 
+import ipaddress
 from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
@@ -22,13 +22,20 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vaultgate.config import Settings
 from vaultgate.console import html, pages_keys, pages_org, pages_reports
+from vaultgate.console.actions_org import OrgActions
 from vaultgate.console.html import EMPTY, Html, esc, notice
-from vaultgate.console.session import COOKIE, LIFETIME, SIGNIN_COOKIE, Session, SessionSigner
+from vaultgate.console.session import COOKIE, LIFETIME, SIGNIN_COOKIE, SessionSigner
 from vaultgate.console.signin import actor_for, credential_kind
-from vaultgate.services import access, audit_trail, credentials, keys, members, org, providers, routes, teams, usage
-from vaultgate.services.context import Actor, ControlPlane
+from vaultgate.console.visit import Refused, Visit
+from vaultgate.gateway import security_events
+from vaultgate.gateway.read import Address, Networks, client_ip
+from vaultgate.gateway.security_events import SecurityEvents
+from vaultgate.keys import tokens
+from vaultgate.services import access, audit_trail, credentials, keys, providers, routes, usage
+from vaultgate.services.context import ControlPlane
 from vaultgate.services.errors import Conflict, InvalidInput, NotAuthorised, NotFound, ServiceError
 from vaultgate.services.posture import runner as posture
+from vaultgate.upstream.breaker import CircuitBreakers
 
 SECURITY_HEADERS = {
     "content-security-policy": (
@@ -62,22 +69,11 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
-class Refused(Exception):
-    """A request answered with an error page: its status and a message safe to show."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-
-
-@dataclass(frozen=True, slots=True)
-class Visit:
-    """A signed-in request: its session, the actor the credential stands for now, the CSRF token."""
-
-    session: Session
-    actor: Actor
-    csrf: str
+def _address(text: str) -> Address | None:
+    try:
+        return ipaddress.ip_address(text)
+    except ValueError:
+        return None
 
 
 def _secure(request: Request) -> bool:
@@ -98,9 +94,20 @@ def same_origin(request: Request) -> bool:
 class Console:
     """The console's request handlers, bound to a control plane and the settings (for the posture report)."""
 
-    def __init__(self, cp: ControlPlane, settings: Settings) -> None:
+    def __init__(
+        self,
+        cp: ControlPlane,
+        settings: Settings,
+        *,
+        security: SecurityEvents | None = None,
+        breakers: CircuitBreakers | None = None,
+        proxies: Networks = (),
+    ) -> None:
         self.cp = cp
         self.settings = settings
+        self.security = security
+        self.breakers = breakers
+        self.proxies = proxies
         self.signer = SessionSigner(cp.hasher)
         folder = resources.files("vaultgate.console") / "static"
         self.static = {name: (folder / name).read_bytes() for name in _STATIC}
@@ -200,6 +207,7 @@ class Console:
         credential_hash = self.cp.hasher.token_hash(token) if kind else ""
         actor = await run_in_threadpool(actor_for, self.cp, kind, credential_hash) if kind else None
         if kind is None or actor is None:  # one answer for malformed, unknown, revoked, expired
+            self._signin_refused(request, token)
             return self.signin_form(nonce, notice("That credential is not valid.", kind="error"), 401)
         value, _ = self.signer.issue(kind, credential_hash, self.cp.clock())
         response = RedirectResponse("/console/keys", status_code=303)
@@ -214,6 +222,24 @@ class Console:
         )
         response.delete_cookie(SIGNIN_COOKIE, path="/console/signin")
         return response
+
+    def _signin_refused(self, request: Request, token: str) -> None:
+        """Count a refused sign-in with the gateway's authentication failures (on the event loop, no I/O):
+        the credential's display form (never the token) or ``none``/``malformed``, the client address, why."""
+        if self.security is None:
+            return
+        parsed = tokens.parse(token)
+        if not token:
+            credential, reason = "none", security_events.MISSING
+        elif parsed is None:
+            credential, reason = security_events.MALFORMED, security_events.MALFORMED
+        else:  # well-formed: unknown, revoked, expired, a canary, an inactive member, or not a sign-in credential
+            credential, reason = parsed.display, security_events.UNKNOWN
+        client = request.client
+        peer = _address(client.host) if client else None
+        forwarded = request.headers.get("x-forwarded-for")
+        ip = client_ip(peer, forwarded.encode("latin-1") if forwarded else None, self.proxies)
+        self.security.auth_failure(credential, str(ip) if ip is not None else "unknown", reason)
 
     async def signout(self, request: Request, visit: Visit) -> Response:
         await self.posted(request, visit)
@@ -278,45 +304,20 @@ class Console:
 
     # ---- organisation --------------------------------------------------------------------------
 
-    async def org_page(self, request: Request, visit: Visit) -> Response:
-        found_members = await self.call(members.list_members, self.cp, visit.actor)
-        found_teams = await self.call(teams.list_teams, self.cp, visit.actor)
-        return self.render("Members and teams", pages_org.org_page(found_members, found_teams), visit, "org")
-
     async def providers_page(self, request: Request, visit: Visit, top: Html = EMPTY) -> Response:
         found = await self.call(providers.list_providers, self.cp, visit.actor)
         found_routes = await self.call(routes.list_routes, self.cp, visit.actor)
-        body = pages_org.providers_page(found, found_routes, visit.csrf, can_change=access.is_org_manager(visit.actor))
+        # The breakers live in this process's memory: reading them is no network call (docs/CONSOLE.md).
+        health = pages_org.provider_health(self.breakers, found, found_routes) if self.breakers else None
+        body = pages_org.providers_page(
+            found, found_routes, visit.csrf, can_change=access.is_org_manager(visit.actor), health=health
+        )
         return self.render("Providers and routes", Html(top + body), visit, "providers")
 
     async def provider_credential(self, request: Request, visit: Visit) -> Response:
         form = await self.posted(request, visit)
         info = await self.call(credentials.add, self.cp, visit.actor, form.get("provider", ""), form.get("api_key", ""))
         return await self.providers_page(request, visit, notice(f"Credential {info.id} added to {info.provider}."))
-
-    async def lockdown_page(self, request: Request, visit: Visit) -> Response:
-        active = await run_in_threadpool(self._lockdown_active)
-        body = pages_org.lockdown_page(active, visit.csrf, can_change=access.is_org_manager(visit.actor))
-        return self.render("Lockdown", body, visit, "lockdown")
-
-    def _lockdown_active(self) -> bool:
-        with self.cp.store.session() as session:
-            return org.lockdown_active(session)
-
-    async def lockdown_change(self, request: Request, visit: Visit) -> Response:
-        form = await self.posted(request, visit)
-        want = form.get("state")
-        if want not in ("on", "off"):
-            raise Refused(400, "Say 'on' or 'off'.")
-        if form.get("confirm") != "yes":  # the first step only asks
-            active = await run_in_threadpool(self._lockdown_active)
-            body = pages_org.lockdown_page(
-                active, visit.csrf, can_change=access.is_org_manager(visit.actor), confirming=True
-            )
-            return self.render("Lockdown", body, visit, "lockdown")
-        await self.call(org.set_lockdown, self.cp, visit.actor, want == "on")
-        # H6: lockdown status (and idempotent switching) from services/org.py once it has them.
-        return RedirectResponse("/console/lockdown", status_code=303)
 
     # ---- reports ----------------------------------------------------------------------------------
 
@@ -362,9 +363,20 @@ class Console:
         return self.render("Posture", pages_reports.posture_page(report.findings), visit, "posture")
 
 
-def build_console_app(cp: ControlPlane, settings: Settings) -> ASGIApp:
-    """The ``/console`` app (paths include the prefix: the gateway routes ``/console...`` here as they are)."""
-    c = Console(cp, settings)
+def build_console_app(
+    cp: ControlPlane,
+    settings: Settings,
+    *,
+    security: SecurityEvents | None = None,
+    breakers: CircuitBreakers | None = None,
+    proxies: Networks = (),
+) -> ASGIApp:
+    """The ``/console`` app (paths include the prefix: the gateway routes ``/console...`` here as they are).
+
+    ``security``: where refused sign-ins are counted (the data plane's aggregator); ``breakers``: the data
+    plane's circuit breakers (the providers' health); ``proxies``: trusted proxies, as for the data plane."""
+    c = Console(cp, settings, security=security, breakers=breakers, proxies=proxies)
+    o = OrgActions(c)
     g = c.guarded
     table: list[tuple[str, Callable[..., Any], list[str]]] = [
         ("/console", c.home, ["GET"]),
@@ -381,14 +393,19 @@ def build_console_app(cp: ControlPlane, settings: Settings) -> ASGIApp:
             Route("/console/keys/{key_id}", g(c.key_detail), methods=["GET"]),
             Route("/console/keys/{key_id}/rotate", g(c.key_rotate), methods=["POST"]),
             Route("/console/keys/{key_id}/revoke", g(c.key_revoke), methods=["POST"]),
-            Route("/console/org", g(c.org_page), methods=["GET"]),
+            Route("/console/org", g(o.org_page), methods=["GET"]),
+            Route("/console/org/members/{member_id}", g(o.member_page), methods=["GET"]),
+            Route("/console/org/members/{member_id}", g(o.member_update), methods=["POST"]),
+            Route("/console/org/members/{member_id}/remove", g(o.member_remove), methods=["POST"]),
+            Route("/console/org/teams/{name}/rename", g(o.team_rename), methods=["POST"]),
+            Route("/console/org/teams/{name}/delete", g(o.team_delete), methods=["POST"]),
             Route("/console/providers", g(c.providers_page), methods=["GET"]),
             Route("/console/providers/credential", g(c.provider_credential), methods=["POST"]),
             Route("/console/usage", g(c.usage_page), methods=["GET"]),
             Route("/console/audit", g(c.audit_page), methods=["GET"]),
             Route("/console/posture", g(c.posture_page), methods=["GET"]),
-            Route("/console/lockdown", g(c.lockdown_page), methods=["GET"]),
-            Route("/console/lockdown", g(c.lockdown_change), methods=["POST"]),
+            Route("/console/lockdown", g(o.lockdown_page), methods=["GET"]),
+            Route("/console/lockdown", g(o.lockdown_change), methods=["POST"]),
         ],
     )
     return SecurityHeaders(app)

@@ -46,12 +46,13 @@ def _row(key: KeyInfo, actor: Actor, csrf: str) -> list[object]:
         )
     models = ", ".join(key.policy.get("models") or []) or "any"
     return [
-        key.display,
+        Html(esc(key.display) + (Html(' <span class="canary">canary</span>') if key.canary else "")),
         key.name or "",
         key.member,
         key.status,
         models,
         key.expires_at or "never",
+        key.last_used_at or "never",
         Html(f'<span class="actions">{join(actions)}</span>'),
     ]
 
@@ -98,7 +99,7 @@ def keys_page(
     """The list of keys in scope, and (unless the actor only reads) the create form."""
     listing = table(
         "Keys",
-        ["Key", "Name", "Member", "Status", "Models", "Expires", "Actions"],
+        ["Key", "Name", "Member", "Status", "Models", "Expires", "Last used", "Actions"],
         [_row(key, actor, csrf) for key in keys],
         empty="No keys yet.",
     )
@@ -120,8 +121,8 @@ def key_detail(key: KeyInfo, actor: Actor, csrf: str) -> Html:
         ("Models", ", ".join(key.policy.get("models") or []) or "any"),
         ("Scopes", ", ".join(f"{g}={lvl}" for g, lvl in (key.policy.get("scopes") or {}).items()) or "default"),
         ("Limits", ", ".join(f"{k}={v}" for k, v in key.limits.items() if v is not None) or "none"),
-        ("Canary", "yes" if key.canary else "no"),
-        # H6: last used time (key.last_used_at) goes here once services/keys.py reports it.
+        ("Canary", "yes: any use raises an alert" if key.canary else "no"),
+        ("Last used", key.last_used_at or "never"),
     ]
     facts = join(Html(f"<dt>{esc(name)}</dt><dd>{esc(value)}</dd>") for name, value in rows)
     actions = Html("")

@@ -1,36 +1,55 @@
-"""Members and teams, providers and routes, and the lockdown switch."""
+"""Providers and routes (with their health as this process sees it), and the lockdown switch."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from vaultgate.console.html import Html, csrf_field, esc, field, join, notice, table
-from vaultgate.services.members import MemberInfo
+from vaultgate.services.org import LockdownStatus
 from vaultgate.services.providers import ProviderInfo
 from vaultgate.services.routes import RouteInfo
-from vaultgate.services.teams import TeamInfo
+from vaultgate.upstream.breaker import BreakerState, CircuitBreakers
+
+_WORST = {BreakerState.CLOSED: 0, BreakerState.HALF_OPEN: 1, BreakerState.OPEN: 2}
 
 
-def org_page(members: Sequence[MemberInfo], teams: Sequence[TeamInfo]) -> Html:
-    """The members and teams in the actor's scope."""
-    member_rows = [[m.name, m.email, m.team or "—", m.role, m.status, m.created_at] for m in members]
-    # H6: member update (team, role, email, display name) and remove buttons go in each member row.
-    team_rows = [
-        [t.name, "suspended" if t.suspended else "active", t.max_key_age_days or "—", t.created_at] for t in teams
-    ]
-    # H6: team rename and delete buttons go in each team row.
-    return Html(
-        table("Members", ["Name", "Email", "Team", "Role", "Status", "Added"], member_rows, empty="No members visible.")
-        + table("Teams", ["Name", "Status", "Max key age (days)", "Created"], team_rows, empty="No teams visible.")
-    )
+def provider_health(
+    breakers: CircuitBreakers, providers: Sequence[ProviderInfo], routes: Sequence[RouteInfo]
+) -> dict[str, str]:
+    """Each provider's health as this process's circuit breakers know it: the worst of its deployments
+    (``provider/*`` for requests sent with the client's model, ``provider/model`` for each route target)."""
+    deployments: dict[str, set[str]] = {p.name: {f"{p.name}/*"} for p in providers}
+    for route in routes:
+        for target in route.targets:
+            name = str(target.get("provider") or "")
+            if name in deployments:
+                deployments[name].add(f"{name}/{target.get('model') or '*'}")
+    health: dict[str, str] = {}
+    for name, keys in deployments.items():
+        worst = max(sorted(keys), key=lambda key: _WORST[breakers.state(key)])
+        state = breakers.state(worst)
+        if state is BreakerState.OPEN:
+            health[name] = f"failing: {worst} skipped for {breakers.retry_after(worst):.0f} s more"
+        elif state is BreakerState.HALF_OPEN:
+            health[name] = f"recovering: {worst} is being probed"
+        else:
+            health[name] = "ok"
+    return health
 
 
 def providers_page(
-    providers: Sequence[ProviderInfo], routes: Sequence[RouteInfo], csrf: str, *, can_change: bool
+    providers: Sequence[ProviderInfo],
+    routes: Sequence[RouteInfo],
+    csrf: str,
+    *,
+    can_change: bool,
+    health: Mapping[str, str] | None = None,
 ) -> Html:
-    """Providers (never a credential: only whether one is stored), routes, and the write-only credential form."""
+    """Providers (never a credential: only whether one is stored) with their health when this process knows it,
+    routes, and the write-only credential form."""
     rows = [
         [p.name, p.kind, p.base_url, "yes" if p.is_default else "", "stored" if p.has_key else "none", p.region or ""]
+        + ([health.get(p.name, "ok")] if health else [])
         for p in providers
     ]
     route_rows = [
@@ -51,7 +70,13 @@ def providers_page(
             + '<div class="field"><button type="submit" class="primary">Add credential</button></div></form></section>'
         )
     return Html(
-        table("Providers", ["Name", "Kind", "Base URL", "Default", "Credential", "Region"], rows, empty="No providers.")
+        table(
+            "Providers",
+            ["Name", "Kind", "Base URL", "Default", "Credential", "Region"]
+            + (["Health"] if health is not None else []),
+            rows,
+            empty="No providers.",
+        )
         + table(
             "Routes",
             ["Model", "Strategy", "Targets"],
@@ -62,14 +87,27 @@ def providers_page(
     )
 
 
-def lockdown_page(active: bool, csrf: str, *, can_change: bool, confirming: bool = False) -> Html:
-    """The switch: a first POST asks for confirmation, the second (with ``confirm``) flips it."""
+def lockdown_status(status: LockdownStatus) -> Html:
+    """Whether lockdown is on, and who last turned it on or off, when (the actor's id, from the audit trail)."""
     state = notice(
         "Lockdown is ON: every member key is refused."
-        if active
+        if status.on
         else "Lockdown is off: keys are served as their policies allow.",
-        kind="error" if active else "info",
+        kind="error" if status.on else "info",
     )
+    if status.set_by is None:
+        return Html(state + '<p class="lockdown-by">Never switched since the gateway was set up.</p>')
+    who = esc(status.set_by) + (Html(f" ({esc(status.set_by_name)})") if status.set_by_name else "")
+    return Html(
+        state + f'<p class="lockdown-by">Turned {"on" if status.on else "off"} by '
+        f'<span class="actor">{who}</span> at <time>{esc(status.set_at)}</time>.</p>'
+    )
+
+
+def lockdown_page(status: LockdownStatus, csrf: str, *, can_change: bool, confirming: bool = False) -> Html:
+    """The switch: a first POST asks for confirmation, the second (with ``confirm``) flips it."""
+    active = status.on
+    state = lockdown_status(status)
     if not can_change:
         return Html(state + "<p>Only an owner or an organisation admin may turn lockdown on or off.</p>")
     want = "off" if active else "on"
