@@ -224,6 +224,7 @@ def test_quickstart_twice_reuses_the_data_dir(tmp_path: Path) -> None:
     first = vg(tmp_path, "quickstart", "--no-serve", env=env)
     assert first.returncode == 0, first.stderr
     assert "vga_" in first.stderr and "Provider: echo" in first.stderr
+    assert "Console: http://127.0.0.1:8080/console" in first.stderr
     second = vg(tmp_path, "quickstart", "--no-serve", env=env)
     assert second.returncode == 0, second.stderr
     assert "vga_" not in second.stderr, "no second admin token"

@@ -256,6 +256,7 @@ def quickstart_cmd(
         "print(OpenAI().chat.completions.create(model='gpt-4o-mini', "
         "messages=[{'role': 'user', 'content': 'Hello'}]).choices[0].message.content)\""
     )
+    say(f"\nConsole: http://{host}:{port}/console (sign in with the admin token, or the member key for its own view)")
     if no_serve:
         return
     say(f"\nServing on http://{host}:{port} (Ctrl-C to stop)")
