@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from vaultgate.console.html import Html, esc, join
+from vaultgate.services.usage import usd_text
 
 _ROW = 28
 _LABEL_W = 170
@@ -28,8 +29,8 @@ class Bar:
 
 
 def money(value: float) -> str:
-    """A cost as people read it: cents for sums, more digits for the tiny costs of single requests."""
-    return f"${value:,.2f}" if value >= 1 else f"${value:.4f}"
+    """A cost as people read it: cents for sums, every digit that counts for the tiny costs of single requests."""
+    return f"${value:,.2f}" if value >= 1 else f"${usd_text(value)}"
 
 
 def bar_chart(chart_id: str, title: str, bars: Sequence[Bar]) -> Html:
