@@ -322,6 +322,27 @@ class Removal:
     short_lived_tokens_deleted: int
 
 
+def revoke_credentials(session: Session, member: Member, now: datetime, reason: str) -> tuple[int, int, int]:
+    """End every credential of a member (removal, erasure): live keys revoked with ``reason``, admin tokens
+    revoked, short-lived tokens deleted. (keys revoked, admin tokens revoked, short-lived tokens deleted)."""
+    keys = list(session.scalars(select(MemberKey).where(MemberKey.member_id == member.id)))
+    revoked = 0
+    for key in keys:
+        if key.revoked_at is None:
+            key.revoked_at, key.revoked_reason = now, reason
+            revoked += 1
+    tokens_revoked = 0
+    for token in session.scalars(select(AdminToken).where(AdminToken.member_id == member.id)):
+        if token.revoked_at is None:
+            token.revoked_at = now
+            tokens_revoked += 1
+    deleted = 0
+    if keys:
+        result = session.execute(delete(ShortLivedToken).where(ShortLivedToken.key_id.in_([k.id for k in keys])))
+        deleted = int(getattr(result, "rowcount", 0) or 0)
+    return revoked, tokens_revoked, deleted
+
+
 @refusals_audited("member.remove")
 def remove(cp: ControlPlane, actor: Actor, name: str) -> Removal:
     """Remove a member: keys revoked (reason ``removed``), admin tokens revoked, short-lived tokens deleted,
@@ -337,21 +358,7 @@ def remove(cp: ControlPlane, actor: Actor, name: str) -> Removal:
             raise Conflict(f"member {member.name!r} is already {member.status}")
         if _last_owner(session, member):
             raise Conflict(f"member {member.name!r} is the last active owner and cannot be removed")
-        keys = list(session.scalars(select(MemberKey).where(MemberKey.member_id == member.id)))
-        revoked = 0
-        for key in keys:
-            if key.revoked_at is None:
-                key.revoked_at, key.revoked_reason = now, REMOVED
-                revoked += 1
-        tokens_revoked = 0
-        for token in session.scalars(select(AdminToken).where(AdminToken.member_id == member.id)):
-            if token.revoked_at is None:
-                token.revoked_at = now
-                tokens_revoked += 1
-        deleted = 0
-        if keys:
-            result = session.execute(delete(ShortLivedToken).where(ShortLivedToken.key_id.in_([k.id for k in keys])))
-            deleted = int(getattr(result, "rowcount", 0) or 0)
+        revoked, tokens_revoked, deleted = revoke_credentials(session, member, now, REMOVED)
         member.status = REMOVED
         cp.audit(
             session,

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from vaultgate.services import access, members
@@ -29,7 +29,6 @@ from vaultgate.store.models import (
     AuditEvent,
     MemberKey,
     OwnedObject,
-    ShortLivedToken,
     Team,
     UsageEvent,
 )
@@ -190,23 +189,9 @@ def erase(cp: ControlPlane, actor: Actor, name: str) -> Erasure:
         if member.status == ERASED:
             raise Conflict(f"member {member.name!r} is already erased")
         access.require_change_member(actor, member, "erase this member")
-        keys = list(session.scalars(select(MemberKey).where(MemberKey.member_id == member.id)))
-        revoked = 0
-        for key in keys:
-            key.name = None
-            if key.revoked_at is None:
-                key.revoked_at = now
-                key.revoked_reason = ERASED
-                revoked += 1
-        tokens_revoked = 0
-        for token in session.scalars(select(AdminToken).where(AdminToken.member_id == member.id)):
-            if token.revoked_at is None:
-                token.revoked_at = now
-                tokens_revoked += 1
-        deleted = 0
-        if keys:
-            result = session.execute(delete(ShortLivedToken).where(ShortLivedToken.key_id.in_([k.id for k in keys])))
-            deleted = int(getattr(result, "rowcount", 0) or 0)
+        revoked, tokens_revoked, deleted = members.revoke_credentials(session, member, now, ERASED)
+        for key in session.scalars(select(MemberKey).where(MemberKey.member_id == member.id)):
+            key.name = None  # a key's name may be personal ("quinn-laptop")
         member.name = pseudonym(cp, member.id)
         member.email = None
         member.display_name = None
