@@ -20,6 +20,8 @@ from vaultgate.config.value_types import (
     CountOrZero,
     DatabaseURL,
     Directory,
+    Domains,
+    HttpURL,
     LogFormat,
     LogLevel,
     Networks,
@@ -136,6 +138,16 @@ class Settings(BaseSettings):
     # Signed audit checkpoints (docs/AUDIT.md): every N records, or on the first append M whole minutes after the last.
     audit_checkpoint_records: Count = 100
     audit_checkpoint_minutes: Count = 60
+    # Single sign-on for the console (docs/IDENTITY.md): the OpenID Connect issuer, this gateway's client id
+    # there (the client secret is sealed in the vault: `vaultgate identity oidc-secret`), the callback URL
+    # registered with the issuer (https://<gateway>/console/sso/callback), the email domains allowed to sign
+    # in (empty: any the issuer vouches for), the claim carrying the person's groups, and the scopes asked for.
+    oidc_issuer: HttpURL = None
+    oidc_client_id: OptionalText = None
+    oidc_redirect_url: HttpURL = None
+    oidc_allowed_domains: Domains = ""
+    oidc_groups_claim: Text = "groups"
+    oidc_scopes: Text = "openid email profile"
 
     def __init__(self, **values: Any) -> None:
         """Validate exactly ``values`` (defaults for the rest); ConfigError naming the setting otherwise."""
@@ -174,6 +186,12 @@ class Settings(BaseSettings):
                     "refresh_interval": self.refresh_interval,
                     "max_staleness": self.max_staleness,
                 },
+            )
+        # Single sign-on needs its client id and its callback URL as the issuer knows them.
+        if self.oidc_issuer and not (self.oidc_client_id and self.oidc_redirect_url):
+            missing = "oidc_client_id" if not self.oidc_client_id else "oidc_redirect_url"
+            raise PydanticCustomError(
+                "oidc", "must be set with oidc_issuer (single sign-on needs it)", {"setting": missing}
             )
         return self
 

@@ -128,8 +128,21 @@ def _networks(text: str) -> str:
     return text
 
 
+def _domains(text: str) -> str:
+    # Email domains a console sign-in may come from (docs/IDENTITY.md); checked here so `config check` sees a typo.
+    for part in text.split(","):
+        name = part.strip().lower()
+        if name and not re.fullmatch(r"(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}", name):
+            raise PydanticCustomError(
+                "domain", "use domain names separated by commas ({part} is not one)", {"part": repr(part.strip())}
+            )
+    return text
+
+
 DatabaseURL = Annotated[OptionalText, _url_scheme("postgresql", "postgres", "sqlite")]
 RedisURL = Annotated[OptionalText, _url_scheme("redis", "rediss", "unix")]
 LogLevel = Annotated[LogLevelName, BeforeValidator(one_of(get_args(LogLevelName)))]
 LogFormat = Annotated[LogFormatName, BeforeValidator(one_of(get_args(LogFormatName)))]
 Networks = Annotated[str, AfterValidator(_networks)]
+HttpURL = Annotated[OptionalText, _url_scheme("https", "http")]
+Domains = Annotated[str, AfterValidator(_domains)]

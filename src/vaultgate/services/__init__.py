@@ -14,6 +14,7 @@ __all__ = [
     "evidence",
     "evidence_bundle",
     "evidence_period",
+    "identity",
     "keys",
     "leaks",
     "members",

@@ -227,7 +227,7 @@ def set_limits(cp: ControlPlane, actor: Actor, name: str, limits: dict[str, Any]
     return parsed
 
 
-def _require_keys_within(session: Session, member: Member, team: Team) -> None:
+def require_keys_within(session: Session, member: Member, team: Team) -> None:
     """PolicyExceedsCeiling naming the first live key (and its fields) wider than ``team``'s ceiling."""
     try:
         ceiling = org.ceiling(session, team.policy)
@@ -291,7 +291,7 @@ def update(
         if team is not None:
             target = team_for(session, cp, team, actor)
             if target.id != member.team_id:
-                _require_keys_within(session, member, target)
+                require_keys_within(session, member, target)
                 member.team_id, current_team = target.id, target
                 changed["team"] = target.id
         if new_role is not None and new_role.value != member.role:

@@ -281,3 +281,88 @@ class AuditCheckpoint(Base):
     # The signing public key's fingerprint (SHA-256 of its raw bytes, hex).
     key_id: Mapped[str] = mapped_column(String(64))
     signature: Mapped[str] = mapped_column(Text)
+
+
+class IdentityUser(Base):
+    """A member as the identity provider knows them: their SCIM User resource and/or OIDC subject.
+
+    The SCIM ``userName`` is the member's name, ``emails[primary]`` their email and ``displayName``
+    their display name (kept on ``members``, one copy); this row holds what only the identity provider
+    gives: the resource id, its ``externalId``, whether the provider says the person is active (the
+    last SCIM state ``identity sync`` compares with the member), and the OIDC issuer and subject a
+    console sign-in is matched on. Personal data: an erasure deletes the row.
+    """
+
+    __tablename__ = "identity_users"
+    __table_args__ = (Index("ix_identity_users_oidc", "oidc_issuer", "oidc_subject", unique=True),)
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)  # the SCIM resource id
+    member_id: Mapped[str] = mapped_column(ForeignKey("members.id"), unique=True)
+    external_id: Mapped[str | None] = mapped_column(String(255), default=None)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # True once SCIM has created or claimed the member: its status, team and role follow the provider.
+    scim_managed: Mapped[bool] = mapped_column(Boolean, default=False)
+    oidc_issuer: Mapped[str | None] = mapped_column(String(500), default=None)
+    oidc_subject: Mapped[str | None] = mapped_column(String(255), default=None)
+    version: Mapped[int] = mapped_column(Integer, default=1)  # the SCIM ETag is W/"<version>"
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class IdentityGroup(Base):
+    """A SCIM Group: its members' team and role come from the group mappings that name it."""
+
+    __tablename__ = "identity_groups"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)  # the SCIM resource id
+    display_name: Mapped[str] = mapped_column(String(200), unique=True)
+    external_id: Mapped[str | None] = mapped_column(String(255), default=None)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class IdentityGroupMember(Base):
+    """One user in one SCIM group."""
+
+    __tablename__ = "identity_group_members"
+    group_id: Mapped[str] = mapped_column(ForeignKey("identity_groups.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[str] = mapped_column(
+        ForeignKey("identity_users.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+
+
+class IdentityGroupMapping(Base):
+    """An identity-provider group (a SCIM group's displayName or externalId, or an OIDC groups-claim
+    value) and the vaultgate team and role its members get; no team means the role alone."""
+
+    __tablename__ = "identity_group_mappings"
+    group_name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    team_id: Mapped[str | None] = mapped_column(ForeignKey("teams.id"), default=None)
+    role: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[datetime]
+
+
+class IdentityLogin(Base):
+    """A console sign-in under way at the identity provider (authorization code flow with PKCE).
+
+    Looked up by the keyed hash of its ``state``; the browser holds the state in a signed cookie. Used
+    once (``used_at``), valid for minutes: a replayed callback finds it used.
+    """
+
+    __tablename__ = "identity_logins"
+    state_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    nonce: Mapped[str] = mapped_column(String(128))
+    code_verifier: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(index=True)
+    used_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class ScimToken(Base):
+    """A SCIM bearer token (``vgs_``): the right to provision and deprovision people, and nothing else."""
+
+    __tablename__ = "scim_tokens"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name: Mapped[str | None] = mapped_column(String(100), default=None)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    display: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None] = mapped_column(default=None)
