@@ -19,6 +19,7 @@ from vaultgate.cli import (
     compliance,
     config_cmd,
     doctor,
+    identity,
     keys,
     members,
     objects,
@@ -56,6 +57,7 @@ operations.register(app)
 app.add_typer(audit.app, name="audit")
 app.add_typer(usage.app, name="usage")
 app.add_typer(compliance.app, name="compliance")
+app.add_typer(identity.app, name="identity")
 app.command("doctor")(doctor.doctor)
 backup.register(app)
 org.register(app)
