@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote_plus, urlencode
 
 import aiohttp
 import orjson
@@ -187,14 +187,14 @@ class OidcClient:
             "redirect_uri": self.party.redirect_url,
             "code_verifier": verifier,
         }
-        auth = None
-        if secret:
-            auth = aiohttp.BasicAuth(self.party.client_id, secret)
+        headers = {"accept": "application/json"}
+        if secret:  # client_secret_basic: both parts form-encoded first (RFC 6749, section 2.3.1)
+            pair = f"{quote_plus(self.party.client_id)}:{quote_plus(secret)}".encode()
+            headers["authorization"] = "Basic " + base64.b64encode(pair).decode("ascii")
         else:
             form["client_id"] = self.party.client_id
-        headers = {"accept": "application/json"}
         status, answer = await self._json(
-            "POST", discovered.token_endpoint, "token endpoint", data=form, auth=auth, headers=headers
+            "POST", discovered.token_endpoint, "token endpoint", data=form, headers=headers
         )
         if status != 200:
             code_name = _plain_code(answer.get("error"))
