@@ -103,6 +103,7 @@ class SingleSignOn:
             signed = await self._finish(request, self.client)
         except Refused as exc:
             return self._refused(request, exc)
+        log.info("single sign-on: member %s signed in%s", signed.member_id, " (created)" if signed.created else "")
         value, _ = self.console.signer.issue("sso", signed.identity_id, self.console.cp.clock())
         # The issuer's redirect made this a cross-site navigation, so the browser would not send the
         # (SameSite=Strict) session cookie on a redirect from here: a page of ours moves on instead.
