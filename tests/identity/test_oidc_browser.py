@@ -14,11 +14,13 @@ import pytest
 from oidc_provider_mock import run_server_in_thread
 from sqlalchemy import select
 
-from tests.console.browser import browser  # noqa: F401 - the fixture
+from tests.console.browser import browser
 from tests.identity.conftest import CLIENT_SECRET, SsoStack, sso_stack
 from vaultgate.services import identity, members, teams
 from vaultgate.services.context import LOCAL_OPERATOR
 from vaultgate.store.models import IdentityUser, Member
+
+__all__ = ["browser"]
 
 
 @pytest.fixture
