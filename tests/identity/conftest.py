@@ -28,6 +28,7 @@ class SsoStack:
     settings: Settings
     cp: ControlPlane
     gateway: ThreadedServer
+    admin_token: str
 
     @property
     def url(self) -> str:
@@ -68,13 +69,14 @@ def sso_stack(tmp_path: Path, database_url: str, issuer: str, **settings: Any) -
         **settings,
     }
     config = Settings(**values)
-    bootstrap.init(config)
+    result = bootstrap.init(config)
+    assert result.admin_token is not None
     cp = bootstrap.open_control_plane(config)
     if secret:
         identity_signin.set_client_secret(cp, LOCAL_OPERATOR, secret)
     gateway = ThreadedServer(build(config), port=port).start()
     try:
-        yield SsoStack(config, cp, gateway)
+        yield SsoStack(config, cp, gateway, result.admin_token)
     finally:
         gateway.stop()
         cp.store.dispose()
