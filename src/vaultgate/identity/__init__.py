@@ -4,4 +4,4 @@ The protocols live here (what an identity provider sends and how it is checked);
 (members, their credentials, group mappings) is done by the services, like every other change.
 """
 
-__all__: list[str] = []
+__all__ = ["scim"]
