@@ -171,3 +171,22 @@ def test_body_not_json_or_too_large(stack: Stack, scim: Scim) -> None:
     big = b'{"schemas": ["' + USER.encode() + b'"], "userName": "' + b"a" * MAX_BODY_BYTES + b'"}'
     assert_scim_error(scim.post("/Users", content=big), 413, None)
     _unchanged(stack, before)
+
+
+def test_entra_shaped_attribute_updates_apply(stack: Stack, scim: Scim) -> None:
+    """What Entra ID sends for a changed mail or name (the counterpart of the refusals above)."""
+    url = f"/Users/{scim.user_id}"  # type: ignore[attr-defined]
+    operations = [
+        {"op": "Replace", "path": 'emails[type eq "work"].value', "value": "alice.new@example.com"},
+        {"op": "Replace", "path": "displayName", "value": "Alice Liddell"},
+        {"op": "Add", "path": "name.givenName", "value": "Alice"},
+        {"op": "Replace", "path": "externalId", "value": "00aa-entra-object"},
+    ]
+    answer = scim.patch(url, json={"schemas": [PATCH], "Operations": operations})
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["emails"] == [{"value": "alice.new@example.com"}]
+    assert (body["displayName"], body["externalId"]) == ("Alice Liddell", "00aa-entra-object")
+    assert "name" not in body
+    found = scim.get("/Users", params={"filter": 'externalId eq "00aa-entra-object"'}).json()
+    assert [r["id"] for r in found["Resources"]] == [scim.user_id]  # type: ignore[attr-defined]

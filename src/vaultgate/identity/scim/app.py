@@ -221,7 +221,6 @@ class _Collection:
     """One request on ``/Users`` or ``/Groups``: the verbs, shared; the model and the services, per kind."""
 
     model: type[Resource[Any]]
-    kind: str
     filterable: tuple[str, ...]
 
     def __init__(self, cp: ControlPlane, request: Request, document: Any, base: str, requested_at: datetime) -> None:
@@ -300,7 +299,6 @@ class _Collection:
 
 class _Users(_Collection):
     model = ScimUser
-    kind = "User"
     filterable = ("userName", "externalId")
 
     def create(self, resource: ScimUser) -> Resource[Any]:
@@ -323,7 +321,7 @@ class _Users(_Collection):
 
     def patch(self, ident: str, patch: PatchOp[Any]) -> Resource[Any]:
         def edit(current: scim_users.UserRecord) -> scim_users.UserState:
-            resource = user_resource(current, self.base)
+            resource = user_resource(current, self.base, to_patch=True)
             patch.patch(resource)
             return user_state(resource, active_default=current.state.active)
 
@@ -342,7 +340,6 @@ def _group_state(group: Group) -> scim_groups.GroupState:
 
 class _Groups(_Collection):
     model = Group
-    kind = "Group"
     filterable = ("displayName", "externalId")
 
     def create(self, resource: Group) -> Resource[Any]:

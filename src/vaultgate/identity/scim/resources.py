@@ -64,16 +64,20 @@ def _membership(group_id: str, name: str, base: str) -> GroupMembership:
     return GroupMembership(value=group_id, display=name, type="direct", ref=cast(Any, f"{base}/Groups/{group_id}"))
 
 
-def user_resource(record: UserRecord, base: str) -> ScimUser:
-    """The SCIM User of a stored record (``base``: the service's URL, ``…/scim/v2``)."""
+def user_resource(record: UserRecord, base: str, *, to_patch: bool = False) -> ScimUser:
+    """The SCIM User of a stored record (``base``: the service's URL, ``…/scim/v2``).
+
+    ``to_patch``: the resource a PATCH is applied to, whose email is the primary ``work`` one, so the
+    path Entra ID sends (``emails[type eq "work"].value``) finds it; responses carry the value only."""
     state = record.state
+    email = Email(value=state.email, type=Email.Type.work, primary=True) if to_patch else Email(value=state.email)
     return ScimUser(
         id=record.id,
         external_id=state.external_id,
         user_name=state.user_name,
         display_name=state.display_name,
         active=state.active,
-        emails=[Email(value=state.email)] if state.email else None,
+        emails=[email] if state.email else None,
         groups=[_membership(g, name, base) for g, name in record.groups] or None,
         meta=_meta("User", f"{base}/Users/{record.id}", record.created_at, record.updated_at, record.version),
     )
