@@ -23,6 +23,8 @@ from vaultgate.gateway.read import Networks
 from vaultgate.gateway.security_events import SecurityEvents
 from vaultgate.gateway.snapshot import Refresher
 from vaultgate.hooks import DataPlaneHooks
+from vaultgate.identity.scim.app import PREFIX as SCIM_PREFIX
+from vaultgate.identity.scim.app import build_scim_app
 from vaultgate.limits.admission import Limiter
 from vaultgate.limits.interface import LimiterBackend
 from vaultgate.limits.memory import MemoryBackend
@@ -72,6 +74,7 @@ class Gateway:
         self.data_plane = data_plane
         self.admin = admin
         self.console: ASGIApp | None = None  # the web console at /console (console/app.py)
+        self.scim: ASGIApp | None = None  # SCIM provisioning at /scim/v2 (identity/scim/app.py)
         self.refresher = refresher
         self.client = client
         self.recorder = recorder
@@ -133,6 +136,8 @@ class Gateway:
             await self.admin(scope, receive, send)
         elif self.console is not None and (path == "/console" or path.startswith("/console/")):
             await self.console(scope, receive, send)
+        elif self.scim is not None and (path == SCIM_PREFIX or path.startswith(SCIM_PREFIX + "/")):
+            await self.scim(scope, receive, send)
         else:
             err = GatewayError(404, "unknown_url", f"Unknown request URL: {scope['method']} {path}.")
             await send_response(send, 404, err.body(), [])
@@ -263,7 +268,7 @@ class Gateway:
 
 def _plane(path: str) -> str:
     """Which part of the server a path belongs to (a log label that carries nothing the client chose)."""
-    for prefix in ("/v1/", "/openai/", "/admin", "/healthz"):
+    for prefix in ("/v1/", "/openai/", "/admin", "/healthz", "/scim/v2"):
         if path.startswith(prefix):
             return prefix.rstrip("/")
     return "other paths"
@@ -362,6 +367,7 @@ def build(settings: config.Settings) -> Gateway:
     gateway.console = build_console_app(
         cp, settings, security=security, breakers=retries.breakers, proxies=trusted_proxies(settings.trusted_proxies)
     )
+    gateway.scim = build_scim_app(cp)
     gateway.retention = RetentionSchedule(cp, settings.usage_retention_days)
     gateway.metrics = metrics
     gateway.metrics_token = settings.metrics_token

@@ -12,3 +12,4 @@ app = typer.Typer(
 )
 
 from vaultgate.cli import identity_oidc  # noqa: E402,F401  (its commands join the group)
+from vaultgate.cli import identity_scim as _identity_scim  # noqa: E402,F401  - adds its commands to app
