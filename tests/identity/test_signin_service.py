@@ -119,3 +119,44 @@ def test_a_session_ends_when_its_link_is_gone(cp: ControlPlane) -> None:
         session.get(IdentityUser, signed.identity_id).oidc_subject = None  # type: ignore[union-attr]
     with cp.store.session() as session:
         assert identity_signin.linked_member(session, signed.identity_id) is None
+
+
+def _provisioned(cp: ControlPlane, name: str, external_id: str, *, scim_managed: bool = True) -> None:
+    """A member as SCIM provisioning leaves them: an identity row with the provider's externalId, no sign-in yet."""
+    members.add(cp, LOCAL_OPERATOR, name)
+    with cp.store.session() as session:
+        member = session.scalar(select(Member).where(Member.name == name))
+        assert member is not None
+        now = cp.clock()
+        session.add(
+            IdentityUser(
+                id=f"scim-{name}",
+                member_id=member.id,
+                external_id=external_id,
+                active=True,
+                scim_managed=scim_managed,
+                version=1,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+
+
+def test_a_scim_provisioned_person_is_linked_by_external_id_without_a_verified_email(cp: ControlPlane) -> None:
+    """Entra ID sends no email_verified: its SCIM externalId (the object id) is the ID token's ``oid``; Okta's
+    is the ``sub``. Either links the provisioned member; an identity SCIM does not manage never matches."""
+    _provisioned(cp, "entra-user", "6f1c-oid")
+    _provisioned(cp, "okta-user", "00u-okta-id")
+    _provisioned(cp, "hand-made", "hand-oid", scim_managed=False)
+    entra = identity_signin.sign_in(cp, person("entra-sub", email_verified=False, object_id="6f1c-oid"))
+    okta = identity_signin.sign_in(cp, person("00u-okta-id", email=None, email_verified=False))
+    assert entra.identity_id == "scim-entra-user" and okta.identity_id == "scim-okta-user"
+    with pytest.raises(NotAuthorised, match="no vaultgate member for this identity"):
+        identity_signin.sign_in(cp, person("hand-sub", email=None, object_id="hand-oid"))
+    with cp.store.session() as session:
+        subjects = {u.id: u.oidc_subject for u in session.scalars(select(IdentityUser))}
+    assert subjects == {"scim-entra-user": "entra-sub", "scim-okta-user": "00u-okta-id", "scim-hand-made": None}
+    # Linked now: the next sign-in is by (issuer, subject), and another subject with that oid is refused.
+    assert identity_signin.sign_in(cp, person("entra-sub", email_verified=False)).identity_id == "scim-entra-user"
+    with pytest.raises(NotAuthorised, match="no vaultgate member"):
+        identity_signin.sign_in(cp, person("other-sub", email=None, object_id="6f1c-oid"))

@@ -244,4 +244,5 @@ def person(claims: Mapping[str, Any], groups_claim: str) -> Person:
         name=_text(claims, "name", 200),
         username=_text(claims, "preferred_username", 200),
         groups=tuple(g for g in groups if isinstance(g, str))[:200] if isinstance(groups, list) else (),
+        object_id=_text(claims, "oid", 255),
     )

@@ -53,6 +53,8 @@ class Person:
     name: str | None = None
     username: str | None = None
     groups: tuple[str, ...] = ()
+    # Entra ID's immutable object id (the ``oid`` claim): what its SCIM provisioning sends as ``externalId``.
+    object_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,6 +175,23 @@ def _linked(session: Session, person: Person) -> IdentityUser | None:
     return session.scalar(select(IdentityUser).where(*pair))
 
 
+def _provisioned(session: Session, person: Person) -> IdentityUser | None:
+    """The SCIM-provisioned identity, not yet linked to a sign-in, whose ``externalId`` is this person's
+    subject or object id: the provider told vaultgate over SCIM who this is (Okta sends its user id, the
+    ``sub``; Entra ID its object id, the ``oid``), which needs no email, verified or not."""
+    ids = {i for i in (person.subject, person.object_id) if i}
+    found = list(
+        session.scalars(
+            select(IdentityUser).where(
+                IdentityUser.scim_managed.is_(True),
+                IdentityUser.oidc_subject.is_(None),
+                IdentityUser.external_id.in_(ids),
+            )
+        )
+    )
+    return found[0] if len(found) == 1 else None
+
+
 def _by_email(session: Session, person: Person) -> Member | None:
     if not person.email or not person.email_verified:
         return None
@@ -249,6 +268,12 @@ def _member(session: Session, cp: ControlPlane, person: Person) -> tuple[Identit
         if member is None or member.status in FINAL_STATES:
             raise NotAuthorised(NO_MEMBER)
         return link, member, False
+    provisioned = _provisioned(session, person)
+    if provisioned is not None:
+        member = session.get(Member, provisioned.member_id)
+        if member is None or member.status in FINAL_STATES:
+            raise NotAuthorised(NO_MEMBER)
+        return _link(session, cp, member, person), member, False
     member = _by_email(session, person)
     if member is not None:
         return _link(session, cp, member, person), member, False
