@@ -50,14 +50,14 @@ def _unchanged(stack: Stack, before: dict[str, Any]) -> None:
     ("body", "scim_type"),
     [
         pytest.param(
-            {"schemas": [USER], "userName": "carol", "nickName": "c"}, "invalidSyntax", id="unknown-attribute"
+            {"schemas": [USER], "userName": "carol", "favouriteColour": "c"}, "invalidSyntax", id="unknown-attribute"
         ),
         pytest.param({"schemas": [USER], "userName": "carol", "password": "hunter2"}, "invalidSyntax", id="password"),
         pytest.param(
             {
-                "schemas": [USER, "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"],
+                "schemas": [USER, "urn:example:params:scim:schemas:extension:acme:2.0:User"],
                 "userName": "carol",
-                "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {"department": "x"},
+                "urn:example:params:scim:schemas:extension:acme:2.0:User": {"badge": "x"},
             },
             "invalidSyntax",
             id="unknown-schema",
@@ -88,13 +88,18 @@ def test_conflicting_user_name_is_uniqueness_case_insensitively(stack: Stack, sc
 @pytest.mark.parametrize(
     ("operations", "scim_type"),
     [
-        pytest.param([{"op": "replace", "path": "nickName", "value": "x"}], "invalidPath", id="path-not-in-schema"),
+        pytest.param(
+            [{"op": "replace", "path": "favouriteColour", "value": "x"}], "invalidPath", id="path-not-in-schema"
+        ),
         pytest.param([{"op": "replace", "path": "emails[", "value": "x"}], "invalidPath", id="malformed-path"),
         pytest.param([{"op": "replace", "path": "groups", "value": []}], "mutability", id="read-only"),
         pytest.param([{"op": "frobnicate", "path": "active", "value": False}], "invalidValue", id="unknown-op"),
         pytest.param(
             # The first operation would deactivate; the second fails: nothing is written.
-            [{"op": "replace", "path": "active", "value": False}, {"op": "add", "path": "title", "value": "x"}],
+            [
+                {"op": "replace", "path": "active", "value": False},
+                {"op": "add", "path": "favouriteColour", "value": "x"},
+            ],
             "invalidPath",
             id="half-valid",
         ),
@@ -190,3 +195,45 @@ def test_entra_shaped_attribute_updates_apply(stack: Stack, scim: Scim) -> None:
     assert "name" not in body
     found = scim.get("/Users", params={"filter": 'externalId eq "00aa-entra-object"'}).json()
     assert [r["id"] for r in found["Resources"]] == [scim.user_id]  # type: ignore[attr-defined]
+
+
+ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+
+
+def test_standard_attributes_vaultgate_does_not_keep_are_dropped_never_stored(stack: Stack, scim: Scim) -> None:
+    """Entra ID's and Okta's default mappings send title, phone numbers, addresses, the enterprise extension…:
+    accepted (provisioning works unchanged) and discarded — none of it is in any table or in the answer."""
+    body = {
+        "schemas": [USER, ENTERPRISE],
+        "userName": "dora@example.com",
+        "active": True,
+        "displayName": "Dora",
+        "title": "Staff Engineer TITLE-MARK",
+        "preferredLanguage": "en-GB",
+        "name": {"givenName": "Dora", "familyName": "Explorer"},
+        "emails": [{"type": "work", "value": "dora@example.com", "primary": True}],
+        "phoneNumbers": [{"type": "mobile", "value": "+44 7700 900123"}],
+        "addresses": [{"type": "work", "streetAddress": "1 STREET-MARK", "country": "GB"}],
+        "externalId": "dora-oid",
+        ENTERPRISE: {"department": "DEPT-MARK", "employeeNumber": "E-77", "manager": {"value": "m-1"}},
+    }
+    made = scim.post("/Users", json=body)
+    assert made.status_code == 201, made.text
+    answer = made.json()
+    assert not {"title", "phoneNumbers", "addresses", "preferredLanguage", ENTERPRISE} & set(answer)
+    assert ENTERPRISE not in answer["schemas"]
+    operations = [
+        {"op": "Replace", "path": "title", "value": "TITLE-MARK-2"},
+        {"op": "Replace", "path": f"{ENTERPRISE}:department", "value": "DEPT-MARK-2"},
+        {"op": "Replace", "path": 'phoneNumbers[type eq "mobile"].value', "value": "+44 7700 900999"},
+        {"op": "Replace", "value": {"title": "TITLE-MARK-3", "displayName": "Dora E."}},
+    ]
+    patched = scim.patch(f"/Users/{answer['id']}", json={"schemas": [PATCH], "Operations": operations})
+    assert patched.status_code == 200, patched.text
+    assert patched.json()["displayName"] == "Dora E."
+    only_dropped = [{"op": "Replace", "path": "title", "value": "TITLE-MARK-4"}]
+    unchanged = scim.patch(f"/Users/{answer['id']}", json={"schemas": [PATCH], "Operations": only_dropped})
+    assert unchanged.status_code == 200, unchanged.text
+    stored = str(rows(stack))
+    for mark in ("TITLE-MARK", "STREET-MARK", "DEPT-MARK", "E-77", "7700", "en-GB"):
+        assert mark not in stored

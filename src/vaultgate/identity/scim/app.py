@@ -39,7 +39,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from vaultgate.identity.scim import discovery, listing
+from vaultgate.identity.scim import discovery, listing, minimise
 from vaultgate.identity.scim.auth import require_token
 from vaultgate.identity.scim.resources import (
     NestedGroup,
@@ -300,6 +300,14 @@ class _Collection:
 class _Users(_Collection):
     model = ScimUser
     filterable = ("userName", "externalId")
+
+    def run(self, method: str, ident: str | None) -> Response:
+        if isinstance(self.document, dict) and method in ("POST", "PUT", "PATCH") and ident != ".search":
+            asked = self.document.get("Operations")
+            self.document = minimise.user_document(self.document, patch=method == "PATCH")
+            if method == "PATCH" and ident is not None and asked and not self.document["Operations"]:
+                return self.answer(self.get(ident))  # only attributes vaultgate does not keep: nothing to change
+        return super().run(method, ident)
 
     def create(self, resource: ScimUser) -> Resource[Any]:
         state = user_state(resource, active_default=True)

@@ -3,8 +3,9 @@
 A User carries only what vaultgate keeps: ``userName``, ``displayName``, ``emails`` (one is kept: the
 primary one, else the first), ``active``, ``externalId``, and the read-only ``groups``. ``name`` is
 accepted on input (identity providers send ``name.givenName``/``familyName``) and only gives the display
-name when ``displayName`` is absent; it is neither published nor returned. Any other attribute or schema
-(the enterprise extension too) is refused with ``invalidSyntax`` by the models themselves.
+name when ``displayName`` is absent; it is neither published nor returned. The other standard attributes
+and the enterprise extension are dropped before parsing (``minimise``); anything else is refused with
+``invalidSyntax`` by the models themselves.
 """
 
 from __future__ import annotations
