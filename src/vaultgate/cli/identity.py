@@ -10,3 +10,5 @@ import typer
 app = typer.Typer(
     help="Single sign-on (OIDC), SCIM provisioning, group mappings and reconciliation.", no_args_is_help=True
 )
+
+from vaultgate.cli import identity_sync  # noqa: E402, F401  (its commands join the group)

@@ -15,6 +15,7 @@ __all__ = [
     "evidence_bundle",
     "evidence_period",
     "identity",
+    "identity_sync",
     "keys",
     "leaks",
     "members",
