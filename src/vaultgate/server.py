@@ -33,6 +33,7 @@ from vaultgate.policy.grants import PolicyError, parse_network
 from vaultgate.privacy.guard import PrivacyGuard
 from vaultgate.services import objects, snapshot_loader, usage
 from vaultgate.services.bootstrap import open_control_plane
+from vaultgate.services.break_glass import BreakGlass
 from vaultgate.services.retention import RetentionSchedule
 from vaultgate.tracing import Tracing, tracing_from
 from vaultgate.upstream.azure import AzureAdapter
@@ -355,9 +356,10 @@ def build(settings: config.Settings) -> Gateway:
         security=security,
     )
     refresher.on_swap.append(data_plane.snapshot_swapped)  # kill switches reach requests in flight
-    gateway = Gateway(
-        data_plane, build_admin_app(cp, docs=settings.admin_docs), refresher, client, recorder, limiter, hooks, limits
-    )
+    # Owners' admin tokens are break-glass once identity is managed elsewhere (services/break_glass.py).
+    break_glass = BreakGlass(cp, sso_configured=bool(settings.oidc_issuer))
+    admin = build_admin_app(cp, docs=settings.admin_docs, break_glass=break_glass)
+    gateway = Gateway(data_plane, admin, refresher, client, recorder, limiter, hooks, limits)
     # The console counts refused sign-ins with the data plane's security events and reads its breakers.
     gateway.console = build_console_app(
         cp, settings, security=security, breakers=retries.breakers, proxies=trusted_proxies(settings.trusted_proxies)

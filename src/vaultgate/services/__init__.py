@@ -7,6 +7,7 @@ __all__ = [
     "audit_trail",
     "backup",
     "bootstrap",
+    "break_glass",
     "compliance_records",
     "context",
     "credentials",
