@@ -28,6 +28,7 @@ __all__ = [
     "quickstart",
     "residency",
     "retention",
+    "revocation_timing",
     "rotation_sweep",
     "routes",
     "short_lived",
