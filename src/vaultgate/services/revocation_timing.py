@@ -29,7 +29,7 @@ def deprovisions_between(cp: ControlPlane, start: datetime, end: datetime) -> li
             select(AuditEvent.seq, AuditEvent.target, AuditEvent.details)
             .where(AuditEvent.action == "identity.deprovision", AuditEvent.outcome == "ok", AuditEvent.at >= start)
             .order_by(AuditEvent.seq)
-        ).all()
+        ).tuples().all()
     found: list[tuple[int, str]] = []
     for seq, target, details in rows:
         raw = details.get("requested_at") if isinstance(details, dict) else None
@@ -38,7 +38,7 @@ def deprovisions_between(cp: ControlPlane, start: datetime, end: datetime) -> li
         except ValueError:
             continue
         if target and start <= requested <= end:
-            found.append((int(seq), str(target)))
+            found.append((seq, target))
     return found
 
 
