@@ -21,8 +21,11 @@ from vaultgate.gateway.object_directory import ObjectDirectory
 from vaultgate.gateway.pipeline import DataPlane
 from vaultgate.gateway.read import Networks
 from vaultgate.gateway.security_events import SecurityEvents
-from vaultgate.gateway.snapshot import Refresher
+from vaultgate.gateway.snapshot import Refresher, Snapshot
 from vaultgate.hooks import DataPlaneHooks
+from vaultgate.identity.revocation import RevocationTimer
+from vaultgate.identity.scim.app import PREFIX as SCIM_PREFIX
+from vaultgate.identity.scim.app import build_scim_app
 from vaultgate.limits.admission import Limiter
 from vaultgate.limits.interface import LimiterBackend
 from vaultgate.limits.memory import MemoryBackend
@@ -73,6 +76,7 @@ class Gateway:
         self.data_plane = data_plane
         self.admin = admin
         self.console: ASGIApp | None = None  # the web console at /console (console/app.py)
+        self.scim: ASGIApp | None = None  # SCIM provisioning at /scim/v2 (identity/scim/app.py)
         self.refresher = refresher
         self.client = client
         self.recorder = recorder
@@ -134,6 +138,8 @@ class Gateway:
             await self.admin(scope, receive, send)
         elif self.console is not None and (path == "/console" or path.startswith("/console/")):
             await self.console(scope, receive, send)
+        elif self.scim is not None and (path == SCIM_PREFIX or path.startswith(SCIM_PREFIX + "/")):
+            await self.scim(scope, receive, send)
         else:
             err = GatewayError(404, "unknown_url", f"Unknown request URL: {scope['method']} {path}.")
             await send_response(send, 404, err.body(), [])
@@ -264,10 +270,15 @@ class Gateway:
 
 def _plane(path: str) -> str:
     """Which part of the server a path belongs to (a log label that carries nothing the client chose)."""
-    for prefix in ("/v1/", "/openai/", "/admin", "/healthz"):
+    for prefix in ("/v1/", "/openai/", "/admin", "/healthz", "/scim/v2"):
         if path.startswith(prefix):
             return prefix.rstrip("/")
     return "other paths"
+
+
+def _serves_member(snapshot: Snapshot, member_id: str) -> bool:
+    """Whether the snapshot still honours a key or short-lived token of the member."""
+    return any(grant.member_id == member_id for grant in (*snapshot.grants.values(), *snapshot.tokens.values()))
 
 
 def _usage_states(recorder: UsageRecorder) -> dict[str, float]:
@@ -364,6 +375,11 @@ def build(settings: config.Settings) -> Gateway:
     gateway.console = build_console_app(
         cp, settings, security=security, breakers=retries.breakers, proxies=trusted_proxies(settings.trusted_proxies)
     )
+    # The SCIM app, measured: each deprovisioning it makes is audited with the time until this replica's
+    # snapshot stopped serving the member's keys (identity/revocation.py).
+    timer = RevocationTimer(build_scim_app(cp), cp, lambda member_id: _serves_member(refresher.current, member_id))
+    refresher.on_swap.append(timer.swapped)
+    gateway.scim = timer
     gateway.retention = RetentionSchedule(cp, settings.usage_retention_days)
     gateway.metrics = metrics
     gateway.metrics_token = settings.metrics_token

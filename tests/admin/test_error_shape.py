@@ -14,6 +14,7 @@ from tests.conftest import Stack
 
 from vaultgate.admin import (
     routes_compliance,
+    routes_identity,
     routes_keys,
     routes_objects,
     routes_org,
@@ -24,6 +25,7 @@ from vaultgate.admin import (
 
 ROUTE_MODULES = (
     routes_compliance,
+    routes_identity,
     routes_keys,
     routes_objects,
     routes_org,

@@ -17,13 +17,24 @@ from tests.conftest import Stack
 from vaultgate.services import admin_tokens, audit_trail, keys, members, subject_rights, teams
 from vaultgate.services.context import LOCAL_OPERATOR, Actor, Role
 from vaultgate.services.errors import Conflict, NotAuthorised, NotFound
-from vaultgate.store.models import AuditEvent, Base, Member, ShortLivedToken, UsageEvent
+from vaultgate.store.models import (
+    AuditEvent,
+    Base,
+    IdentityGroup,
+    IdentityGroupMember,
+    IdentityUser,
+    Member,
+    ShortLivedToken,
+    UsageEvent,
+)
 
 Cli = Callable[..., tuple[int, str, str]]
 NAME, EMAIL = "zebra-quinn", "zebra.quinn@example.org"
 KEY_NAMES = ("quinn-laptop-key", "quinn-ci-key")
 DISPLAY_NAME = "Zebra Quinn-Marlowe"
-PERSONAL = (NAME, EMAIL, DISPLAY_NAME, *KEY_NAMES)
+# What only the identity provider knows: the SCIM externalId and the OIDC subject.
+EXTERNAL_ID, OIDC_SUBJECT = "quinn-entra-object-7f3a", "quinn-oidc-subject-91c2"
+PERSONAL = (NAME, EMAIL, DISPLAY_NAME, *KEY_NAMES, EXTERNAL_ID, OIDC_SUBJECT)
 
 
 def every_row(stack: Stack) -> str:
@@ -83,6 +94,29 @@ def make_member(stack: Stack) -> tuple[str, list[str], str]:
                 parent_key_hash=None,
             )
         )
+        # Provisioned by an identity provider: a SCIM resource in a group, with an OIDC subject.
+        now = cp.clock()
+        session.add(
+            IdentityUser(
+                id="scu_" + secrets.token_hex(8),
+                member_id=member_id,
+                external_id=EXTERNAL_ID,
+                active=True,
+                scim_managed=True,
+                oidc_issuer="https://idp.example.org",
+                oidc_subject=OIDC_SUBJECT,
+                version=1,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        session.add(
+            IdentityGroup(id="scg_" + secrets.token_hex(8), display_name="lab-people", created_at=now, updated_at=now)
+        )
+        session.flush()
+        user_id = session.scalar(select(IdentityUser.id).where(IdentityUser.member_id == member_id))
+        group_id = session.scalar(select(IdentityGroup.id))
+        session.add(IdentityGroupMember(group_id=group_id, user_id=user_id))
     return member_id, [k.token for k in created], admin_token
 
 
@@ -106,6 +140,9 @@ def test_erasure_leaves_no_personal_data_in_any_table(stack: Stack, cli: Cli) ->
         assert member is not None
         assert (member.name, member.email, member.status) == (pseudonym, None, "erased")
         assert session.scalar(select(func.count()).select_from(ShortLivedToken)) == 0
+        assert session.scalar(select(func.count()).select_from(IdentityUser)) == 0
+        assert session.scalar(select(func.count()).select_from(IdentityGroupMember)) == 0
+        assert session.scalar(select(func.count()).select_from(IdentityGroup)) == 1  # the group is not theirs
         erasures = session.scalars(select(AuditEvent).where(AuditEvent.action == "member.erase")).all()
     assert [(e.target, e.actor, e.outcome) for e in erasures] == [(member_id, "cli", "ok")]
     assert erasures[0].details == {"keys_revoked": 2, "admin_tokens_revoked": 1, "short_lived_tokens_deleted": 1}

@@ -17,6 +17,7 @@ PREFIXES = {
     "vgk_": TokenKind.MEMBER_KEY,
     "vga_": TokenKind.ADMIN_TOKEN,
     "vgt_": TokenKind.SHORT_LIVED,
+    "vgs_": TokenKind.SCIM_TOKEN,
 }
 
 random_parts = st.text(alphabet=ALPHABET, min_size=32, max_size=32)
@@ -181,8 +182,10 @@ def test_token_pattern_finds_tokens_in_text() -> None:
     k = tokens.mint(TokenKind.MEMBER_KEY)
     a = tokens.mint(TokenKind.ADMIN_TOKEN)
     t = tokens.mint(TokenKind.SHORT_LIVED)
+    s = tokens.mint(TokenKind.SCIM_TOKEN)
     text = f'export OPENAI_API_KEY={k}\n{{"token": "{a}"}} and a url https://x/?key={t}&y=1\nAuthorization: Bearer {k}.'
-    assert [m.group(0) for m in TOKEN_PATTERN.finditer(text)] == [k, a, t, k]
+    text += f"\nSCIM_TOKEN={s}"
+    assert [m.group(0) for m in TOKEN_PATTERN.finditer(text)] == [k, a, t, k, s]
 
 
 def test_token_pattern_ignores_lookalikes() -> None:

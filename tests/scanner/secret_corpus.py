@@ -29,6 +29,7 @@ POSITIVES: list[tuple[str, str, str]] = [
     ("vaultgate", "{vgk}", "vaultgate-token"),
     ("vaultgate", "{vga}", "vaultgate-token"),
     ("vaultgate", "{vgt}", "vaultgate-token"),
+    ("vaultgate", "{vgs}", "vaultgate-token"),
     ("azure", "{hex:32}", "azure-api-key"),
     ("anthropic", "sk-ant-api03-{b64url:93}AA", "anthropic-api-key"),
     ("aws", "AKIA{B32:16}", "aws-access-key-id"),

@@ -9,6 +9,7 @@ from fastapi.routing import APIRoute
 from vaultgate.admin import (
     errors,
     routes_compliance,
+    routes_identity,
     routes_identity_sync,
     routes_keys,
     routes_objects,
@@ -69,6 +70,7 @@ def build_admin_app(cp: ControlPlane, *, docs: bool = False, break_glass: BreakG
         routes_routing,
         routes_compliance,
         routes_usage,
+        routes_identity,
         routes_identity_sync,
     ):
         app.include_router(module.router)

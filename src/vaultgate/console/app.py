@@ -26,6 +26,7 @@ from vaultgate.console.actions_org import OrgActions
 from vaultgate.console.html import EMPTY, Html, esc, notice
 from vaultgate.console.session import COOKIE, LIFETIME, SIGNIN_COOKIE, SessionSigner
 from vaultgate.console.signin import actor_for, credential_kind
+from vaultgate.console.sso import SingleSignOn
 from vaultgate.console.visit import Refused, Visit
 from vaultgate.gateway import security_events
 from vaultgate.gateway.read import Address, Networks, client_ip
@@ -114,6 +115,7 @@ class Console:
         self.break_glass = BreakGlass(cp, sso_configured=bool(settings.oidc_issuer))
         folder = resources.files("vaultgate.console") / "static"
         self.static = {name: (folder / name).read_bytes() for name in _STATIC}
+        self.sso = SingleSignOn(self)
 
     # ---- plumbing ------------------------------------------------------------------------
 
@@ -188,6 +190,7 @@ class Console:
                 hint="vga_… signs in with your admin role; vgk_… shows your own keys and usage.",
             )
             + '<div class="field"><button type="submit" class="primary">Sign in</button></div></form>'
+            + self.sso.signin_link()
         )
         response = self.render("Sign in", body, None, status=status)
         response.set_cookie(SIGNIN_COOKIE, nonce, httponly=True, samesite="strict", path="/console/signin")
@@ -240,6 +243,12 @@ class Console:
             credential, reason = security_events.MALFORMED, security_events.MALFORMED
         else:  # well-formed: unknown, revoked, expired, a canary, an inactive member, or not a sign-in credential
             credential, reason = parsed.display, security_events.UNKNOWN
+        self.count_signin_failure(request, credential, reason)
+
+    def count_signin_failure(self, request: Request, credential: str, reason: str) -> None:
+        """Count a refused sign-in (``credential``: a display form or a kind, never a secret) from the client."""
+        if self.security is None:
+            return
         client = request.client
         peer = _address(client.host) if client else None
         forwarded = request.headers.get("x-forwarded-for")
@@ -386,6 +395,8 @@ def build_console_app(
     table: list[tuple[str, Callable[..., Any], list[str]]] = [
         ("/console", c.home, ["GET"]),
         ("/console/signin", c.signin_page, ["GET"]),
+        ("/console/sso/start", c.sso.start, ["GET"]),
+        ("/console/sso/callback", c.sso.callback, ["GET"]),
         ("/console/static/{name}", c.asset, ["GET"]),
     ]
     app = Starlette(

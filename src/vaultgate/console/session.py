@@ -20,7 +20,10 @@ from vaultgate.keys.hashing import TokenHasher
 COOKIE = "vg_console"
 SIGNIN_COOKIE = "vg_console_signin"
 LIFETIME = timedelta(hours=8)
-KINDS = ("admin", "key")  # an admin token (vga_) or a member key (vgk_)
+SSO_STATE_COOKIE = "vg_console_sso"
+SSO_STATE_LIFETIME = timedelta(minutes=10)
+# an admin token (vga_), a member key (vgk_), or a single sign-on (the credential is the identity link's id)
+KINDS = ("admin", "key", "sso")
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +75,21 @@ class SessionSigner:
     def csrf_ok(self, session: Session, token: str | None) -> bool:
         """Whether a posted token belongs to this session (constant-time)."""
         return bool(token) and hmac.compare_digest(str(token), self.csrf_token(session))
+
+    def sso_state_cookie(self, state: str, now: datetime) -> str:
+        """The cookie binding a single sign-on under way to this browser: its state, until when, signed."""
+        body = f"{state}.{int((now + SSO_STATE_LIFETIME).timestamp())}"
+        return f"{body}.{self._mac('sso-state', body)}"
+
+    def sso_state(self, value: str | None, now: datetime) -> str | None:
+        """The state a single sign-on cookie carries, or None when it is missing, forged or expired."""
+        if not value or len(value) > 200:
+            return None
+        body, _, mac = value.rpartition(".")
+        state, _, expires = body.partition(".")
+        if not hmac.compare_digest(mac, self._mac("sso-state", body)) or not expires.isdigit():
+            return None
+        return state if int(expires) > now.timestamp() else None
 
     @staticmethod
     def new_signin_nonce() -> str:

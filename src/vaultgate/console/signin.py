@@ -2,8 +2,9 @@
 
 An admin token (``vga_``) acts with its role, as on the admin API (``services.access.effective_role``);
 a member key (``vgk_``) signs in to the member view: its member, with the ``member`` role whatever
-their own role is. A revoked, expired, not-yet-valid or canary credential, or a member who is not
-active, is one answer: no session.
+their own role is; a single sign-on (``sso``) acts as its member with the member's own role, for
+as long as the identity link exists and the member is active. A revoked, expired, not-yet-valid or
+canary credential, or a member who is not active, is one answer: no session.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from sqlalchemy import select
 from vaultgate.keys import tokens
 from vaultgate.services.access import effective_role
 from vaultgate.services.context import Actor, ControlPlane, Role
+from vaultgate.services.identity_signin import linked_member
 from vaultgate.store.models import AdminToken, Member, MemberKey
 
 
@@ -64,4 +66,9 @@ def actor_for(cp: ControlPlane, kind: str, credential_hash: str) -> Actor | None
             if (key.not_before is not None and key.not_before > now) or member.status != "active":
                 return None
             return Actor(member.name, Role.MEMBER, member.id, member.team_id)
+        if kind == "sso":
+            linked = linked_member(session, credential_hash)
+            if linked is None:
+                return None
+            return Actor(linked.name, Role(linked.role), linked.id, linked.team_id)
     return None

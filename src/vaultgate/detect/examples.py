@@ -7,7 +7,7 @@ rightly complain); rule examples and the labelled corpus are templates such as
 Placeholders: ``{b62:N}`` base62, ``{b64url:N}`` base62 plus ``-`` and ``_``,
 ``{b64:N}`` standard base64 alphabet, ``{hex:N}``/``{HEX:N}`` hex, ``{B32:N}`` RFC 4648
 base32, ``{upnum:N}`` uppercase letters and digits, ``{digits:N}``, ``{vgk}``/``{vga}``/
-``{vgt}`` checksum-valid vaultgate tokens, ``{vgk_bad}`` one with a wrong checksum,
+``{vgt}``/``{vgs}`` checksum-valid vaultgate tokens, ``{vgk_bad}`` one with a wrong checksum,
 ``{pem:KIND}`` a private-key block (KIND such as ``RSA`` or ``OPENSSH``, ``-`` for none).
 """
 
@@ -29,7 +29,7 @@ _ALPHABETS = {
     "upnum": string.ascii_uppercase + string.digits,
     "digits": string.digits,
 }
-_PLACEHOLDER = re.compile(r"\{(b62|b64url|b64|hex|HEX|B32|upnum|digits|vgk|vga|vgt|vgk_bad|pem)(?::([^}]*))?\}")
+_PLACEHOLDER = re.compile(r"\{(b62|b64url|b64|hex|HEX|B32|upnum|digits|vgk|vga|vgt|vgs|vgk_bad|pem)(?::([^}]*))?\}")
 
 
 def random_string(rng: random.Random, alphabet: str, length: int) -> str:

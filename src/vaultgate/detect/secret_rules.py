@@ -40,10 +40,10 @@ _AZURE_GUARD = _AZURE_NAME + r"[0-9a-f]{32}"
 RULES: tuple[SecretRule, ...] = (
     SecretRule(
         id="vaultgate-token",
-        description="vaultgate member key, admin token or short-lived token (checksum valid)",
+        description="vaultgate member key, admin token, short-lived token or SCIM token (checksum valid)",
         severity=Severity.CRITICAL,
         pattern=TOKEN_PATTERN.pattern,
-        anchors=("vg[kat]_",),
+        anchors=("vg[kats]_",),
         boundary=False,
         check_placeholders=False,
         validate=v.vaultgate_token,
@@ -52,6 +52,7 @@ RULES: tuple[SecretRule, ...] = (
             Example("OPENAI_API_KEY={vgk}", True),
             Example('client = OpenAI(api_key="{vga}")', True),
             Example("token: {vgt}\n", True),
+            Example("SCIM_BEARER={vgs}", True),
             Example("OPENAI_API_KEY={vgk_bad}", False),
             Example("vgk_{b62:37}", False),
         ),

@@ -177,7 +177,7 @@ _HEX = re.compile(r"^[0-9a-fA-F]+$")
 
 # Values in a format that a precise rule owns: that rule decides (a vaultgate token with a
 # wrong checksum, a publishable Stripe key), not the generic one.
-_OWNED_PREFIX = re.compile(r"^(?:vg[kat]_|sk-|gh[pousr]_|github_pat_|xox[a-z]-|[spr]k_(?:live|test)_|AIza|A[KS]IA)")
+_OWNED_PREFIX = re.compile(r"^(?:vg[kats]_|sk-|gh[pousr]_|github_pat_|xox[a-z]-|[spr]k_(?:live|test)_|AIza|A[KS]IA)")
 # SCREAMINGCASE compounds (SIGNINGSECRET, REFRESHTOKEN) end with one of these.
 _SECRET_SUFFIXES = (
     "secret",

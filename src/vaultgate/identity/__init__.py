@@ -4,4 +4,10 @@ The protocols live here (what an identity provider sends and how it is checked);
 (members, their credentials, group mappings) is done by the services, like every other change.
 """
 
-__all__: list[str] = []
+# Public modules: other packages import from these only (docs/ARCHITECTURE.md, "Public names").
+__all__ = [
+    "oidc",
+    "oidc_tokens",
+    "revocation",
+    "scim",
+]

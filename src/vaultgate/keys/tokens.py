@@ -1,6 +1,6 @@
 """The vaultgate token format: prefix, 32 random base62 characters, 6-digit base62 CRC32.
 
-``vgk_`` member key, ``vga_`` admin token, ``vgt_`` short-lived token. The checksum lets
+``vgk_`` member key, ``vga_`` admin token, ``vgt_`` short-lived token, ``vgs_`` SCIM token. The checksum lets
 any scanner validate a token offline with no false positives; the secret part is never
 stored, only its keyed hash (see :mod:`vaultgate.keys.hashing`).
 """
@@ -27,11 +27,12 @@ class TokenKind(enum.Enum):
     MEMBER_KEY = "vgk_"
     ADMIN_TOKEN = "vga_"  # noqa: S105 - a prefix, not a secret
     SHORT_LIVED = "vgt_"
+    SCIM_TOKEN = "vgs_"  # noqa: S105 - a prefix, not a secret
 
 
 # A token anywhere in text: used by the scanner and the prompt secret check.
 # Bounded by anything but base62, so ``KEY_vgk_...`` and ``"vgk_..."`` are found alike.
-TOKEN_PATTERN = re.compile(r"(?<![0-9A-Za-z])vg[kat]_[0-9A-Za-z]{38}(?![0-9A-Za-z])")
+TOKEN_PATTERN = re.compile(r"(?<![0-9A-Za-z])vg[kats]_[0-9A-Za-z]{38}(?![0-9A-Za-z])")
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,11 +25,15 @@ REPLICA = Actor(name="gateway", role=Role.OWNER)
 def deprovisions_between(cp: ControlPlane, start: datetime, end: datetime) -> list[tuple[int, str]]:
     """(audit seq, member id) of the ``identity.deprovision`` records whose call arrived within [start, end]."""
     with cp.store.session() as session:
-        rows = session.execute(
-            select(AuditEvent.seq, AuditEvent.target, AuditEvent.details)
-            .where(AuditEvent.action == "identity.deprovision", AuditEvent.outcome == "ok", AuditEvent.at >= start)
-            .order_by(AuditEvent.seq)
-        ).tuples().all()
+        rows = (
+            session.execute(
+                select(AuditEvent.seq, AuditEvent.target, AuditEvent.details)
+                .where(AuditEvent.action == "identity.deprovision", AuditEvent.outcome == "ok", AuditEvent.at >= start)
+                .order_by(AuditEvent.seq)
+            )
+            .tuples()
+            .all()
+        )
     found: list[tuple[int, str]] = []
     for seq, target, details in rows:
         raw = details.get("requested_at") if isinstance(details, dict) else None

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from vaultgate.services import access, members
@@ -27,6 +27,8 @@ from vaultgate.services.refusals import refusals_audited
 from vaultgate.store.models import (
     AdminToken,
     AuditEvent,
+    IdentityGroupMember,
+    IdentityUser,
     MemberKey,
     OwnedObject,
     Team,
@@ -192,6 +194,10 @@ def erase(cp: ControlPlane, actor: Actor, name: str) -> Erasure:
         revoked, tokens_revoked, deleted = members.revoke_credentials(session, member, now, ERASED)
         for key in session.scalars(select(MemberKey).where(MemberKey.member_id == member.id)):
             key.name = None  # a key's name may be personal ("quinn-laptop")
+        # What the identity provider gave (SCIM externalId, OIDC subject) goes with the SCIM resource.
+        identity_ids = list(session.scalars(select(IdentityUser.id).where(IdentityUser.member_id == member.id)))
+        session.execute(delete(IdentityGroupMember).where(IdentityGroupMember.user_id.in_(identity_ids)))
+        session.execute(delete(IdentityUser).where(IdentityUser.id.in_(identity_ids)))
         member.name = pseudonym(cp, member.id)
         member.email = None
         member.display_name = None

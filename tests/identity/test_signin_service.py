@@ -1,0 +1,121 @@
+"""services.identity_signin on SQLite and PostgreSQL: pending sign-ins claimed once and only while fresh, and
+which member a verified identity signs in as (linked, matched by verified email, created from a mapping)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from vaultgate.config import Settings
+from vaultgate.services import bootstrap, identity, identity_signin, members, teams
+from vaultgate.services.context import LOCAL_OPERATOR, ControlPlane
+from vaultgate.services.errors import InvalidInput, NotAuthorised
+from vaultgate.services.identity_signin import Person
+from vaultgate.store.models import AuditEvent, IdentityLogin, IdentityUser, Member
+
+ISSUER = "https://idp.example"
+
+
+@pytest.fixture
+def cp(tmp_path: Path, database_url: str) -> Iterator[ControlPlane]:
+    settings = Settings(data_dir=tmp_path / "data", database_url=database_url)
+    bootstrap.init(settings)
+    plane = bootstrap.open_control_plane(settings)
+    yield plane
+    plane.store.dispose()
+
+
+def person(sub: str = "s-1", **kw: object) -> Person:
+    values: dict[str, object] = {"email": f"{sub}@example.com", "email_verified": True, **kw}
+    return Person(issuer=ISSUER, subject=sub, **values)  # type: ignore[arg-type]
+
+
+def test_a_pending_sign_in_is_claimed_once(cp: ControlPlane) -> None:
+    pending = identity_signin.start(cp)
+    with cp.store.session() as session:
+        row = session.scalars(select(IdentityLogin)).one()
+        assert row.state_hash != pending.state and pending.state not in row.state_hash  # only a keyed hash
+    assert identity_signin.claim(cp, pending.state) == pending
+    with pytest.raises(InvalidInput, match="this sign-in link was already used"):
+        identity_signin.claim(cp, pending.state)
+    with pytest.raises(InvalidInput, match="unknown or has expired"):
+        identity_signin.claim(cp, "never-issued")
+
+
+def test_a_pending_sign_in_lasts_ten_minutes_and_old_ones_are_purged(cp: ControlPlane) -> None:
+    now = [datetime(2030, 1, 1, tzinfo=UTC)]
+    cp.clock = lambda: now[0]
+    old = identity_signin.start(cp)
+    now[0] += timedelta(minutes=10, seconds=1)
+    with pytest.raises(InvalidInput, match="longer than 10 minutes"):
+        identity_signin.claim(cp, old.state)
+    fresh = identity_signin.start(cp)  # purges the old row
+    with cp.store.session() as session:
+        assert session.scalars(select(IdentityLogin.nonce)).all() == [fresh.nonce]
+
+
+def test_jit_creation_takes_the_mapped_team_and_role_and_a_free_name(cp: ControlPlane) -> None:
+    teams.create(cp, LOCAL_OPERATOR, "platform")
+    identity.set_mapping(cp, LOCAL_OPERATOR, "eng", "platform", "admin")
+    members.add(cp, LOCAL_OPERATOR, "dana")  # the name the issuer suggests is taken by someone else
+    signed = identity_signin.sign_in(cp, person("s-dana", username="dana", name="Dana D", groups=("eng", "x")))
+    assert signed.created
+    with cp.store.session() as session:
+        member = session.get(Member, signed.member_id)
+        assert member is not None
+        assert (member.name, member.role, member.display_name) == ("dana-2", "admin", "Dana D")
+        assert session.get(IdentityUser, signed.identity_id).oidc_subject == "s-dana"  # type: ignore[union-attr]
+        actions = [r.action for r in session.scalars(select(AuditEvent).where(AuditEvent.target == member.id))]
+        assert "identity.signin_created" in actions and "identity.signin" in actions
+    again = identity_signin.sign_in(cp, person("s-dana", username="dana", groups=("eng",)))
+    assert (again.member_id, again.created) == (signed.member_id, False)
+
+
+def test_the_mapping_moves_a_member_on_sign_in_but_not_an_owner_nor_a_scim_managed_one(cp: ControlPlane) -> None:
+    identity.set_mapping(cp, LOCAL_OPERATOR, "readers", None, "auditor")
+    members.add(cp, LOCAL_OPERATOR, "eve", email="s-eve@example.com")
+    members.add(cp, LOCAL_OPERATOR, "olga", email="s-olga@example.com", role="owner")
+    members.add(cp, LOCAL_OPERATOR, "sam", email="s-sam@example.com")
+    identity_signin.sign_in(cp, person("s-eve", groups=("readers",)))
+    identity_signin.sign_in(cp, person("s-olga", groups=("readers",)))
+    first = identity_signin.sign_in(cp, person("s-sam"))
+    with cp.store.session() as session:
+        session.get(IdentityUser, first.identity_id).scim_managed = True  # type: ignore[union-attr]
+    identity_signin.sign_in(cp, person("s-sam", groups=("readers",)))
+    roles = {m.name: m.role for m in members.list_members(cp, LOCAL_OPERATOR)}
+    assert (roles["eve"], roles["olga"], roles["sam"]) == ("auditor", "owner", "member")
+
+
+def test_refusals_change_nothing(cp: ControlPlane) -> None:
+    members.add(cp, LOCAL_OPERATOR, "ann", email="s-ann@example.com")
+    members.add(cp, LOCAL_OPERATOR, "twin1", email="twin@example.com")
+    members.add(cp, LOCAL_OPERATOR, "twin2", email="TWIN@example.com")
+    identity_signin.sign_in(cp, person("s-ann"))
+    with pytest.raises(NotAuthorised, match="linked to another single sign-on identity"):
+        identity_signin.sign_in(cp, person("s-other", email="s-ann@example.com"))
+    with pytest.raises(NotAuthorised, match="several vaultgate members have this email"):
+        identity_signin.sign_in(cp, person("s-twin", email="twin@example.com"))
+    with pytest.raises(NotAuthorised, match="email domain may not sign in"):
+        identity_signin.sign_in(cp, person("s-ann"), ["corp.example"])
+    with pytest.raises(NotAuthorised, match="email domain may not sign in"):  # unverified: not in any domain
+        identity_signin.sign_in(cp, person("s-ann", email_verified=False), ["example.com"])
+    members.remove(cp, LOCAL_OPERATOR, "ann")
+    with pytest.raises(NotAuthorised, match="no vaultgate member for this identity"):
+        identity_signin.sign_in(cp, person("s-ann"))
+    with cp.store.session() as session:
+        links = session.scalars(select(IdentityUser)).all()
+        assert [(u.oidc_subject) for u in links] == ["s-ann"]
+
+
+def test_a_session_ends_when_its_link_is_gone(cp: ControlPlane) -> None:
+    members.add(cp, LOCAL_OPERATOR, "lee", email="s-lee@example.com")
+    signed = identity_signin.sign_in(cp, person("s-lee"))
+    with cp.store.session() as session:
+        assert identity_signin.linked_member(session, signed.identity_id) is not None
+        session.get(IdentityUser, signed.identity_id).oidc_subject = None  # type: ignore[union-attr]
+    with cp.store.session() as session:
+        assert identity_signin.linked_member(session, signed.identity_id) is None
