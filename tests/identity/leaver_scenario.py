@@ -219,7 +219,9 @@ class LeaverStage:
             with self.cp.store.session() as session:
                 record = session.scalar(
                     select(AuditEvent).where(
-                        AuditEvent.action == "identity.revocation_effective", AuditEvent.target == member_id
+                        AuditEvent.action == "identity.revocation_effective",
+                        AuditEvent.target == member_id,
+                        AuditEvent.outcome == "ok",  # not "timeout": the swap came
                     )
                 )
                 if record is not None:
