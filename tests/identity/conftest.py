@@ -90,5 +90,5 @@ def hostile() -> Iterator[HostileIssuer]:
 
 
 @pytest.fixture
-def stack(tmp_path: Path, database_url: str, hostile: HostileIssuer) -> Iterator[SsoStack]:
+def sso(tmp_path: Path, database_url: str, hostile: HostileIssuer) -> Iterator[SsoStack]:
     yield from sso_stack(tmp_path, database_url, hostile.issuer)

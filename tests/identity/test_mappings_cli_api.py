@@ -15,9 +15,9 @@ from vaultgate.services.context import LOCAL_OPERATOR
 from vaultgate.store.models import AuditEvent
 
 
-def test_mappings_from_the_cli(stack: SsoStack) -> None:
-    s = stack.settings
-    teams.create(stack.cp, LOCAL_OPERATOR, "platform")
+def test_mappings_from_the_cli(sso: SsoStack) -> None:
+    s = sso.settings
+    teams.create(sso.cp, LOCAL_OPERATOR, "platform")
     assert run_for(s, "identity", "map", "set", "eng", "--team", "platform", "--role", "admin").returncode == 0
     assert run_for(s, "identity", "map", "set", "/org/readers", "--role", "auditor").returncode == 0
     owner = run_for(s, "identity", "map", "set", "bosses", "--role", "owner")
@@ -34,30 +34,30 @@ def test_mappings_from_the_cli(stack: SsoStack) -> None:
     assert [m["group"] for m in json.loads(run_for(s, "identity", "map", "list", "--json").stdout)] == ["/org/readers"]
 
 
-def test_the_client_secret_is_sealed_from_stdin_and_cleared(stack: SsoStack) -> None:
-    s = stack.settings
+def test_the_client_secret_is_sealed_from_stdin_and_cleared(sso: SsoStack) -> None:
+    s = sso.settings
     secret = "a-new-client-secret-0123456789"
     done = run_for(s, "identity", "oidc-secret", stdin=secret + "\n")
     assert done.returncode == 0 and secret not in done.stdout + done.stderr
-    assert identity_signin.client_secret(stack.cp) == secret
+    assert identity_signin.client_secret(sso.cp) == secret
     empty = run_for(s, "identity", "oidc-secret", stdin="\n")
     assert empty.returncode == 2 and "no client secret on standard input" in empty.stderr
     assert run_for(s, "identity", "oidc-secret", "--clear").returncode == 0
-    assert identity_signin.client_secret(stack.cp) is None
-    with stack.cp.store.session() as session:
+    assert identity_signin.client_secret(sso.cp) is None
+    with sso.cp.store.session() as session:
         records = session.scalars(select(AuditEvent).where(AuditEvent.action == "identity.oidc_secret")).all()
         assert [r.details["change"] for r in records][-2:] == ["set", "cleared"]
         assert secret not in str([r.details for r in records])
 
 
-def test_mappings_on_the_admin_api(stack: SsoStack) -> None:
-    teams.create(stack.cp, LOCAL_OPERATOR, "platform")
-    members.add(stack.cp, LOCAL_OPERATOR, "mia", role="member")
-    members.add(stack.cp, LOCAL_OPERATOR, "aud", role="auditor")
-    _, member_token = admin_tokens.create(stack.cp, LOCAL_OPERATOR, "mia")
-    _, auditor_token = admin_tokens.create(stack.cp, LOCAL_OPERATOR, "aud")
-    owner = {"authorization": f"Bearer {stack.admin_token}"}
-    with httpx.Client(base_url=stack.url + "/admin/identity") as api:
+def test_mappings_on_the_admin_api(sso: SsoStack) -> None:
+    teams.create(sso.cp, LOCAL_OPERATOR, "platform")
+    members.add(sso.cp, LOCAL_OPERATOR, "mia", role="member")
+    members.add(sso.cp, LOCAL_OPERATOR, "aud", role="auditor")
+    _, member_token = admin_tokens.create(sso.cp, LOCAL_OPERATOR, "mia")
+    _, auditor_token = admin_tokens.create(sso.cp, LOCAL_OPERATOR, "aud")
+    owner = {"authorization": f"Bearer {sso.admin_token}"}
+    with httpx.Client(base_url=sso.url + "/admin/identity") as api:
         put = api.put("/mappings/eng", json={"team": "platform", "role": "admin"}, headers=owner)
         assert put.status_code == 200 and put.json()["team"] == "platform" and put.json()["role"] == "admin"
         keycloak = api.put("/mappings/%2Fengineering%2Fbackend", json={"role": "member"}, headers=owner)

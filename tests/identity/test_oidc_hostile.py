@@ -45,16 +45,16 @@ def refused(answer: httpx.Response, status: int, message: str) -> None:
 
 
 @pytest.fixture
-def alice(stack: SsoStack) -> str:
-    members.add(stack.cp, LOCAL_OPERATOR, "alice", email="alice@example.com")
+def alice(sso: SsoStack) -> str:
+    members.add(sso.cp, LOCAL_OPERATOR, "alice", email="alice@example.com")
     return "alice"
 
 
 def test_a_good_sign_in_links_the_member_by_verified_email_and_signs_in(
-    stack: SsoStack, hostile: HostileIssuer, alice: str, caplog: pytest.LogCaptureFixture
+    sso: SsoStack, hostile: HostileIssuer, alice: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    with httpx.Client(base_url=stack.url) as client:
+    with httpx.Client(base_url=sso.url) as client:
         request = begin(client)
         assert request["code_challenge_method"] == "S256" and request["client_id"] == CLIENT_ID
         token = hostile.id_token(hostile.claims(request["nonce"]))
@@ -68,7 +68,7 @@ def test_a_good_sign_in_links_the_member_by_verified_email_and_signs_in(
     assert authorization is not None and authorization.startswith("Basic ")  # client_secret_basic
     assert "client_secret" not in form
     assert code_challenge(form["code_verifier"]) == request["code_challenge"]  # PKCE S256
-    with stack.cp.store.session() as session:
+    with sso.cp.store.session() as session:
         link = session.scalars(select(IdentityUser)).one()
         member = session.scalars(select(Member).where(Member.name == alice)).one()
         assert (link.member_id, link.oidc_issuer, link.oidc_subject) == (member.id, hostile.issuer, "sub-alice")
@@ -83,9 +83,9 @@ def test_a_good_sign_in_links_the_member_by_verified_email_and_signs_in(
 
 
 def test_a_public_client_sends_no_secret(tmp_path: Path, hostile: HostileIssuer) -> None:
-    for stack in sso_stack(tmp_path, f"sqlite:///{tmp_path / 'vg.db'}", hostile.issuer, client_secret=None):
-        members.add(stack.cp, LOCAL_OPERATOR, "alice", email="alice@example.com")
-        with httpx.Client(base_url=stack.url) as client:
+    for sso in sso_stack(tmp_path, f"sqlite:///{tmp_path / 'vg.db'}", hostile.issuer, client_secret=None):
+        members.add(sso.cp, LOCAL_OPERATOR, "alice", email="alice@example.com")
+        with httpx.Client(base_url=sso.url) as client:
             request = begin(client)
             hostile.answers(hostile.id_token(hostile.claims(request["nonce"])))
             assert finish(client, request["state"]).status_code == 200
@@ -119,22 +119,22 @@ BAD_TOKENS: list[tuple[str, Forge, str]] = [
 
 @pytest.mark.parametrize(("case", "forge", "message"), BAD_TOKENS, ids=[case for case, _, _ in BAD_TOKENS])
 def test_a_bad_id_token_is_refused_and_changes_nothing(
-    stack: SsoStack, hostile: HostileIssuer, alice: str, case: str, forge: Forge, message: str
+    sso: SsoStack, hostile: HostileIssuer, alice: str, case: str, forge: Forge, message: str
 ) -> None:
-    before = stack.counts()
-    with httpx.Client(base_url=stack.url) as client:
+    before = sso.counts()
+    with httpx.Client(base_url=sso.url) as client:
         request = begin(client)
         hostile.answers(forge(hostile, request["nonce"]))
         refused(finish(client, request["state"]), 400, message)
         assert client.get("/console/keys", follow_redirects=False).status_code == 303  # not signed in
-    assert stack.counts() == before
+    assert sso.counts() == before
 
 
 def test_a_state_mismatch_is_refused_before_the_issuer_is_called(
-    stack: SsoStack, hostile: HostileIssuer, alice: str
+    sso: SsoStack, hostile: HostileIssuer, alice: str
 ) -> None:
-    before = stack.counts()
-    with httpx.Client(base_url=stack.url) as client:
+    before = sso.counts()
+    with httpx.Client(base_url=sso.url) as client:
         request = begin(client)
         hostile.answers(hostile.id_token(hostile.claims(request["nonce"])))
         refused(finish(client, request["state"] + "x"), 400, "state mismatch")
@@ -142,38 +142,38 @@ def test_a_state_mismatch_is_refused_before_the_issuer_is_called(
         refused(finish(client, request["state"]), 400, "state mismatch")
         assert other["state"] != request["state"]
     assert hostile.token_requests == []
-    assert stack.counts() == before
+    assert sso.counts() == before
 
 
-def test_a_callback_without_the_state_cookie_is_refused(stack: SsoStack, hostile: HostileIssuer, alice: str) -> None:
-    before = stack.counts()
-    with httpx.Client(base_url=stack.url) as browser:
+def test_a_callback_without_the_state_cookie_is_refused(sso: SsoStack, hostile: HostileIssuer, alice: str) -> None:
+    before = sso.counts()
+    with httpx.Client(base_url=sso.url) as browser:
         request = begin(browser)
     hostile.answers(hostile.id_token(hostile.claims(request["nonce"])))
-    with httpx.Client(base_url=stack.url) as attacker:  # the link, opened in another browser
+    with httpx.Client(base_url=sso.url) as attacker:  # the link, opened in another browser
         refused(finish(attacker, request["state"]), 400, "sign-in cookie is missing or expired")
     assert hostile.token_requests == []
-    assert stack.counts() == before
+    assert sso.counts() == before
 
 
 def test_a_replayed_callback_is_refused_by_vaultgate_before_the_issuer(
-    stack: SsoStack, hostile: HostileIssuer, alice: str
+    sso: SsoStack, hostile: HostileIssuer, alice: str
 ) -> None:
-    with httpx.Client(base_url=stack.url) as client:
+    with httpx.Client(base_url=sso.url) as client:
         request = begin(client)
         hostile.answers(hostile.id_token(hostile.claims(request["nonce"])))
         first = client.cookies.get("vg_console_sso")
         assert finish(client, request["state"]).status_code == 200
-    after_first = stack.counts()
-    with httpx.Client(base_url=stack.url, cookies={"vg_console_sso": first or ""}) as replay:
+    after_first = sso.counts()
+    with httpx.Client(base_url=sso.url, cookies={"vg_console_sso": first or ""}) as replay:
         refused(finish(replay, request["state"]), 400, "this sign-in link was already used")
     assert len(hostile.token_requests) == 1  # the issuer saw the code once
-    assert stack.counts() == after_first
+    assert sso.counts() == after_first
 
 
-def test_an_issuer_error_and_an_unreachable_issuer(stack: SsoStack, hostile: HostileIssuer, alice: str) -> None:
-    before = stack.counts()
-    with httpx.Client(base_url=stack.url) as client:
+def test_an_issuer_error_and_an_unreachable_issuer(sso: SsoStack, hostile: HostileIssuer, alice: str) -> None:
+    before = sso.counts()
+    with httpx.Client(base_url=sso.url) as client:
         request = begin(client)
         hostile.answer = None  # the token endpoint answers invalid_grant
         refused(finish(client, request["state"]), 400, "the issuer refused the authorization code (invalid_grant)")
@@ -186,12 +186,12 @@ def test_an_issuer_error_and_an_unreachable_issuer(stack: SsoStack, hostile: Hos
         request = begin(client)  # discovery is cached: the issuer is not needed until the code exchange
         hostile.stop()
         refused(finish(client, request["state"]), 502, "the issuer's token endpoint could not be reached")
-    assert stack.counts() == before
+    assert sso.counts() == before
 
 
-def test_a_discovery_document_for_another_issuer_is_refused(stack: SsoStack, hostile: HostileIssuer) -> None:
+def test_a_discovery_document_for_another_issuer_is_refused(sso: SsoStack, hostile: HostileIssuer) -> None:
     hostile.discovery_issuer = "https://evil.example"
-    with httpx.Client(base_url=stack.url) as client:
+    with httpx.Client(base_url=sso.url) as client:
         refused(client.get("/console/sso/start"), 502, "names another issuer than the configured one")
 
 
@@ -205,46 +205,46 @@ def test_a_discovery_document_for_another_issuer_is_refused(stack: SsoStack, hos
     ids=["unverified email", "no email_verified claim", "unknown person"],
 )
 def test_an_identity_without_a_member_is_refused(
-    stack: SsoStack, hostile: HostileIssuer, alice: str, claims: dict[str, Any], message: str
+    sso: SsoStack, hostile: HostileIssuer, alice: str, claims: dict[str, Any], message: str
 ) -> None:
-    before = stack.counts()
-    with httpx.Client(base_url=stack.url) as client:
+    before = sso.counts()
+    with httpx.Client(base_url=sso.url) as client:
         request = begin(client)
         hostile.answers(hostile.id_token(hostile.claims(request["nonce"], **claims)))
         refused(finish(client, request["state"]), 403, message)
-    assert stack.counts() == before
+    assert sso.counts() == before
 
 
-def test_a_suspended_member_is_refused_even_when_linked(stack: SsoStack, hostile: HostileIssuer, alice: str) -> None:
-    with httpx.Client(base_url=stack.url) as client:
+def test_a_suspended_member_is_refused_even_when_linked(sso: SsoStack, hostile: HostileIssuer, alice: str) -> None:
+    with httpx.Client(base_url=sso.url) as client:
         request = begin(client)
         hostile.answers(hostile.id_token(hostile.claims(request["nonce"])))
         assert finish(client, request["state"]).status_code == 200
         assert client.get("/console/keys").status_code == 200
-        members.suspend(stack.cp, LOCAL_OPERATOR, alice)
+        members.suspend(sso.cp, LOCAL_OPERATOR, alice)
         assert client.get("/console/keys", follow_redirects=False).status_code == 303  # the session ends at once
-    before = stack.counts()
-    with httpx.Client(base_url=stack.url) as client:
+    before = sso.counts()
+    with httpx.Client(base_url=sso.url) as client:
         request = begin(client)
         hostile.answers(hostile.id_token(hostile.claims(request["nonce"])))
         refused(finish(client, request["state"]), 403, "membership is suspended")
-    assert stack.counts() == before
+    assert sso.counts() == before
 
 
 def test_an_email_domain_outside_the_allowed_ones_is_refused_even_when_linked(
     tmp_path: Path, hostile: HostileIssuer
 ) -> None:
     url = f"sqlite:///{tmp_path / 'vg.db'}"
-    for stack in sso_stack(tmp_path, url, hostile.issuer, oidc_allowed_domains="corp.example, example.org"):
-        members.add(stack.cp, LOCAL_OPERATOR, "alice", email="alice@corp.example")
-        with httpx.Client(base_url=stack.url) as client:
+    for sso in sso_stack(tmp_path, url, hostile.issuer, oidc_allowed_domains="corp.example, example.org"):
+        members.add(sso.cp, LOCAL_OPERATOR, "alice", email="alice@corp.example")
+        with httpx.Client(base_url=sso.url) as client:
             request = begin(client)
             hostile.answers(hostile.id_token(hostile.claims(request["nonce"], email="alice@corp.example")))
             assert finish(client, request["state"]).status_code == 200  # linked by its verified email
-        before = stack.counts()
+        before = sso.counts()
         for email in ("alice@example.com", "alice@corp.example.evil.com"):
-            with httpx.Client(base_url=stack.url) as client:
+            with httpx.Client(base_url=sso.url) as client:
                 request = begin(client)
                 hostile.answers(hostile.id_token(hostile.claims(request["nonce"], email=email)))
                 refused(finish(client, request["state"]), 403, "this email domain may not sign in")
-        assert stack.counts() == before
+        assert sso.counts() == before
