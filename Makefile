@@ -6,7 +6,7 @@ DATA_DIR ?= .data
 HOST ?= 127.0.0.1
 PORT ?= 8080
 
-.PHONY: run test system-packages install dev lint typecheck bench bench-scanner soak screenshots clean
+.PHONY: run test system-packages install dev lint typecheck bench bench-scanner bench-leaver soak screenshots clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -54,6 +54,11 @@ typecheck: dev
 ## make bench: gateway overhead against the upstream stub (not run by CI).
 bench: dev
 	bash bench/run.sh
+
+## make bench-leaver: the leaver scenario (SCIM deactivation on one replica, a stream on the other) run
+## LEAVER_RUNS times (20) on PostgreSQL: p50/p95/max of the stream ending and the keys refused (bench/leaver.py).
+bench-leaver: dev
+	$(BIN)/python bench/leaver.py
 
 ## make soak: mixed JSON and streamed load with a rotation and a revocation halfway; drift of
 ## latency, RSS and file descriptors (SOAK_SECONDS=600, SOAK_RATE=40, ...: bench/soak.py).

@@ -21,8 +21,9 @@ from vaultgate.gateway.object_directory import ObjectDirectory
 from vaultgate.gateway.pipeline import DataPlane
 from vaultgate.gateway.read import Networks
 from vaultgate.gateway.security_events import SecurityEvents
-from vaultgate.gateway.snapshot import Refresher
+from vaultgate.gateway.snapshot import Refresher, Snapshot
 from vaultgate.hooks import DataPlaneHooks
+from vaultgate.identity.revocation import RevocationTimer
 from vaultgate.identity.scim.app import PREFIX as SCIM_PREFIX
 from vaultgate.identity.scim.app import build_scim_app
 from vaultgate.limits.admission import Limiter
@@ -35,6 +36,7 @@ from vaultgate.policy.grants import PolicyError, parse_network
 from vaultgate.privacy.guard import PrivacyGuard
 from vaultgate.services import objects, snapshot_loader, usage
 from vaultgate.services.bootstrap import open_control_plane
+from vaultgate.services.break_glass import BreakGlass
 from vaultgate.services.retention import RetentionSchedule
 from vaultgate.tracing import Tracing, tracing_from
 from vaultgate.upstream.azure import AzureAdapter
@@ -274,6 +276,11 @@ def _plane(path: str) -> str:
     return "other paths"
 
 
+def _serves_member(snapshot: Snapshot, member_id: str) -> bool:
+    """Whether the snapshot still honours a key or short-lived token of the member."""
+    return any(grant.member_id == member_id for grant in (*snapshot.grants.values(), *snapshot.tokens.values()))
+
+
 def _usage_states(recorder: UsageRecorder) -> dict[str, float]:
     stats = recorder.stats()
     return {
@@ -360,14 +367,19 @@ def build(settings: config.Settings) -> Gateway:
         security=security,
     )
     refresher.on_swap.append(data_plane.snapshot_swapped)  # kill switches reach requests in flight
-    gateway = Gateway(
-        data_plane, build_admin_app(cp, docs=settings.admin_docs), refresher, client, recorder, limiter, hooks, limits
-    )
+    # Owners' admin tokens are break-glass once identity is managed elsewhere (services/break_glass.py).
+    break_glass = BreakGlass(cp, sso_configured=bool(settings.oidc_issuer))
+    admin = build_admin_app(cp, docs=settings.admin_docs, break_glass=break_glass)
+    gateway = Gateway(data_plane, admin, refresher, client, recorder, limiter, hooks, limits)
     # The console counts refused sign-ins with the data plane's security events and reads its breakers.
     gateway.console = build_console_app(
         cp, settings, security=security, breakers=retries.breakers, proxies=trusted_proxies(settings.trusted_proxies)
     )
-    gateway.scim = build_scim_app(cp)
+    # The SCIM app, measured: each deprovisioning it makes is audited with the time until this replica's
+    # snapshot stopped serving the member's keys (identity/revocation.py).
+    timer = RevocationTimer(build_scim_app(cp), cp, lambda member_id: _serves_member(refresher.current, member_id))
+    refresher.on_swap.append(timer.swapped)
+    gateway.scim = timer
     gateway.retention = RetentionSchedule(cp, settings.usage_retention_days)
     gateway.metrics = metrics
     gateway.metrics_token = settings.metrics_token

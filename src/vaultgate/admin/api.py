@@ -10,6 +10,7 @@ from vaultgate.admin import (
     errors,
     routes_compliance,
     routes_identity,
+    routes_identity_sync,
     routes_keys,
     routes_objects,
     routes_org,
@@ -18,6 +19,7 @@ from vaultgate.admin import (
     routes_usage,
 )
 from vaultgate.admin.docs import add_docs_routes
+from vaultgate.services.break_glass import BreakGlass
 from vaultgate.services.context import ControlPlane
 from vaultgate.services.errors import InvalidInput
 
@@ -42,8 +44,9 @@ def request_hygiene(request: Request) -> None:
         raise InvalidInput("text must not contain NUL characters")
 
 
-def build_admin_app(cp: ControlPlane, *, docs: bool = False) -> FastAPI:
-    """The ``/admin`` FastAPI app bound to a control plane; Swagger UI at ``/admin/docs`` only with ``docs``."""
+def build_admin_app(cp: ControlPlane, *, docs: bool = False, break_glass: BreakGlass | None = None) -> FastAPI:
+    """The ``/admin`` FastAPI app bound to a control plane; Swagger UI at ``/admin/docs`` only with ``docs``;
+    ``break_glass`` audits owners' tokens while identity is managed elsewhere (services/break_glass.py)."""
     app = FastAPI(
         title="vaultgate admin API",
         version="1",
@@ -57,6 +60,7 @@ def build_admin_app(cp: ControlPlane, *, docs: bool = False) -> FastAPI:
     if docs:
         add_docs_routes(app, "/admin/openapi.json")
     app.state.control_plane = cp
+    app.state.break_glass = break_glass
     errors.install(app, cp)
     for module in (
         routes_keys,
@@ -67,6 +71,7 @@ def build_admin_app(cp: ControlPlane, *, docs: bool = False) -> FastAPI:
         routes_compliance,
         routes_usage,
         routes_identity,
+        routes_identity_sync,
     ):
         app.include_router(module.router)
     return app

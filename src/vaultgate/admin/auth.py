@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from vaultgate.keys import tokens
 from vaultgate.services.access import effective_role
+from vaultgate.services.break_glass import BreakGlass
 from vaultgate.services.context import Actor, ControlPlane
 from vaultgate.store.models import AdminToken, Member
 
@@ -65,6 +66,9 @@ def current_actor(
     if member.status != "active":
         raise AdminAuthError
     role = effective_role(member.role, admin_token.role)
+    break_glass: BreakGlass | None = getattr(request.app.state, "break_glass", None)
+    if break_glass is not None:  # an owner's token while identity is managed elsewhere: audited (throttled)
+        break_glass.api_use(admin_token.id, member.id, member.role)
     return Actor(name=member.name, role=role, member_id=member.id, team_id=member.team_id)
 
 

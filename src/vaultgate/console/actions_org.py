@@ -15,7 +15,7 @@ from starlette.responses import RedirectResponse, Response
 from vaultgate.console import pages_members, pages_org
 from vaultgate.console.html import EMPTY, Html, notice
 from vaultgate.console.visit import Refused, Visit
-from vaultgate.services import access, members, org, teams
+from vaultgate.services import access, identity_sync, members, org, teams
 from vaultgate.services.members import MemberInfo
 
 if TYPE_CHECKING:
@@ -33,7 +33,8 @@ class OrgActions:
     async def org_page(self, request: Request, visit: Visit, top: Html = EMPTY, status: int = 200) -> Response:
         found_members = await self.c.call(members.list_members, self.c.cp, visit.actor)
         found_teams = await self.c.call(teams.list_teams, self.c.cp, visit.actor)
-        body = pages_members.org_page(visit.actor, visit.csrf, found_members, found_teams, top=top)
+        managed = await self.c.call(identity_sync.management, self.c.cp, visit.actor)
+        body = pages_members.org_page(visit.actor, visit.csrf, found_members, found_teams, top=top, management=managed)
         return self.c.render("Members and teams", body, visit, "org", status=status)
 
     async def _member(self, visit: Visit, member_id: str) -> MemberInfo:

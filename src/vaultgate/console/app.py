@@ -33,6 +33,7 @@ from vaultgate.gateway.read import Address, Networks, client_ip
 from vaultgate.gateway.security_events import SecurityEvents
 from vaultgate.keys import tokens
 from vaultgate.services import access, audit_trail, credentials, keys, providers, routes, usage
+from vaultgate.services.break_glass import BreakGlass
 from vaultgate.services.context import ControlPlane
 from vaultgate.services.errors import Conflict, InvalidInput, NotAuthorised, NotFound, ServiceError
 from vaultgate.services.posture import runner as posture
@@ -110,6 +111,8 @@ class Console:
         self.breakers = breakers
         self.proxies = proxies
         self.signer = SessionSigner(cp.hasher)
+        # A console sign-in with an owner's admin token is break-glass once identity is managed elsewhere.
+        self.break_glass = BreakGlass(cp, sso_configured=bool(settings.oidc_issuer))
         folder = resources.files("vaultgate.console") / "static"
         self.static = {name: (folder / name).read_bytes() for name in _STATIC}
         self.sso = SingleSignOn(self)
@@ -212,6 +215,8 @@ class Console:
         if kind is None or actor is None:  # one answer for malformed, unknown, revoked, expired
             self._signin_refused(request, token)
             return self.signin_form(nonce, notice("That credential is not valid.", kind="error"), 401)
+        if kind == "admin":  # recorded (every time) before the session exists; fails closed with it
+            await run_in_threadpool(self.break_glass.console_sign_in, credential_hash)
         value, _ = self.signer.issue(kind, credential_hash, self.cp.clock())
         response = RedirectResponse("/console/keys", status_code=303)
         response.set_cookie(

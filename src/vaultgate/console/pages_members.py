@@ -14,6 +14,7 @@ from vaultgate.console.html import EMPTY, Html, csrf_field, esc, field, join, se
 from vaultgate.services import access
 from vaultgate.services.context import Actor, Role
 from vaultgate.services.errors import NotAuthorised
+from vaultgate.services.identity_sync import Management
 from vaultgate.services.members import FINAL_STATES, MemberInfo
 from vaultgate.services.teams import TeamInfo
 from vaultgate.store.models import Member
@@ -60,7 +61,9 @@ def remove_button(member: MemberInfo, csrf: str) -> Html:
     )
 
 
-def _member_row(actor: Actor, csrf: str, m: MemberInfo, team_ids: Mapping[str, str]) -> list[object]:
+def _member_row(
+    actor: Actor, csrf: str, m: MemberInfo, team_ids: Mapping[str, str], managed: frozenset[str]
+) -> list[object]:
     can = offer(actor, m, team_ids)
     actions: list[Html] = []
     if can.fields:
@@ -74,6 +77,7 @@ def _member_row(actor: Actor, csrf: str, m: MemberInfo, team_ids: Mapping[str, s
         m.team or "—",
         m.role,
         m.status,
+        Html('<span class="badge scim">SCIM</span>') if m.id in managed else Html('<span class="badge">local</span>'),
         m.created_at,
         Html(f'<span class="actions">{join(actions)}</span>'),
     ]
@@ -100,22 +104,48 @@ def _team_row(t: TeamInfo, csrf: str, *, can_change: bool) -> list[object]:
     ]
 
 
+def unmanaged_section(members: Sequence[MemberInfo], managed: frozenset[str]) -> Html:
+    """The members SCIM does not manage (removed and erased ones left out): the identity provider's
+    deprovisioning never reaches them, so an access review starts here."""
+    rows = [
+        [m.name, m.team or "—", m.role, m.status]
+        for m in members
+        if m.id not in managed and m.status not in FINAL_STATES
+    ]
+    return Html(
+        '<section aria-labelledby="unmanaged-title"><h2 id="unmanaged-title">Not managed by SCIM</h2>'
+        "<p>The identity provider does not manage these members: deactivating someone there does not reach "
+        "them. A local owner is the break-glass path when the identity provider is down.</p>"
+        + table("Not managed by SCIM", ["Name", "Team", "Role", "Status"], rows, empty="Every member is managed.")
+        + "</section>"
+    )
+
+
 def org_page(
-    actor: Actor, csrf: str, members: Sequence[MemberInfo], teams: Sequence[TeamInfo], *, top: Html = EMPTY
+    actor: Actor,
+    csrf: str,
+    members: Sequence[MemberInfo],
+    teams: Sequence[TeamInfo],
+    *,
+    top: Html = EMPTY,
+    management: Management | None = None,
 ) -> Html:
-    """The members and teams in the actor's scope, with the controls the actor's role is offered."""
+    """The members and teams in the actor's scope, with the controls the actor's role is offered, whether SCIM
+    manages each member, and (when SCIM is in use) the members it does not manage."""
     team_ids = {t.name: t.id for t in teams}
-    member_rows = [_member_row(actor, csrf, m, team_ids) for m in members]
+    managed = management.managed if management else frozenset()
+    member_rows = [_member_row(actor, csrf, m, team_ids, managed) for m in members]
     can_teams = may_change_teams(actor)
     team_rows = [_team_row(t, csrf, can_change=can_teams) for t in teams]
     return Html(
         top
         + table(
             "Members",
-            ["Name", "Display name", "Email", "Team", "Role", "Status", "Added", "Actions"],
+            ["Name", "Display name", "Email", "Team", "Role", "Status", "Managed by", "Added", "Actions"],
             member_rows,
             empty="No members visible.",
         )
+        + (unmanaged_section(members, managed) if management and management.scim_in_use else EMPTY)
         + table(
             "Teams",
             ["Name", "Status", "Max key age (days)", "Created", "Actions"],

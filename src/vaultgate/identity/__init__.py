@@ -8,5 +8,6 @@ The protocols live here (what an identity provider sends and how it is checked);
 __all__ = [
     "oidc",
     "oidc_tokens",
+    "revocation",
     "scim",
 ]

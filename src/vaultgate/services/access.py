@@ -259,6 +259,13 @@ def require_audit_reader(actor: Actor) -> None:
         raise NotAuthorised(f"the {actor.role.value} role may not read the audit log")
 
 
+def require_org_overview(actor: Actor, what: str) -> None:
+    """NotAuthorised unless the actor reads organisation-wide state about people (owners, organisation admins,
+    auditors; a team admin sees their team only)."""
+    if not may_read_audit(actor):
+        raise NotAuthorised(f"only an owner, an organisation admin or an auditor may {what}")
+
+
 def require_policy_reader(actor: Actor) -> None:
     """NotAuthorised unless the actor may read the organisation's policy (owners, admins, auditors)."""
     if actor.role not in (Role.OWNER, Role.ADMIN, Role.AUDITOR):

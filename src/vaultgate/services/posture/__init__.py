@@ -8,6 +8,7 @@ them all, so that one check that fails becomes a finding instead of ending the r
 # Public modules: other packages import from these only (docs/ARCHITECTURE.md, "Public names").
 __all__ = [
     "admin_access",
+    "break_glass",
     "finding",
     "html_report",
     "inspection",

@@ -11,6 +11,7 @@ from vaultgate.services import access
 from vaultgate.services.context import Actor, ControlPlane, utcnow
 from vaultgate.services.posture import (
     admin_access,
+    break_glass,
     installation,
     key_hygiene,
     provider_hygiene,
@@ -25,6 +26,7 @@ CHECKS: tuple[Check, ...] = (
     *key_hygiene.CHECKS,
     *shared_keys.CHECKS,
     *admin_access.CHECKS,
+    *break_glass.CHECKS,
     *provider_hygiene.CHECKS,
     *reachability.CHECKS,
 )
