@@ -258,7 +258,7 @@ def _report(session: Session, now: datetime) -> SyncReport:
     rows = session.execute(
         select(Member, IdentityUser).outerjoin(IdentityUser, IdentityUser.member_id == Member.id).order_by(Member.name)
     ).all()
-    team_names = dict(session.execute(select(Team.id, Team.name)).tuples().all())
+    team_names = {team_id: name for team_id, name in session.execute(select(Team.id, Team.name))}
     managed = [(m, u) for m, u in rows if u is not None and u.scim_managed]
     held = _credentials(session, (m.id for m, _ in managed), now)
     groups = _groups(session, (u.id for _, u in managed))
@@ -322,7 +322,7 @@ def _apply_one(cp: ControlPlane, actor: Actor, member_id: str) -> Applied:
                 return Applied(member_id, name, action, "unchanged", "no longer managed by SCIM")
             member, user = pair
             name = member.name
-            team_names = dict(session.execute(select(Team.id, Team.name)).tuples().all())
+            team_names = {team_id: name for team_id, name in session.execute(select(Team.id, Team.name))}
             held = _credentials(session, [member.id], now).get(member.id, (0, 0))
             found = _compare(session, member, user, _groups(session, [user.id]).get(user.id, []), held, team_names)
             kinds = {d.kind for d in found if d.action != HOLD}

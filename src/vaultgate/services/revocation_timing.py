@@ -25,15 +25,11 @@ REPLICA = Actor(name="gateway", role=Role.OWNER)
 def deprovisions_between(cp: ControlPlane, start: datetime, end: datetime) -> list[tuple[int, str]]:
     """(audit seq, member id) of the ``identity.deprovision`` records whose call arrived within [start, end]."""
     with cp.store.session() as session:
-        rows = (
-            session.execute(
-                select(AuditEvent.seq, AuditEvent.target, AuditEvent.details)
-                .where(AuditEvent.action == "identity.deprovision", AuditEvent.outcome == "ok", AuditEvent.at >= start)
-                .order_by(AuditEvent.seq)
-            )
-            .tuples()
-            .all()
-        )
+        rows = session.execute(
+            select(AuditEvent.seq, AuditEvent.target, AuditEvent.details)
+            .where(AuditEvent.action == "identity.deprovision", AuditEvent.outcome == "ok", AuditEvent.at >= start)
+            .order_by(AuditEvent.seq)
+        ).all()
     found: list[tuple[int, str]] = []
     for seq, target, details in rows:
         raw = details.get("requested_at") if isinstance(details, dict) else None
@@ -42,7 +38,7 @@ def deprovisions_between(cp: ControlPlane, start: datetime, end: datetime) -> li
         except ValueError:
             continue
         if target and start <= requested <= end:
-            found.append((seq, target))
+            found.append((int(seq), str(target)))
     return found
 
 
