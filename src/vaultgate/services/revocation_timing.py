@@ -31,14 +31,15 @@ def deprovisions_between(cp: ControlPlane, start: datetime, end: datetime) -> li
             .order_by(AuditEvent.seq)
         ).all()
     found: list[tuple[int, str]] = []
-    for seq, target, details in rows:
+    for row in rows:
+        seq, target, details = row.seq, row.target, row.details
         raw = details.get("requested_at") if isinstance(details, dict) else None
         try:
             requested = datetime.fromisoformat(str(raw))
         except ValueError:
             continue
         if target and start <= requested <= end:
-            found.append((int(seq), str(target)))
+            found.append((seq, target))
     return found
 
 
