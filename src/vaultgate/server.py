@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+from collections.abc import Callable
 
 import orjson
+from starlette.requests import Request
 
 from vaultgate import config
 from vaultgate.admin.api import build_admin_app
@@ -19,7 +21,7 @@ from vaultgate.gateway.failure import ResponseTracker, answer_failure, internal_
 from vaultgate.gateway.http_limits import HttpLimits, header_refusal
 from vaultgate.gateway.object_directory import ObjectDirectory
 from vaultgate.gateway.pipeline import DataPlane
-from vaultgate.gateway.read import Networks
+from vaultgate.gateway.read import Networks, source_text
 from vaultgate.gateway.security_events import SecurityEvents
 from vaultgate.gateway.snapshot import Refresher, Snapshot
 from vaultgate.hooks import DataPlaneHooks
@@ -377,7 +379,9 @@ def build(settings: config.Settings) -> Gateway:
     )
     # The SCIM app, measured: each deprovisioning it makes is audited with the time until this replica's
     # snapshot stopped serving the member's keys (identity/revocation.py).
-    timer = RevocationTimer(build_scim_app(cp), cp, lambda member_id: _serves_member(refresher.current, member_id))
+    # A refused SCIM credential is counted with the security events (auth.failures), as the console's are.
+    scim = build_scim_app(cp, on_refused=scim_refusals(security, trusted_proxies(settings.trusted_proxies)))
+    timer = RevocationTimer(scim, cp, lambda member_id: _serves_member(refresher.current, member_id))
     refresher.on_swap.append(timer.swapped)
     gateway.scim = timer
     gateway.retention = RetentionSchedule(cp, settings.usage_retention_days)
@@ -429,6 +433,16 @@ def http_limits(settings: config.Settings) -> HttpLimits:
         max_header_count=settings.max_header_count,
         max_header_bytes=settings.max_header_bytes,
     )
+
+
+def scim_refusals(security: SecurityEvents, proxies: Networks) -> Callable[[Request, str], None]:
+    """Counts a credential the SCIM app refused, from the client that sent it, as an ``auth.failures`` event."""
+
+    def count(request: Request, credential: str) -> None:
+        host = request.client.host if request.client else None
+        security.auth_failure(credential, source_text(host, request.headers.get("x-forwarded-for"), proxies), "scim")
+
+    return count
 
 
 def trusted_proxies(text: str) -> Networks:

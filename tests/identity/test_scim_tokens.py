@@ -10,10 +10,11 @@ import pytest
 from sqlalchemy import select
 
 from tests.conftest import Stack
+from tests.identity.scim_support import scim_token
 from tests.support.cli import run_for
 from vaultgate.keys import tokens
 from vaultgate.services import scim_tokens
-from vaultgate.services.context import Actor, Role
+from vaultgate.services.context import LOCAL_OPERATOR, Actor, Role
 from vaultgate.services.errors import NotAuthorised
 from vaultgate.store.models import AuditEvent, ScimToken
 
@@ -57,3 +58,24 @@ def test_only_owners_create_or_revoke(stack: Stack) -> None:
         scim_tokens.create(stack.cp, admin, "x")
     with stack.cp.store.session() as session:
         assert session.scalars(select(ScimToken)).all() == []
+
+
+def test_refused_scim_credentials_are_counted_as_authentication_failures(stack: Stack) -> None:
+    """A wrong bearer on /scim/v2 joins the security events (``auth.failures``), named by display form, never
+    the token; a good token is not counted."""
+    good = scim_token(stack)
+    info, revoked = scim_tokens.create(stack.cp, LOCAL_OPERATOR, name="old")
+    scim_tokens.revoke(stack.cp, LOCAL_OPERATOR, info.id)
+    stack.member("alice")
+    member_key = stack.key("alice")
+    base = stack.gateway.url + "/scim/v2/Users"
+    for bearer in (revoked, member_key, "not-a-token"):
+        assert httpx.get(base, headers={"authorization": f"Bearer {bearer}"}).status_code == 401
+    assert httpx.get(base, headers={"authorization": f"Bearer {good}"}).status_code == 200
+    stack.gateway.stop()  # the graceful stop flushes the counted events to the trail
+    with stack.cp.store.session() as session:
+        rows = list(session.scalars(select(AuditEvent).where(AuditEvent.action == "auth.failures")))
+    found = {row.target: row.details for row in rows}
+    assert set(found) == {tokens.display(revoked), tokens.display(member_key), "scim"}
+    assert all(details["reasons"] == {"scim": 1} and details["source"] == "127.0.0.1" for details in found.values())
+    assert revoked not in str(found) and member_key not in str(found)

@@ -7,7 +7,6 @@ services' (``services.access``), never decided here. Blocking service calls run 
 
 from __future__ import annotations
 
-import ipaddress
 from collections import deque
 from collections.abc import Awaitable, Callable
 from importlib import resources
@@ -29,7 +28,7 @@ from vaultgate.console.signin import actor_for, credential_kind
 from vaultgate.console.sso import SingleSignOn
 from vaultgate.console.visit import Refused, Visit
 from vaultgate.gateway import security_events
-from vaultgate.gateway.read import Address, Networks, client_ip
+from vaultgate.gateway.read import Networks, source_text
 from vaultgate.gateway.security_events import SecurityEvents
 from vaultgate.keys import tokens
 from vaultgate.services import access, audit_trail, credentials, keys, providers, routes, usage
@@ -69,13 +68,6 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
-
-
-def _address(text: str) -> Address | None:
-    try:
-        return ipaddress.ip_address(text)
-    except ValueError:
-        return None
 
 
 def _secure(request: Request) -> bool:
@@ -249,11 +241,9 @@ class Console:
         """Count a refused sign-in (``credential``: a display form or a kind, never a secret) from the client."""
         if self.security is None:
             return
-        client = request.client
-        peer = _address(client.host) if client else None
-        forwarded = request.headers.get("x-forwarded-for")
-        ip = client_ip(peer, forwarded.encode("latin-1") if forwarded else None, self.proxies)
-        self.security.auth_failure(credential, str(ip) if ip is not None else "unknown", reason)
+        host = request.client.host if request.client else None
+        source = source_text(host, request.headers.get("x-forwarded-for"), self.proxies)
+        self.security.auth_failure(credential, source, reason)
 
     async def signout(self, request: Request, visit: Visit) -> Response:
         await self.posted(request, visit)

@@ -30,6 +30,14 @@ def _peer(text: str) -> Address | None:
     return _address(text)
 
 
+def source_text(host: str | None, forwarded_for: str | None, proxies: Networks) -> str:
+    """The client address as security events name it (``unknown`` when there is none), for the app parts
+    served beside the data plane (console, SCIM) from their peer host and ``X-Forwarded-For`` header."""
+    peer = _address(host) if host else None
+    found = client_ip(peer, forwarded_for.encode("latin-1") if forwarded_for else None, proxies)
+    return str(found) if found is not None else "unknown"
+
+
 def _trusted(address: Address, proxies: Networks) -> bool:
     return any(address.version == net.version and address in net for net in proxies)
 

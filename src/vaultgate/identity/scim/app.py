@@ -50,6 +50,7 @@ from vaultgate.identity.scim.resources import (
     user_resource,
     user_state,
 )
+from vaultgate.keys import tokens
 from vaultgate.services import scim_groups, scim_users
 from vaultgate.services.context import ControlPlane
 from vaultgate.services.errors import (
@@ -112,8 +113,11 @@ def _if_match(value: str | None) -> frozenset[int] | None:
 class ScimApp:
     """The ASGI app for ``/scim/v2`` (paths include the prefix: the gateway routes them here as they are)."""
 
-    def __init__(self, cp: ControlPlane) -> None:
+    def __init__(self, cp: ControlPlane, on_refused: Callable[[Request, str], None] | None = None) -> None:
         self.cp = cp
+        # Told of each refused credential (the request, and the token's display form or ``scim``): the
+        # server counts them with the security events (``auth.failures``), as the gateway and console do.
+        self.on_refused = on_refused
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -123,6 +127,8 @@ class ScimApp:
         try:
             response = await self._answer(request, requested_at)
         except SCIMException as exc:
+            if exc.status == 401 and self.on_refused is not None:
+                self.on_refused(request, _credential(request.headers.get("authorization", "")))
             response = _error(exc)
         await response(scope, receive, send)
 
@@ -164,6 +170,12 @@ class ScimApp:
         for kind in (_USERS, _GROUPS):
             found += kind(self.cp, request, None, base, requested_at).all({})
         return _scim(listing.page(None, search, found))
+
+
+def _credential(authorization: str) -> str:
+    """How a refused credential is named in the security events: a vaultgate token's display form, else ``scim``."""
+    parsed = tokens.parse(authorization.partition(" ")[2].strip())
+    return parsed.display if parsed is not None else "scim"
 
 
 async def _read(request: Request) -> bytes:
@@ -382,9 +394,9 @@ _USERS = _Users
 _GROUPS = _Groups
 
 
-def build_scim_app(cp: ControlPlane) -> ScimApp:
-    """The ``/scim/v2`` app for this control plane."""
-    return ScimApp(cp)
+def build_scim_app(cp: ControlPlane, on_refused: Callable[[Request, str], None] | None = None) -> ScimApp:
+    """The ``/scim/v2`` app for this control plane (``on_refused``: told of each refused credential)."""
+    return ScimApp(cp, on_refused)
 
 
 __all__ = ["MAX_BODY_BYTES", "PREFIX", "ScimApp", "build_scim_app", "etag"]
