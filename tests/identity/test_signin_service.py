@@ -13,7 +13,7 @@ from sqlalchemy import select
 from vaultgate.config import Settings
 from vaultgate.services import bootstrap, identity, identity_signin, members, teams
 from vaultgate.services.context import LOCAL_OPERATOR, ControlPlane
-from vaultgate.services.errors import InvalidInput, NotAuthorised
+from vaultgate.services.errors import Conflict, InvalidInput, NotAuthorised
 from vaultgate.services.identity_signin import Person
 from vaultgate.store.models import AuditEvent, IdentityLogin, IdentityUser, Member
 
@@ -56,6 +56,23 @@ def test_a_pending_sign_in_lasts_ten_minutes_and_old_ones_are_purged(cp: Control
     fresh = identity_signin.start(cp)  # purges the old row
     with cp.store.session() as session:
         assert session.scalars(select(IdentityLogin.nonce)).all() == [fresh.nonce]
+
+
+def test_sign_ins_under_way_are_bounded_until_they_expire(cp: ControlPlane, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Anyone may start a sign-in: past MAX_PENDING under way, a start is refused and writes nothing."""
+    monkeypatch.setattr(identity_signin, "MAX_PENDING", 3)
+    now = [datetime(2030, 1, 1, tzinfo=UTC)]
+    cp.clock = lambda: now[0]
+    for _ in range(3):
+        identity_signin.start(cp)
+    with pytest.raises(Conflict, match="too many single sign-ins are under way"):
+        identity_signin.start(cp)
+    with cp.store.session() as session:
+        assert len(session.scalars(select(IdentityLogin.nonce)).all()) == 3
+    now[0] += timedelta(minutes=10, seconds=1)  # the three expire: purged by the next start
+    identity_signin.start(cp)
+    with cp.store.session() as session:
+        assert len(session.scalars(select(IdentityLogin.nonce)).all()) == 1
 
 
 def test_jit_creation_takes_the_mapped_team_and_role_and_a_free_name(cp: ControlPlane) -> None:

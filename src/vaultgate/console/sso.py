@@ -26,7 +26,7 @@ from vaultgate.console.visit import Refused
 from vaultgate.identity.oidc import OidcClient, RelyingParty
 from vaultgate.identity.oidc_tokens import OidcError
 from vaultgate.services import identity_signin
-from vaultgate.services.errors import InvalidInput, NotAuthorised
+from vaultgate.services.errors import Conflict, InvalidInput, NotAuthorised
 
 if TYPE_CHECKING:
     from vaultgate.console.app import Console
@@ -78,7 +78,10 @@ class SingleSignOn:
         """Send the browser to the issuer, with a pending sign-in stored and its state in a cookie."""
         if self.client is None:
             return self.console.error_page(Refused(404, "Single sign-on is not configured."), None)
-        pending = await run_in_threadpool(identity_signin.start, self.console.cp)
+        try:
+            pending = await run_in_threadpool(identity_signin.start, self.console.cp)
+        except Conflict as exc:
+            return self._refused(request, Refused(503, f"Single sign-on: {exc}."))
         try:
             url = await self.client.authorization_url(pending.state, pending.nonce, pending.code_verifier)
         except OidcError as exc:

@@ -29,12 +29,14 @@ from sqlalchemy.orm import Session
 
 from vaultgate.services import access
 from vaultgate.services.context import Actor, ControlPlane, Role, new_id
-from vaultgate.services.errors import InvalidInput, NotAuthorised
+from vaultgate.services.errors import Conflict, InvalidInput, NotAuthorised
 from vaultgate.services.identity import PROVIDER, Placement, place, resolve
 from vaultgate.services.members import FINAL_STATES, check_display_name
 from vaultgate.store.models import IdentityLogin, IdentityUser, Member, VaultSecret
 
 LOGIN_TTL = timedelta(minutes=10)
+# Sign-ins under way at once (rows younger than LOGIN_TTL); more are refused until some expire.
+MAX_PENDING = 10_000
 CLIENT_SECRET = "oidc_client_secret"  # the VaultSecret row holding the sealed client secret  # noqa: S105
 NO_MEMBER = "no vaultgate member for this identity; ask an admin"
 _NAME_CHARS = re.compile(r"[^A-Za-z0-9._@-]+")
@@ -116,11 +118,15 @@ def _state_hash(cp: ControlPlane, state: str) -> str:
 
 
 def start(cp: ControlPlane) -> PendingLogin:
-    """A new pending sign-in, stored (state as a keyed hash); rows past their time are purged first."""
+    """A new pending sign-in, stored (state as a keyed hash); rows past their time are purged first, and
+    Conflict when ``MAX_PENDING`` sign-ins are under way (a flood of starts fills no table)."""
     pending = PendingLogin(secrets.token_urlsafe(32), secrets.token_urlsafe(32), secrets.token_urlsafe(48))
     now = cp.clock()
     with cp.store.session() as session:
         session.execute(delete(IdentityLogin).where(IdentityLogin.created_at < now - LOGIN_TTL))
+        # Anyone may start a sign-in: the rows one client can make are bounded, whatever its rate.
+        if (session.scalar(select(func.count()).select_from(IdentityLogin)) or 0) >= MAX_PENDING:
+            raise Conflict("too many single sign-ins are under way: try again in a few minutes")
         session.add(
             IdentityLogin(
                 state_hash=_state_hash(cp, pending.state),
