@@ -33,6 +33,7 @@ BODIES = {
     "/admin/teams/{name}": {"name": "renamed"},
     "/admin/teams/{name}/policy": {"models": ["x"]},
     "/admin/org/policy": {"models": ["x"]},
+    "/admin/identity/mappings/{group}": {"role": "admin"},
 }
 # Routes a member may call on their own behalf; what they return is checked for bob's data instead.
 OWN_DATA_ROUTES = {

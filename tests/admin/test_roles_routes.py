@@ -23,7 +23,7 @@ import pytest
 from sqlalchemy import func, select
 from tests.conftest import Stack
 
-from vaultgate.services import admin_tokens, credentials, keys, members, org, providers, routes, teams, usage
+from vaultgate.services import admin_tokens, credentials, identity, keys, members, org, providers, routes, teams, usage
 from vaultgate.services.context import LOCAL_OPERATOR
 from vaultgate.store.models import AuditEvent
 from vaultgate.usage.events import UsageRecord
@@ -227,6 +227,12 @@ def _credential(state: str) -> Prepare:
     return prepare
 
 
+def _mapping(w: World, target: str) -> tuple[dict[str, str], Any]:
+    group = f"g-{target}-{secrets.token_hex(3)}"
+    identity.set_mapping(w.stack.cp, LOCAL_OPERATOR, group, w.team(target), "member")
+    return {"group": group}, None
+
+
 def _route(w: World, target: str) -> tuple[dict[str, str], Any]:
     name = f"alias-{secrets.token_hex(4)}"
     routes.add(w.stack.cp, LOCAL_OPERATOR, name, [routes.TargetSpec(w.fresh_provider(), "gpt-4o-mini")])
@@ -293,6 +299,14 @@ EXPECTED: dict[tuple[str, str], Case] = {
     ),
     # usage and audit
     ("get", "/admin/usage"): Case(everyone(200), listing=MEMBER_ROWS),
+    # identity: group mappings are organisation settings (no personal data); the sync report covers everyone
+    ("get", "/admin/identity/mappings"): Case({**everyone(200), "member": (403, 403)}),
+    ("put", "/admin/identity/mappings/{group}"): Case(
+        org_managers(200),
+        lambda w, t: ({"group": f"g-{t}-{secrets.token_hex(3)}"}, {"team": w.team(t), "role": "member"}),
+    ),
+    ("delete", "/admin/identity/mappings/{group}"): Case(org_managers(204), _mapping),
+    ("get", "/admin/identity/sync"): Case({**everyone(200), "member": (403, 403), "team_admin": (403, 403)}),
     ("get", "/admin/audit"): Case(
         {role: (200, 200) if role in ("owner", "org_admin", "auditor") else (403, 403) for role in ROLES}
     ),

@@ -21,6 +21,16 @@ from vaultgate.store.models import AuditEvent, IdentityLogin, IdentityUser, Memb
 CLIENT_SECRET = "client-secret-" + "s3cr3t" * 8
 
 
+@pytest.fixture
+def cp(tmp_path: Path, database_url: str) -> Iterator[ControlPlane]:
+    """An initialised control plane on ``database_url`` (SQLite and PostgreSQL), no server."""
+    settings = Settings(data_dir=tmp_path / "data", database_url=database_url)
+    bootstrap.init(settings)
+    plane = bootstrap.open_control_plane(settings)
+    yield plane
+    plane.store.dispose()
+
+
 @dataclass
 class SsoStack:
     """vaultgate (control plane and a running gateway) configured for single sign-on."""

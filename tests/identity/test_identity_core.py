@@ -6,27 +6,15 @@ tests (test_scim_*, test_oidc_*, test_leaver) drive them end to end.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
-from vaultgate.config import Settings
-from vaultgate.services import admin_tokens, bootstrap, identity, keys, members, teams
+from vaultgate.services import admin_tokens, identity, keys, members, teams
 from vaultgate.services.context import LOCAL_OPERATOR, Actor, ControlPlane, Role
 from vaultgate.services.errors import InvalidInput, NotAuthorised, NotFound, PolicyExceedsCeiling
 from vaultgate.store.models import AdminToken, AuditEvent, Member, MemberKey
-
-
-@pytest.fixture
-def cp(tmp_path: Path, database_url: str) -> Iterator[ControlPlane]:
-    settings = Settings(data_dir=tmp_path / "data", database_url=database_url)
-    bootstrap.init(settings)
-    plane = bootstrap.open_control_plane(settings)
-    yield plane
-    plane.store.dispose()
 
 
 def _member(cp: ControlPlane, name: str) -> Member:

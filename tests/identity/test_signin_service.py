@@ -3,30 +3,18 @@ which member a verified identity signs in as (linked, matched by verified email,
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
-from vaultgate.config import Settings
-from vaultgate.services import bootstrap, identity, identity_signin, members, teams
+from vaultgate.services import identity, identity_signin, members, teams
 from vaultgate.services.context import LOCAL_OPERATOR, ControlPlane
 from vaultgate.services.errors import Conflict, InvalidInput, NotAuthorised
 from vaultgate.services.identity_signin import Person
 from vaultgate.store.models import AuditEvent, IdentityLogin, IdentityUser, Member
 
 ISSUER = "https://idp.example"
-
-
-@pytest.fixture
-def cp(tmp_path: Path, database_url: str) -> Iterator[ControlPlane]:
-    settings = Settings(data_dir=tmp_path / "data", database_url=database_url)
-    bootstrap.init(settings)
-    plane = bootstrap.open_control_plane(settings)
-    yield plane
-    plane.store.dispose()
 
 
 def person(sub: str = "s-1", **kw: object) -> Person:

@@ -209,8 +209,15 @@ class Console:
             return self.signin_form(nonce, notice("That credential is not valid.", kind="error"), 401)
         if kind == "admin":  # recorded (every time) before the session exists; fails closed with it
             await run_in_threadpool(self.break_glass.console_sign_in, credential_hash)
-        value, _ = self.signer.issue(kind, credential_hash, self.cp.clock())
         response = RedirectResponse("/console/keys", status_code=303)
+        self.start_session(request, response, kind, credential_hash)
+        response.delete_cookie(SIGNIN_COOKIE, path="/console/signin")
+        return response
+
+    def start_session(self, request: Request, response: Response, kind: str, credential_hash: str) -> None:
+        """Give ``response`` a new session cookie for a credential just checked (HttpOnly, SameSite=Strict,
+        Secure under TLS, path /console, for the session's lifetime)."""
+        value, _ = self.signer.issue(kind, credential_hash, self.cp.clock())
         response.set_cookie(
             COOKIE,
             value,
@@ -220,8 +227,6 @@ class Console:
             secure=_secure(request),
             samesite="strict",
         )
-        response.delete_cookie(SIGNIN_COOKIE, path="/console/signin")
-        return response
 
     def _signin_refused(self, request: Request, token: str) -> None:
         """Count a refused sign-in with the gateway's authentication failures (on the event loop, no I/O):

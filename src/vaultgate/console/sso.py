@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from vaultgate.console.html import Html, esc, notice
-from vaultgate.console.session import COOKIE, LIFETIME, SSO_STATE_COOKIE, SSO_STATE_LIFETIME
+from vaultgate.console.session import SSO_STATE_COOKIE, SSO_STATE_LIFETIME
 from vaultgate.console.visit import Refused
 from vaultgate.identity.oidc import OidcClient, RelyingParty
 from vaultgate.identity.oidc_tokens import OidcError
@@ -107,7 +107,6 @@ class SingleSignOn:
         except Refused as exc:
             return self._refused(request, exc)
         log.info("single sign-on: member %s signed in%s", signed.member_id, " (created)" if signed.created else "")
-        value, _ = self.console.signer.issue("sso", signed.identity_id, self.console.cp.clock())
         # The issuer's redirect made this a cross-site navigation, so the browser would not send the
         # (SameSite=Strict) session cookie on a redirect from here: a page of ours moves on instead.
         body = Html(
@@ -116,15 +115,7 @@ class SingleSignOn:
             + '<meta http-equiv="refresh" content="0; url=/console/keys">'
         )
         response = self.console.render("Signed in", body, None)
-        response.set_cookie(
-            COOKIE,
-            value,
-            max_age=int(LIFETIME.total_seconds()),
-            path="/console",
-            httponly=True,
-            secure=request.url.scheme == "https",
-            samesite="strict",
-        )
+        self.console.start_session(request, response, "sso", signed.identity_id)
         response.delete_cookie(SSO_STATE_COOKIE, path="/console/sso")
         return response
 
