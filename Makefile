@@ -6,7 +6,7 @@ DATA_DIR ?= .data
 HOST ?= 127.0.0.1
 PORT ?= 8080
 
-.PHONY: run test system-packages install dev lint typecheck bench bench-scanner bench-leaver soak screenshots clean
+.PHONY: run test system-packages install dev lint typecheck bench bench-startup bench-scanner bench-leaver soak screenshots clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -54,6 +54,11 @@ typecheck: dev
 ## make bench: gateway overhead against the upstream stub (not run by CI).
 bench: dev
 	bash bench/run.sh
+
+## make bench-startup: a fresh `vaultgate serve` STARTUP_RUNS times (5): seconds to ready and RSS at ready,
+## after the first requests and after each plane is reached; with the import and memory breakdown (bench/startup.py).
+bench-startup: dev
+	$(BIN)/python bench/startup.py --breakdown
 
 ## make bench-leaver: the leaver scenario (SCIM deactivation on one replica, a stream on the other) run
 ## LEAVER_RUNS times (20) on PostgreSQL: p50/p95/max of the stream ending and the keys refused (bench/leaver.py).

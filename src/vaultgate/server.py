@@ -11,14 +11,13 @@ import orjson
 from starlette.requests import Request
 
 from vaultgate import config
-from vaultgate.admin.api import build_admin_app
-from vaultgate.console.app import build_console_app
 from vaultgate.gateway.asgi import ASGIApp, Receive, Scope, Send, send_response
 from vaultgate.gateway.errors import GatewayError
 from vaultgate.gateway.exchange import new_request_id
 from vaultgate.gateway.failover import Failover
 from vaultgate.gateway.failure import ResponseTracker, answer_failure, internal_error, log_failure
 from vaultgate.gateway.http_limits import HttpLimits, header_refusal
+from vaultgate.gateway.lazy_app import LazyApp
 from vaultgate.gateway.object_directory import ObjectDirectory
 from vaultgate.gateway.pipeline import DataPlane
 from vaultgate.gateway.read import Networks, source_text
@@ -26,12 +25,10 @@ from vaultgate.gateway.security_events import SecurityEvents
 from vaultgate.gateway.snapshot import Refresher, Snapshot
 from vaultgate.hooks import DataPlaneHooks
 from vaultgate.identity.revocation import RevocationTimer
-from vaultgate.identity.scim.app import PREFIX as SCIM_PREFIX
-from vaultgate.identity.scim.app import build_scim_app
+from vaultgate.identity.scim import PREFIX as SCIM_PREFIX
 from vaultgate.limits.admission import Limiter
 from vaultgate.limits.interface import LimiterBackend
 from vaultgate.limits.memory import MemoryBackend
-from vaultgate.limits.shared import RedisBackend
 from vaultgate.logs import AccessLog, configure_logging
 from vaultgate.metrics import CONTENT_TYPE, Metrics
 from vaultgate.policy.grants import PolicyError, parse_network
@@ -39,6 +36,7 @@ from vaultgate.privacy.guard import PrivacyGuard
 from vaultgate.services import objects, snapshot_loader, usage
 from vaultgate.services.bootstrap import open_control_plane
 from vaultgate.services.break_glass import BreakGlass
+from vaultgate.services.context import ControlPlane
 from vaultgate.services.retention import RetentionSchedule
 from vaultgate.tracing import Tracing, tracing_from
 from vaultgate.upstream.azure import AzureAdapter
@@ -371,16 +369,15 @@ def build(settings: config.Settings) -> Gateway:
     refresher.on_swap.append(data_plane.snapshot_swapped)  # kill switches reach requests in flight
     # Owners' admin tokens are break-glass once identity is managed elsewhere (services/break_glass.py).
     break_glass = BreakGlass(cp, sso_configured=bool(settings.oidc_issuer))
-    admin = build_admin_app(cp, docs=settings.admin_docs, break_glass=break_glass)
+    # The admin API, the console and SCIM are built on their first request (gateway/lazy_app.py): a worker
+    # that serves only /v1 never imports FastAPI's routes, joserfc or scim2-models (docs/PERFORMANCE.md).
+    admin = LazyApp(lambda: admin_app(cp, settings, break_glass), "admin")
     gateway = Gateway(data_plane, admin, refresher, client, recorder, limiter, hooks, limits)
     # The console counts refused sign-ins with the data plane's security events and reads its breakers.
-    gateway.console = build_console_app(
-        cp, settings, security=security, breakers=retries.breakers, proxies=trusted_proxies(settings.trusted_proxies)
-    )
+    gateway.console = LazyApp(lambda: console_app(cp, settings, security, retries.breakers), "console")
     # The SCIM app, measured: each deprovisioning it makes is audited with the time until this replica's
     # snapshot stopped serving the member's keys (identity/revocation.py).
-    # A refused SCIM credential is counted with the security events (auth.failures), as the console's are.
-    scim = build_scim_app(cp, on_refused=scim_refusals(security, trusted_proxies(settings.trusted_proxies)))
+    scim = LazyApp(lambda: scim_app(cp, settings, security), "scim")
     timer = RevocationTimer(scim, cp, lambda member_id: _serves_member(refresher.current, member_id))
     refresher.on_swap.append(timer.swapped)
     gateway.scim = timer
@@ -408,6 +405,31 @@ def build(settings: config.Settings) -> Gateway:
     gateway.max_staleness = settings.max_staleness
     gateway.drain_timeout = settings.drain_timeout
     return gateway
+
+
+def admin_app(cp: ControlPlane, settings: config.Settings, break_glass: BreakGlass) -> ASGIApp:
+    """The ``/admin`` FastAPI app (imported and built on the first ``/admin`` request)."""
+    from vaultgate.admin.api import build_admin_app
+
+    return build_admin_app(cp, docs=settings.admin_docs, break_glass=break_glass)
+
+
+def console_app(
+    cp: ControlPlane, settings: config.Settings, security: SecurityEvents, breakers: CircuitBreakers
+) -> ASGIApp:
+    """The ``/console`` app (imported and built on the first ``/console`` request)."""
+    from vaultgate.console.app import build_console_app
+
+    proxies = trusted_proxies(settings.trusted_proxies)
+    return build_console_app(cp, settings, security=security, breakers=breakers, proxies=proxies)
+
+
+def scim_app(cp: ControlPlane, settings: config.Settings, security: SecurityEvents) -> ASGIApp:
+    """The ``/scim/v2`` app (imported and built on the first SCIM request); a refused SCIM credential
+    is counted with the security events (auth.failures), as the console's are."""
+    from vaultgate.identity.scim.app import build_scim_app
+
+    return build_scim_app(cp, on_refused=scim_refusals(security, trusted_proxies(settings.trusted_proxies)))
 
 
 def failover(settings: config.Settings, hooks: DataPlaneHooks) -> Failover:
@@ -457,6 +479,8 @@ def build_limiter(settings: config.Settings, prices: PriceTable) -> Limiter:
     """The limiter: Redis when ``redis_url`` is set (shared by workers and replicas), else in-process."""
     backend: LimiterBackend
     if settings.redis_url:
+        from vaultgate.limits.shared import RedisBackend  # redis (and the OpenTelemetry it imports) only when used
+
         backend = RedisBackend(settings.redis_url, prefix=settings.limits_prefix, timeout=settings.limits_timeout)
     else:
         backend = MemoryBackend()

@@ -9,6 +9,7 @@ __all__ = [
     "failover",
     "failure",
     "http_limits",
+    "lazy_app",
     "object_directory",
     "outcome",
     "pipeline",

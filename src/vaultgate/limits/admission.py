@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import math
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -83,18 +84,37 @@ class Limiter:
         self.backend = backend
         self.prices = prices
         self._lease = lease_seconds
-        self._count: Callable[[str], int] = bytes_estimate
+        # bytes/4 until start(); then None: tiktoken (40 MB) is loaded by the first request that counts tokens.
+        self._count: Callable[[str], int] | None = bytes_estimate
         self.counter_name = "bytes/4"
+        self._loading = threading.Lock()
+        self._loaded: tuple[Callable[[str], int], str] | None = None
         self._held: dict[str, Ticket] = {}  # request id -> ticket holding a concurrency lease
         self._unsettled: list[_Unsettled] = []
         self._keeper: asyncio.Task[None] | None = None
         self._catching_up: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        """Load the token counter (off the event loop), open the backend, start the lease keeper."""
-        self._count, self.counter_name = await asyncio.to_thread(load_counter)
+        """Open the backend, start the lease keeper; the token counter is loaded when first needed."""
+        if self._loaded is None:
+            self._count = None
         await self.backend.start()
         self._keeper = asyncio.create_task(self._keep(), name="vaultgate-leases")
+
+    async def _counter(self) -> Callable[[str], int]:
+        """The token counter, loaded off the event loop by the first request that needs it (at most once:
+        requests arriving meanwhile wait for the same load)."""
+        if self._count is not None:
+            return self._count
+        loaded, self.counter_name = await asyncio.to_thread(self._load_once)
+        self._count = loaded
+        return loaded
+
+    def _load_once(self) -> tuple[Callable[[str], int], str]:
+        with self._loading:
+            if self._loaded is None:
+                self._loaded = load_counter()
+            return self._loaded
 
     async def stop(self) -> None:
         """Stop the keeper, try the pending settlements once more, close the backend."""
@@ -170,7 +190,7 @@ class Limiter:
                 scopes.append(ScopeDemand(scope, level))
                 wants_tokens = wants_tokens or level.tpm is not None
                 wants_budget = wants_budget or level.budget_usd is not None
-        prompt = estimate_prompt_tokens(payload, self._count) if (wants_tokens or wants_budget) else 0
+        prompt = estimate_prompt_tokens(payload, await self._counter()) if (wants_tokens or wants_budget) else 0
         requested = requested_output_tokens(payload)
         price = self.prices.find(model)
         cost = 0

@@ -46,6 +46,10 @@ def load_counter() -> tuple[Callable[[str], int], str]:
     except Exception as exc:  # any failure here only makes the estimate coarser; say so once
         log.warning("tiktoken cl100k_base unavailable offline (%s); estimating tokens as bytes/4", type(exc).__name__)
         return bytes_estimate, "bytes/4"
+    # Counting needs only the Rust tokenizer, which holds its own copy of the ranks: the Python dict of
+    # 100,256 byte strings would keep 14 MB per worker for nothing (docs/PERFORMANCE.md).
+    encoding._mergeable_ranks = {}
+    del ranks
 
     return PartCounter(lambda text: len(encoding.encode_ordinary(text))), "tiktoken:cl100k_base"
 

@@ -9,8 +9,6 @@ from dataclasses import replace
 from datetime import datetime
 from types import MappingProxyType
 
-import psycopg
-from psycopg.conninfo import make_conninfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -245,6 +243,9 @@ def pg_listener(cp: ControlPlane) -> Callable[[threading.Event, Callable[[], Non
     """A LISTEN loop that wakes the refresher on NOTIFY (PostgreSQL only; polling covers SQLite)."""
     if not cp.store.is_postgres:
         return None
+    import psycopg  # here: a SQLite replica never loads psycopg (docs/PERFORMANCE.md, "Start-up and memory")
+    from psycopg.conninfo import make_conninfo
+
     url = cp.store.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
     # The store's timeouts: a partition must not hold this thread past the network healing.
     conninfo = make_conninfo(url, **cp.store.connect_params)

@@ -4,4 +4,7 @@
 service records; ``listing`` filters, pagination and attribute selection; ``auth`` the ``vgs_`` bearer.
 """
 
-__all__ = ["app"]
+__all__ = ["PREFIX", "app"]
+
+# Where the server mounts the app; here, not in ``app``, so the server routes without importing scim2-models.
+PREFIX = "/scim/v2"

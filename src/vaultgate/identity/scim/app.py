@@ -39,7 +39,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from vaultgate.identity.scim import discovery, listing, minimise
+from vaultgate.identity.scim import PREFIX, discovery, listing, minimise
 from vaultgate.identity.scim.auth import require_token
 from vaultgate.identity.scim.resources import (
     NestedGroup,
@@ -62,7 +62,6 @@ from vaultgate.services.errors import (
     ServiceError,
 )
 
-PREFIX = "/scim/v2"
 MAX_BODY_BYTES = 1024 * 1024
 MEDIA_TYPE = "application/scim+json"
 _VERSION = re.compile(r'^(?:W/)?"(\d{1,18})"$')
