@@ -1,8 +1,8 @@
 """An ASGI app built on its first request: the planes a replica may never serve cost nothing until used.
 
 The admin API (FastAPI and its pydantic models), the console (with OIDC, joserfc) and SCIM (scim2-models,
-lark) together are about half of a fresh worker's memory and of its start-up time (docs/PERFORMANCE.md,
-"Start-up and memory"). :class:`LazyApp` stands where such an app is mounted and builds it the first
+lark) cost a fresh worker about 30 MB and a third of its imports' time (docs/PERFORMANCE.md, "Start-up and
+memory"). :class:`LazyApp` stands where such an app is mounted and builds it the first
 time a request reaches it: in a worker thread (importing and building takes a few hundred milliseconds,
 which the event loop, serving ``/v1`` meanwhile, must not wait for), at most once (a lock taken in that
 thread; requests arriving during the build wait for it and then use the same app). A build that raises
