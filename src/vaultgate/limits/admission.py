@@ -84,7 +84,7 @@ class Limiter:
         self.backend = backend
         self.prices = prices
         self._lease = lease_seconds
-        # bytes/4 until start(); then None: tiktoken (40 MB) is loaded by the first request that counts tokens.
+        # bytes/4 until start(); then None: tiktoken (27 MB) is loaded by the first request that counts tokens.
         self._count: Callable[[str], int] | None = bytes_estimate
         self.counter_name = "bytes/4"
         self._loading = threading.Lock()
