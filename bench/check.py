@@ -37,6 +37,7 @@ import platform
 import re
 import select
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -364,7 +365,9 @@ def main() -> int:
     parser.add_argument("--sse", type=int, default=None, help="streamed requests measured (budget's, else 500)")
     parser.add_argument("--warmup", type=int, default=None, help="requests of each mode before measuring (300)")
     parser.add_argument("--concurrency", type=int, default=None, help="requests in flight (8)")
-    parser.add_argument("--update", action="store_true", help="rewrite bench/budget.json with this run's figures")
+    parser.add_argument("--budget", default=str(BUDGET), help="the budget file (bench/budget.json)")
+    parser.add_argument("--runs", type=int, default=1, help="measure N times and take the median (--update: use 3)")
+    parser.add_argument("--update", action="store_true", help="rewrite the budget file with this run's figures")
     parser.add_argument("--tolerance", type=float, default=None, help="with --update: the tolerance in %% (5)")
     parser.add_argument("--annotate", type=int, default=0, metavar="N", help="print the top N functions (JSON)")
     parser.add_argument("--annotate-file", metavar="DUMP", help="only annotate a kept JSON dump (--json: its count)")
@@ -372,7 +375,8 @@ def main() -> int:
     parser.add_argument("--result", metavar="FILE", help="append this run's figures as a JSON line to FILE")
     args = parser.parse_args()
 
-    budget: dict[str, Any] = json.loads(BUDGET.read_text()) if BUDGET.exists() else {}
+    path = Path(args.budget)
+    budget: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
     parameters = {"json": 2000, "sse": 500, "warmup": 300, "concurrency": 8, **budget.get("parameters", {})}
     for name in parameters:
         if getattr(args, name) is None:
@@ -396,16 +400,28 @@ def main() -> int:
     out = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="vaultgate-check."))
     out.mkdir(parents=True, exist_ok=True)
     started = dt.datetime.now(dt.UTC)
-    try:
-        measured, dumps = measure(args, out)
-    except (RuntimeError, subprocess.SubprocessError) as exc:
-        print(f"bench-check: the run failed: {exc} (files in {out})")
-        return 2
+    runs: list[dict[str, float]] = []
+    for run in range(args.runs):
+        where = out / f"run{run + 1}" if args.runs > 1 else out
+        where.mkdir(parents=True, exist_ok=True)
+        try:
+            figures, dumps = measure(args, where)
+        except (RuntimeError, subprocess.SubprocessError) as exc:
+            print(f"bench-check: the run failed: {exc} (files in {where})")
+            return 2
+        runs.append(figures)
+        if args.runs > 1:
+            print(f"run {run + 1}: " + ", ".join(f"{mode} {figure:,.0f}" for mode, figure in figures.items()))
+    measured = {mode: statistics.median(figures[mode] for figures in runs) for mode in runs[0]}
     seconds = (dt.datetime.now(dt.UTC) - started).total_seconds()
-    print(f"instructions per request (callgrind, {used}, {seconds:.0f} s):")
+    median = f"median of {args.runs} runs, " if args.runs > 1 else ""
+    print(f"instructions per request (callgrind, {median}{used}, {seconds:.0f} s):")
     for mode, figure in measured.items():
         allowed = budget.get("instructions_per_request", {}).get(mode)
         against = f"  budget {allowed:,.0f} ({100 * (figure / allowed - 1):+.1f} %)" if allowed else ""
+        spread = [figures[mode] for figures in runs]
+        if len(spread) > 1:
+            against += f"  spread {100 * (max(spread) - min(spread)) / min(spread):.2f} %"
         print(f"  {mode:5} {figure:>12,.0f}{against}")
     if args.result:
         line = {"at": started.isoformat(timespec="seconds"), "commit": _commit(), "parameters": used}
@@ -422,19 +438,20 @@ def main() -> int:
             "instructions_per_request": {mode: round(figure) for mode, figure in measured.items()},
             "tolerance_pct": tolerance,
             "parameters": used,
+            "runs": args.runs,
             "measured": {"commit": _commit(), "date": started.isoformat(timespec="seconds"), **_versions()},
         }
-        BUDGET.write_text(json.dumps(new, indent=2) + "\n")
-        print(f"\nbudget rewritten: {BUDGET.relative_to(HERE.parent)} (commit it with the change that explains it)")
+        path.write_text(json.dumps(new, indent=2) + "\n")
+        print(f"\nbudget rewritten: {path} (commit it with the change that explains it)")
         return 0
     if not budget:
-        print("bench-check: no bench/budget.json yet; run with --update to create it")
+        print(f"bench-check: no budget in {path} yet; run with --update to create it")
         return 2
     if used != {**parameters, **budget.get("parameters", {})}:
         print("note: parameters differ from the budget's; the figures are not strictly comparable")
     over = compare(budget, measured)
     if over:
-        print("\nbench-check FAILED: over the instruction budget (bench/budget.json)")
+        print(f"\nbench-check FAILED: over the instruction budget ({path})")
         for message in over:
             print(f"  {message}")
         print("Find where with --annotate 30; if the increase is deliberate, run with --update and commit.")
