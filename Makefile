@@ -6,7 +6,7 @@ DATA_DIR ?= .data
 HOST ?= 127.0.0.1
 PORT ?= 8080
 
-.PHONY: run test system-packages install dev lint typecheck bench bench-startup bench-scanner bench-leaver soak screenshots clean
+.PHONY: run test system-packages install dev lint typecheck bench bench-check bench-startup bench-scanner bench-leaver soak screenshots clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -59,6 +59,12 @@ bench: dev
 ## after the first requests and after each plane is reached; with the import and memory breakdown (bench/startup.py).
 bench-startup: dev
 	$(BIN)/python bench/startup.py --breakdown
+
+## make bench-check: the data plane's instructions per request (valgrind's callgrind, JSON and SSE) against
+## bench/budget.json; exits 1 when a mode is over budget + tolerance. Not part of make test.
+## `$(BIN)/python bench/check.py --update` rewrites the budget: a deliberate act, committed with its reason.
+bench-check: dev
+	$(BIN)/python bench/check.py
 
 ## make bench-leaver: the leaver scenario (SCIM deactivation on one replica, a stream on the other) run
 ## LEAVER_RUNS times (20) on PostgreSQL: p50/p95/max of the stream ending and the keys refused (bench/leaver.py).
