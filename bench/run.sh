@@ -61,6 +61,7 @@ cleanup() {
     fi
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM  # so that EXIT's cleanup runs on Ctrl-C or kill too
 
 fail() {
     echo "bench: $*" >&2
