@@ -140,8 +140,8 @@ def side(rows: list[Row], rss_start: dict[str, float]) -> str:
     ]
     ratios = [
         "| mode | peer | vaultgate/peer req/s | CPU ms/req vaultgate | CPU ms/req peer | vaultgate/peer CPU "
-        "per req | RSS after vaultgate / peer MiB | vaultgate/peer RSS |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "per req | RSS start vaultgate / peer MiB | RSS after vaultgate / peer MiB | vaultgate/peer RSS after |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for mode in modes:
         targets = sorted((t for m, t in summaries if m == mode), key=lambda t: (_ORDER.get(t, 2), t))
@@ -169,6 +169,7 @@ def side(rows: list[Row], rss_start: dict[str, float]) -> str:
             ratios.append(
                 f"| {_MODES.get(mode, mode)} | {_NAMES.get(peer, peer)} | **{ours['rps'] / theirs['rps']:.1f}x** "
                 f"| {ours['cpu_ms']:.3f} | {theirs['cpu_ms']:.3f} | {cpu_ratio} "
+                f"| {_mib(rss_start.get('gateway', 0))} / {_mib(rss_start.get(peer, 0))} "
                 f"| {_mib(ours['rss_after'])} / {_mib(theirs['rss_after'])} | {rss_ratio} |"
             )
     out = "\n".join(lines)
