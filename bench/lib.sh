@@ -120,13 +120,28 @@ tree_cpu_ticks() {
     echo "$total"
 }
 
+# Resident set size (KiB) of a process and all its descendants, summed from /proc (pages
+# shared between them count once per process, so a multi-process server is overstated).
+tree_rss_kib() {
+    local pids=("$1") i=0 child total=0 kib
+    while [ $i -lt ${#pids[@]} ]; do
+        for child in $(pgrep -P "${pids[$i]}" 2>/dev/null); do pids+=("$child"); done
+        i=$((i + 1))
+    done
+    for i in "${pids[@]}"; do
+        kib=$(awk '$1 == "VmRSS:" { print $2 }' "/proc/$i/status" 2>/dev/null) || continue
+        total=$((total + ${kib:-0}))
+    done
+    echo "$total"
+}
+
 # Run wrk against http://127.0.0.1:PORT and print one JSON line: wrk's figures, the label
 # fields given as extra JSON (second argument, e.g. '"target":"direct"'), and how busy each
 # core was during the run. It first waits for a quiet machine (wait_quiet; BENCH_WAIT_QUIET=0
 # skips that, as warm-ups do). Environment BENCH_TOKEN / BENCH_STREAM / BENCH_PATH go to the
 # Lua script.
-# With PID, the line also has the CPU seconds that process tree used and requests per
-# CPU-second.
+# With PID, the line also has the CPU seconds that process tree used, requests per
+# CPU-second, and the tree's resident set size right after the run (server_rss_kib).
 # Usage: run_wrk PORT EXTRA_JSON [DURATION] [PID]
 run_wrk() {
     local port=$1 extra=$2 duration=${3:-$BENCH_DURATION} pid=${4:-}
@@ -153,6 +168,7 @@ run_wrk() {
         cpu_s=$(awk -v t=$((pb - pa)) -v hz="$hz" 'BEGIN { printf "%.2f", t / hz }')
         proc=$(awk -v r="$requests" -v c="$cpu_s" \
             'BEGIN { printf "\"server_cpu_s\":%s,\"req_per_cpu_s\":%.1f,", c, (c > 0 ? r / c : 0) }')
+        proc="$proc\"server_rss_kib\":$(tree_rss_kib "$pid"),"
     fi
     echo "{${extra},\"quiet_wait_s\":$waited,\"connections\":$BENCH_CONNECTIONS,\"cpu0_busy_pct\":$busy0,\"cpu1_busy_pct\":$busy1,${proc}${out#\{}"
 }

@@ -1,21 +1,28 @@
 #!/usr/bin/env bash
-# make bench: the gateway's overhead against calling the upstream stub directly.
+# make bench: vaultgate and LiteLLM's proxy side by side, against calling the stub directly.
 #
 # One run: starts the OpenAI-shaped stub (bench/upstream_stub.py), sets up a throwaway
 # vaultgate data dir in /tmp (provider "stub", member "bench", one member key with rate
-# limits switched on), serves the real gateway on loopback, and measures with wrk
-#   (a) the stub directly, (b) the same requests through the gateway,
-# REPS times each, interleaved, in three modes:
+# limits switched on), serves the real gateway on loopback, starts each peer in PEERS
+# (LiteLLM's proxy from its own venv, bench/litellm.sh) in front of the same stub, and
+# measures with wrk
+#   (a) the stub directly, (b) the same requests through the gateway, (c) through each peer,
+# REPS times each, interleaved (one run of each target in turn), in three modes:
 #   json     JSON chat completions at BENCH_CONNECTIONS (64) connections (throughput)
 #   sse      the same with "stream": true
 #   json-c1  JSON at one connection: the latency a request pays without queueing
-# It prints a table of req/s, p50/p99 latency and the latency the gateway adds
-# (gateway - direct), and keeps the raw lines in bench/results/gateway-<stamp>.jsonl.
+# It prints one table: req/s, p50/p99 latency, the latency each proxy adds (minus direct),
+# CPU ms per request (the server's utime+stime over the run / requests), its RSS at start
+# (before the first request) and after each run, and the vaultgate/peer ratios; the raw
+# lines stay in bench/results/gateway-<stamp>.jsonl.
 #
-# Placement (2 cores): the gateway alone on core 1; wrk and the stub share core 0.
+# Placement (2 cores): the server under test alone on core 1 (the gateway and each peer
+# run there, but only one is measured at a time: the others sit idle); wrk and the stub
+# share core 0.
 #
 # Environment: VENV (.venv), REPS (3), BENCH_DURATION (10 s), BENCH_CONNECTIONS (64),
-# MODES ("json sse json-c1"), GATEWAY_PORT and STUB_PORT (default: free ports),
+# MODES ("json sse json-c1"), PEERS ("litellm"; empty: vaultgate alone), GATEWAY_PORT and
+# STUB_PORT (default: free ports), LITELLM_VERSION / LITELLM_VENV (bench/litellm.sh),
 # KEEP_DATA_DIR=1 keeps the /tmp data dir and logs, BENCH_KEY_ARGS (extra `vaultgate key
 # create` options; default: rpm/tpm limits far above what the benchmark sends, so the
 # limiter runs but never refuses).
@@ -24,12 +31,18 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
 # shellcheck source=lib.sh
 source "$HERE/lib.sh"
+# shellcheck source=litellm.sh
+source "$HERE/litellm.sh"
 
 VENV=${VENV:-$ROOT/.venv}
 PY=$VENV/bin/python
 VAULTGATE=$VENV/bin/vaultgate
 REPS=${REPS:-3}
 MODES=${MODES:-json sse json-c1}
+PEERS=${PEERS-litellm}
+for peer in $PEERS; do
+    [ "$peer" = litellm ] || { echo "bench: unknown peer '$peer' (known: litellm)" >&2; exit 2; }
+done
 GATEWAY_PORT=${GATEWAY_PORT:-$(free_port)}
 STUB_PORT=${STUB_PORT:-$(free_port)}
 BENCH_KEY_ARGS=${BENCH_KEY_ARGS:---rpm 100000000 --tpm 100000000000}
@@ -48,6 +61,7 @@ cleanup() {
     fi
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM  # so that EXIT's cleanup runs on Ctrl-C or kill too
 
 fail() {
     echo "bench: $*" >&2
@@ -60,6 +74,9 @@ fail() {
 ensure_wrk
 [ -x "$PY" ] || fail "no Python in $VENV (run 'make dev' or set VENV)"
 [ -x "$VAULTGATE" ] || fail "no vaultgate command in $VENV/bin (run 'make dev')"
+for peer in $PEERS; do
+    litellm_ensure || fail "could not install litellm[proxy]==$LITELLM_VERSION into $LITELLM_VENV"
+done
 
 # The stub demands its own key, so a 200 through the gateway also proves the member key
 # was swapped for the (vault-held) provider key.
@@ -86,14 +103,36 @@ start_pinned "$BENCH_CORE_UNDER_TEST" "$LOGS/gateway.log" "$VAULTGATE" serve \
     --host 127.0.0.1 --port "$GATEWAY_PORT"
 GATEWAY_PID=$LAST_PID
 wait_port "$GATEWAY_PORT" 60 "$GATEWAY_PID" || fail "the gateway did not start"
+# Every proxy under test by name: its port, pid, bearer token and resident size at start.
+declare -A PORT PID TOKEN RSS_START
+TARGETS=(gateway)
+PORT[gateway]=$GATEWAY_PORT PID[gateway]=$GATEWAY_PID TOKEN[gateway]=$MEMBER_KEY
+RSS_START[gateway]=$(tree_rss_kib "$GATEWAY_PID")
 
-# One request each way first: the benchmark only counts if the gateway really answers.
-for stream in false true; do
-    status=$(curl -s -o "$LOGS/smoke.out" -w '%{http_code}' --max-time 10 \
-        -H "Authorization: Bearer $MEMBER_KEY" -H 'Content-Type: application/json' \
-        -d "{\"model\":\"gpt-4o-mini\",\"stream\":$stream,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}" \
-        "http://127.0.0.1:$GATEWAY_PORT/v1/chat/completions") || status=000
-    [ "$status" = 200 ] || fail "smoke request (stream=$stream) through the gateway: HTTP $status: $(head -c 300 "$LOGS/smoke.out")"
+for peer in $PEERS; do
+    export LITELLM_MASTER_KEY="sk-litellm-$RANDOM$RANDOM"
+    litellm_config "$DATA/litellm.yaml" "$STUB_PORT"
+    PORT[$peer]=$(free_port)
+    litellm_start "$BENCH_CORE_UNDER_TEST" "$LOGS/$peer.log" "$DATA/litellm.yaml" "${PORT[$peer]}"
+    PID[$peer]=$LAST_PID TOKEN[$peer]=$LITELLM_MASTER_KEY
+    wait_port "${PORT[$peer]}" 120 "${PID[$peer]}" || fail "$peer did not start"
+    RSS_START[$peer]=$(tree_rss_kib "${PID[$peer]}")
+    TARGETS+=("$peer")
+done
+
+# One request each way first: the benchmark only counts if every proxy really answers, and
+# a stream counts only if it ends with [DONE].
+for target in "${TARGETS[@]}"; do
+    for stream in false true; do
+        status=$(curl -s -o "$LOGS/smoke.out" -w '%{http_code}' --max-time 30 \
+            -H "Authorization: Bearer ${TOKEN[$target]}" -H 'Content-Type: application/json' \
+            -d "{\"model\":\"gpt-4o-mini\",\"stream\":$stream,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}" \
+            "http://127.0.0.1:${PORT[$target]}/v1/chat/completions") || status=000
+        [ "$status" = 200 ] ||
+            fail "smoke request (stream=$stream) through $target: HTTP $status: $(head -c 300 "$LOGS/smoke.out")"
+        [ "$stream" = false ] || grep -q '^data: \[DONE\]' "$LOGS/smoke.out" ||
+            fail "smoke stream through $target did not end with [DONE]: $(tail -c 300 "$LOGS/smoke.out")"
+    done
 done
 
 versions=$("$PY" - <<'PY'
@@ -108,9 +147,13 @@ for n in names:
 print(" ".join([f"python={platform.python_version()}", *found]))
 PY
 )
+for peer in $PEERS; do versions="$versions $peer=$(litellm_version)"; done
 commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
 echo "# $STAMP $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores; commit $commit;" \
-    "$versions; key options: $BENCH_KEY_ARGS" | tee "$OUT"
+    "$versions; key options: $BENCH_KEY_ARGS; peers: ${PEERS:-none}" | tee "$OUT"
+for target in "${TARGETS[@]}"; do
+    echo "{\"kind\":\"start\",\"target\":\"$target\",\"rss_kib\":${RSS_START[$target]}}" | tee -a "$OUT"
+done
 
 for rep in $(seq "$REPS"); do
     for mode in $MODES; do
@@ -123,15 +166,17 @@ for rep in $(seq "$REPS"); do
         BENCH_CONNECTIONS=$conns BENCH_TOKEN=$STUB_KEY run_wrk "$STUB_PORT" \
             "\"target\":\"direct\",\"mode\":\"$mode\",\"rep\":$rep" "$BENCH_DURATION" "$STUB_PID" |
             tee -a "$OUT"
-        BENCH_CONNECTIONS=$conns BENCH_WAIT_QUIET=0 BENCH_TOKEN=$MEMBER_KEY run_wrk "$GATEWAY_PORT" \
-            '"target":"warmup","variant":"warmup"' "$BENCH_WARMUP" >/dev/null
-        BENCH_CONNECTIONS=$conns BENCH_TOKEN=$MEMBER_KEY run_wrk "$GATEWAY_PORT" \
-            "\"target\":\"gateway\",\"mode\":\"$mode\",\"rep\":$rep" "$BENCH_DURATION" \
-            "$GATEWAY_PID" | tee -a "$OUT"
+        for target in "${TARGETS[@]}"; do
+            BENCH_CONNECTIONS=$conns BENCH_WAIT_QUIET=0 BENCH_TOKEN=${TOKEN[$target]} run_wrk "${PORT[$target]}" \
+                '"target":"warmup","variant":"warmup"' "$BENCH_WARMUP" >/dev/null
+            BENCH_CONNECTIONS=$conns BENCH_TOKEN=${TOKEN[$target]} run_wrk "${PORT[$target]}" \
+                "\"target\":\"$target\",\"mode\":\"$mode\",\"rep\":$rep" "$BENCH_DURATION" \
+                "${PID[$target]}" | tee -a "$OUT"
+        done
     done
 done
 
 # Stop the gateway gracefully (usage is flushed on shutdown) before the data dir goes.
 stop_pid "$GATEWAY_PID"
 echo "raw results: $OUT" >&2
-"$PY" "$HERE/report.py" gateway "$OUT"
+"$PY" "$HERE/report.py" side "$OUT"
