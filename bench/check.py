@@ -78,7 +78,7 @@ def _tell(message: str) -> None:
 
 async def _child(key: str, counts: dict[str, int], warmup: int, concurrency: int) -> None:
     sys.path.insert(0, str(HERE))
-    from gateway_micro import BODY
+    from gateway_micro import BODY, chat_scope
 
     from vaultgate.server import create_app
 
@@ -87,24 +87,8 @@ async def _child(key: str, counts: dict[str, int], warmup: int, concurrency: int
     await app.start()
     statuses: dict[int, int] = {}
 
-    def scope(body: bytes) -> dict[str, Any]:
-        return {
-            "type": "http",
-            "method": "POST",
-            "path": "/v1/chat/completions",
-            "query_string": b"",
-            "headers": [
-                (b"host", b"127.0.0.1"),
-                (b"content-type", b"application/json"),
-                (b"authorization", b"Bearer " + key.encode()),
-                (b"user-agent", b"OpenAI/Python 1.99.0"),
-                (b"content-length", str(len(body)).encode()),
-            ],
-            "client": ("127.0.0.1", 40000),
-        }
-
     async def run(body: bytes, requests: int) -> None:
-        template = scope(body)
+        template = chat_scope(key, body)
 
         async def receive() -> dict[str, Any]:
             return {"type": "http.request", "body": body, "more_body": False}

@@ -62,9 +62,9 @@ def _setup(data: Path, stub_port: int, stub_key: str) -> str:
     return str(json.loads(created)["key"])
 
 
-async def _drive(app: Any, key: str, requests: int, concurrency: int, through_stop: bool) -> tuple[float, float]:
-    await app.start()
-    scope = {
+def chat_scope(key: str, body: bytes) -> dict[str, Any]:
+    """The ASGI scope of a chat completion POST with ``body`` and the member ``key`` (as wrk sends it)."""
+    return {
         "type": "http",
         "method": "POST",
         "path": "/v1/chat/completions",
@@ -74,10 +74,15 @@ async def _drive(app: Any, key: str, requests: int, concurrency: int, through_st
             (b"content-type", b"application/json"),
             (b"authorization", b"Bearer " + key.encode()),
             (b"user-agent", b"OpenAI/Python 1.99.0"),
-            (b"content-length", str(len(BODY)).encode()),
+            (b"content-length", str(len(body)).encode()),
         ],
         "client": ("127.0.0.1", 40000),
     }
+
+
+async def _drive(app: Any, key: str, requests: int, concurrency: int, through_stop: bool) -> tuple[float, float]:
+    await app.start()
+    scope = chat_scope(key, BODY)
     statuses: dict[int, int] = {}
 
     async def receive() -> dict[str, Any]:

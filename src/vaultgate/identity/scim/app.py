@@ -10,6 +10,7 @@ what a deprovisioning records as ``requested_at`` (the audit's measure of time t
 from __future__ import annotations
 
 import re
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
@@ -228,7 +229,7 @@ def _discovery(collection: str, ident: str | None, base: str) -> Response:
     )
 
 
-class _Collection:
+class _Collection(ABC):
     """One request on ``/Users`` or ``/Groups``: the verbs, shared; the model and the services, per kind."""
 
     model: type[Resource[Any]]
@@ -288,24 +289,24 @@ class _Collection:
         narrowed = listing.equality(search, self.filterable)
         return _scim(listing.page(self.model, search, self.all(dict([narrowed]) if narrowed else {})))
 
-    # Per kind.
-    def create(self, resource: Any) -> Resource[Any]:
-        raise NotImplementedError
+    # Per kind (Users, Groups).
+    @abstractmethod
+    def create(self, resource: Any) -> Resource[Any]: ...
 
-    def get(self, ident: str) -> Resource[Any]:
-        raise NotImplementedError
+    @abstractmethod
+    def get(self, ident: str) -> Resource[Any]: ...
 
-    def all(self, equal: dict[str, str]) -> list[Resource[Any]]:
-        raise NotImplementedError
+    @abstractmethod
+    def all(self, equal: dict[str, str]) -> list[Resource[Any]]: ...
 
-    def replace(self, ident: str, resource: Any) -> Resource[Any]:
-        raise NotImplementedError
+    @abstractmethod
+    def replace(self, ident: str, resource: Any) -> Resource[Any]: ...
 
-    def patch(self, ident: str, patch: PatchOp[Any]) -> Resource[Any]:
-        raise NotImplementedError
+    @abstractmethod
+    def patch(self, ident: str, patch: PatchOp[Any]) -> Resource[Any]: ...
 
-    def delete(self, ident: str) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def delete(self, ident: str) -> None: ...
 
 
 class _Users(_Collection):
