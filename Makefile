@@ -6,7 +6,7 @@ DATA_DIR ?= .data
 HOST ?= 127.0.0.1
 PORT ?= 8080
 
-.PHONY: run test system-packages install dev lint typecheck bench bench-check bench-startup bench-scanner bench-leaver soak screenshots clean
+.PHONY: run test system-packages install dev lint typecheck bench bench-check bench-startup bench-scanner bench-leaver bench-stages soak screenshots clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -70,6 +70,13 @@ bench-check: dev
 ## LEAVER_RUNS times (20) on PostgreSQL: p50/p95/max of the stream ending and the keys refused (bench/leaver.py).
 bench-leaver: dev
 	$(BIN)/python bench/leaver.py
+
+## make bench-stages: where the real server's CPU per request goes, by component (py-spy samples under wrk,
+## JSON then SSE; bench/stages.py). Installs py-spy into .venv (a measurement tool, not a dependency).
+bench-stages: dev
+	$(BIN)/pip install -q py-spy
+	$(BIN)/python bench/stages.py --mode json
+	$(BIN)/python bench/stages.py --mode sse
 
 ## make soak: mixed JSON and streamed load with a rotation and a revocation halfway; drift of
 ## latency, RSS and file descriptors (SOAK_SECONDS=600, SOAK_RATE=40, ...: bench/soak.py).

@@ -14,6 +14,9 @@ class EventSplitter:
     def feed(self, chunk: bytes) -> list[bytes]:
         """The events completed by ``chunk``; the rest stays buffered."""
         buffer = self._buffer + chunk if self._buffer else chunk
+        if b"\r" not in buffer:  # the usual stream: one separator, found by split() in one pass
+            *whole, self._buffer = buffer.split(b"\n\n")
+            return [event + b"\n\n" for event in whole]
         events: list[bytes] = []
         start = 0
         while True:

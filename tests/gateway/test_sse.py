@@ -115,3 +115,26 @@ def test_data_of_without_space_and_with_extra_spaces() -> None:
     assert data_of(b"data: \n\n") == b""
     # A field that merely starts with "data" is not a data line.
     assert data_of(b"datapoint: 1\ndata: real\n\n") == b"real"
+
+
+def _reference_split(stream: bytes) -> tuple[list[bytes], bytes]:
+    """The definition: repeatedly cut at the earliest blank line (CRLF CRLF or LF LF)."""
+    events, start = [], 0
+    while True:
+        found = [(i, len(sep)) for sep in (b"\r\n\r\n", b"\n\n") if (i := stream.find(sep, start)) != -1]
+        if not found:
+            return events, stream[start:]
+        cut, width = min(found)
+        events.append(stream[start : cut + width])
+        start = cut + width
+
+
+@given(
+    stream=st.lists(st.sampled_from([b"a", b"\n", b"\r", b"data: x"]), max_size=40).map(b"".join),
+    cuts=st.lists(st.integers(min_value=0, max_value=200), max_size=8),
+)
+@settings(max_examples=400)
+def test_any_run_of_line_ends_is_split_as_the_definition_says(stream: bytes, cuts: list[int]) -> None:
+    # Runs of three or more line ends, lone CRs and LF-only streams (split in one pass) alike.
+    bounds = [0, *sorted(c for c in cuts if c <= len(stream)), len(stream)]
+    assert split([stream[a:b] for a, b in itertools.pairwise(bounds)]) == _reference_split(stream)

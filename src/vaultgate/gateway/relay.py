@@ -232,13 +232,16 @@ async def relay_stream(
     try:
         async for chunk in response.chunks():
             # Whole events only: a credential split across chunks is whole again here.
-            events = [scrub.scrub(e) for e in splitter.feed(chunk) if _keep_event(ex, e)]
+            events = [e for e in splitter.feed(chunk) if _keep_event(ex, e)]
             if splitter.pending > max_event_bytes:
                 raise UpstreamResponseTooLarge(f"An upstream event is longer than {max_event_bytes} bytes.")
+            if not events:
+                continue
             if restorer is not None:  # 7 restore, across chunk and event boundaries
-                events = [restorer.event(e) for e in events]
-            if events:
-                await send({"type": "http.response.body", "body": b"".join(events), "more_body": True})
+                body = b"".join([restorer.event(scrub.scrub(e)) for e in events])
+            else:  # whole events end in a blank line, which no credential spans: one scrub for all of them
+                body = scrub.scrub(b"".join(events))
+            await send({"type": "http.response.body", "body": body, "more_body": True})
     except UpstreamError as exc:
         ex.status, ex.error_code = exc.status, "upstream_stream_broken"
         ending = _STREAM_BROKEN
