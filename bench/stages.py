@@ -5,7 +5,7 @@ runs, not *whose* code); ``bench/gateway_micro.py --profile`` names Python funct
 inflates small ones and leaves the HTTP server out. This runs what a user runs: a throwaway data
 dir made through the real CLI (as ``bench/gateway_micro.py``), ``vaultgate serve`` on core 1, the
 upstream stub and wrk on core 0 (``bench/wrk/openai.lua``, the same ~600-byte chat request), and
-``py-spy record`` (each sample pauses the server for a moment, so its stacks are consistent) on the server's process for
+``py-spy record --gil`` (the thread holding the interpreter at each sample; each sample pauses the server for a moment, so its stacks are consistent) on the server's process for
 ``--seconds``. Each sample's stack is read from the innermost frame outwards; the first frame that
 belongs to a known component (see ``COMPONENTS``) gets the sample, so a ``dict.get`` inside the
 privacy scan counts for the privacy scan and the asyncio/uvloop frames that only wait count as the
@@ -133,7 +133,7 @@ def main() -> None:
             _wait_ready(port)
             _wrk(port, key, args.mode == "sse", 3, args.connections)  # warm-up
             raw = Path(tmp) / "stacks.txt"
-            spy = [py_spy, "record", "--format", "raw", "--rate", str(args.rate)]
+            spy = [py_spy, "record", "--gil", "--format", "raw", "--rate", str(args.rate)]
             spy += ["--duration", str(args.seconds + 1), "--pid", str(server.pid), "--output", str(raw)]
             sampler = subprocess.Popen(spy, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             cpu = _cpu_seconds(server.pid)

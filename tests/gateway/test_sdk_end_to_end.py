@@ -66,6 +66,20 @@ def test_client_org_project_and_cookie_headers_are_not_forwarded(stack: Stack) -
     assert "x-forwarded-for" not in headers
 
 
+def test_the_upstream_sees_vaultgate_as_the_user_agent_never_the_members_client(stack: Stack) -> None:
+    stack.member("alice")
+    c = openai.OpenAI(
+        base_url=stack.base_url,
+        api_key=stack.key("alice"),
+        default_headers={"User-Agent": "alice-laptop/7.1 (Linux; build 42)"},
+        max_retries=0,
+    )
+    c.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "x"}])
+    assert stack.upstream.last.headers["user-agent"] == "vaultgate"
+    c.embeddings.create(model="text-embedding-3-small", input="x")
+    assert stack.upstream.last.headers["user-agent"] == "vaultgate"
+
+
 def test_store_is_forced_false(stack: Stack) -> None:
     stack.member("alice")
     c = client(stack, stack.key("alice"))

@@ -43,6 +43,9 @@ DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 # OpenAI-compatible servers), Node and Apache close after 5 s; a burst 5 s after the last one met
 # hundreds of such closes (tests/limits/test_burst.py, tests/upstream/test_keepalive.py).
 KEEPALIVE_SECONDS = 4.0
+# Every upstream request names vaultgate, never the member's client (its User-Agent is not forwarded) nor
+# aiohttp's default: one fixed header, which also keeps aiohttp on its fast path (no per-request skip list).
+USER_AGENT = ("User-Agent", "vaultgate")
 
 
 class HTTPUpstreamResponse(UpstreamResponse):
@@ -211,7 +214,7 @@ class UpstreamClient:
             socket_factory=guarded_socket_factory(self._allow_link_local),
         )
         self._session = aiohttp.ClientSession(
-            connector=connector, timeout=self._timeout, auto_decompress=True, skip_auto_headers=("User-Agent",)
+            connector=connector, timeout=self._timeout, auto_decompress=True
         )
 
     async def stop(self) -> None:
@@ -227,7 +230,7 @@ class UpstreamClient:
         assert self._session is not None, "UpstreamClient.start() was not awaited"
         try:
             response = await self._session.request(
-                method, url, headers=headers, data=body or None, allow_redirects=False
+                method, url, headers=[*headers, USER_AGENT], data=body or None, allow_redirects=False
             )
         except aiohttp.ClientConnectorCertificateError as exc:
             raise UpstreamUnreached("The upstream's TLS certificate did not verify.", permanent=True) from exc
@@ -254,7 +257,7 @@ class UpstreamClient:
         assert self._session is not None, "UpstreamClient.start() was not awaited"
         try:
             socket_ = await self._session.ws_connect(
-                url, headers=headers, max_msg_size=max_message_bytes, heartbeat=30.0, autoping=True
+                url, headers=[*headers, USER_AGENT], max_msg_size=max_message_bytes, heartbeat=30.0, autoping=True
             )
         except aiohttp.WSServerHandshakeError as exc:
             if exc.status in (401, 403):
