@@ -5,11 +5,13 @@ runs, not *whose* code); ``bench/gateway_micro.py --profile`` names Python funct
 inflates small ones and leaves the HTTP server out. This runs what a user runs: a throwaway data
 dir made through the real CLI (as ``bench/gateway_micro.py``), ``vaultgate serve`` on core 1, the
 upstream stub and wrk on core 0 (``bench/wrk/openai.lua``, the same ~600-byte chat request), and
-``py-spy record --gil`` (the thread holding the interpreter at each sample; each sample pauses the server for a moment, so its stacks are consistent) on the server's process for
-``--seconds``. Each sample's stack is read from the innermost frame outwards; the first frame that
-belongs to a known component (see ``COMPONENTS``) gets the sample, so a ``dict.get`` inside the
-privacy scan counts for the privacy scan and the asyncio/uvloop frames that only wait count as the
-event loop. Idle samples (the server waiting for work) are not recorded (py-spy's default).
+``py-spy record --gil`` on the server's process for ``--seconds``: at each sample, the stack of the
+thread holding the interpreter (threads waiting on a queue or a socket are not counted; each sample
+pauses the server for a moment, so the stacks are consistent). Each stack is read from the innermost
+frame outwards; the first frame that belongs to a known component (see ``COMPONENTS``) gets the
+sample, so a ``dict.get`` inside the privacy scan counts for the privacy scan and the asyncio/uvloop
+frames count as the event loop. Code in C (orjson, regex, hashing) counts for the Python frame that
+called it.
 
     .venv/bin/python bench/stages.py [--mode json|sse] [--seconds 20] [--connections 64]
 

@@ -213,9 +213,7 @@ class UpstreamClient:
             resolver=resolver,
             socket_factory=guarded_socket_factory(self._allow_link_local),
         )
-        self._session = aiohttp.ClientSession(
-            connector=connector, timeout=self._timeout, auto_decompress=True
-        )
+        self._session = aiohttp.ClientSession(connector=connector, timeout=self._timeout, auto_decompress=True)
 
     async def stop(self) -> None:
         """Close the pool."""
