@@ -21,8 +21,7 @@ from functools import lru_cache
 
 import pathspec
 
-from vaultgate.detect.secret_rules import RULES
-from vaultgate.detect.secrets import SecretDetector
+from vaultgate.detect.secrets import SecretDetector, default_detector
 from vaultgate.scanner import home_formats as formats
 from vaultgate.scanner.blob import BlobOrigin, is_binary
 from vaultgate.scanner.errors import FormatError, ScanUsageError
@@ -142,7 +141,7 @@ class _Target:
 @lru_cache(maxsize=1)
 def home_detector() -> SecretDetector:
     """The detector for :data:`HOME_RULES` only (compiled on first use, then shared)."""
-    return SecretDetector([rule for rule in RULES if rule.id in HOME_RULES])
+    return SecretDetector([rule for rule in default_detector().rules if rule.id in HOME_RULES])
 
 
 def scan_home(home: str, options: HomeOptions = HomeOptions(), *, detector: SecretDetector | None = None) -> HomeScan:
