@@ -197,21 +197,21 @@ def test_limits_skips_and_odd_files(runner: CliRunner, cli: typer.Typer, tmp_pat
 
 
 def test_unreadable_files_are_skipped_not_fatal(home: FakeHome) -> None:
-    """A real ``vaultgate`` process without the root's override of file permissions (setpriv)."""
+    """A real ``vaultgate`` process; as root, without root's override of file permissions (setpriv)."""
+    drop = "-dac_override,-dac_read_search"
     setpriv = shutil.which("setpriv")
-    if setpriv is None:
-        pytest.fail("setpriv (util-linux) is needed to run the scan without CAP_DAC_OVERRIDE")
-    (home.root / ".bash_history").chmod(0)
+    if os.geteuid() == 0 and setpriv is None:
+        pytest.fail("setpriv (util-linux) is needed to run the scan as root without CAP_DAC_OVERRIDE")
+    as_member = [setpriv, f"--inh-caps={drop}", f"--bounding-set={drop}", "--"] if os.geteuid() == 0 else []
+    database = home.root / IPYTHON_DB
+    for path in (home.root / ".bash_history", database):
+        path.chmod(0)
     locked = home.root / "src" / "acme" / "deploy"
     locked.chmod(0)
     try:
-        drop = "-dac_override,-dac_read_search"
         completed = subprocess.run(
             [
-                setpriv,
-                f"--inh-caps={drop}",
-                f"--bounding-set={drop}",
-                "--",
+                *as_member,
                 sys.executable,
                 "-m",
                 "vaultgate",
@@ -228,13 +228,15 @@ def test_unreadable_files_are_skipped_not_fatal(home: FakeHome) -> None:
         )
     finally:
         locked.chmod(0o755)
-        (home.root / ".bash_history").chmod(0o644)
+        for path in (home.root / ".bash_history", database):
+            path.chmod(0o644)
     assert completed.returncode == 1, completed.stderr
     document = json.loads(completed.stdout)
-    expected = {e for e in home.expected if e[0] not in (".bash_history", "src/acme/deploy/prod.env")}
+    expected = {e for e in home.expected if e[0] not in (".bash_history", IPYTHON_DB, "src/acme/deploy/prod.env")}
     assert _found(home, document) == expected
     skipped = {s["path"]: s["reason"] for s in document["skipped"]}
     assert skipped[str(home.root / ".bash_history")] == "unreadable (Permission denied)"
+    assert skipped[str(database)] == "unreadable (Permission denied)"
     assert skipped[str(locked)] == "unreadable directory (Permission denied)"
     _assert_no_secret(home, completed.stdout, completed.stderr)
 

@@ -281,6 +281,7 @@ class _HomeWalk:
         """The file's text as sections; FormatError with the reason when it is skipped."""
         stats = self.collector.stats
         if reader is Reader.IPYTHON:  # read row by row: no size limit
+            os.close(_open_read_only(path))  # a permission problem named as such, not as SQLite's
             return list(formats.ipython_sections(path))
         if size > self.options.max_file_size:
             stats.skipped_large += 1
@@ -303,12 +304,7 @@ def read_file(path: str, limit: int) -> bytes:
     ``O_NOATIME`` (Linux, the file's owner only) keeps even the access time as it was;
     ``O_NONBLOCK`` keeps a FIFO swapped in since the ``stat`` from blocking the scan.
     """
-    try:
-        fd = os.open(path, _READ_FLAGS | _NO_ATIME)
-    except PermissionError:
-        if not _NO_ATIME:
-            raise
-        fd = os.open(path, _READ_FLAGS)
+    fd = _open_read_only(path)
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise OSError(errno.EINVAL, "not a regular file")
@@ -320,3 +316,13 @@ def read_file(path: str, limit: int) -> bytes:
         return b"".join(parts)
     finally:
         os.close(fd)
+
+
+def _open_read_only(path: str) -> int:
+    """A read-only descriptor, with ``O_NOATIME`` when allowed (the file's owner, or ``CAP_FOWNER``)."""
+    try:
+        return os.open(path, _READ_FLAGS | _NO_ATIME)
+    except PermissionError:
+        if not _NO_ATIME:
+            raise
+        return os.open(path, _READ_FLAGS)
