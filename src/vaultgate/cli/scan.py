@@ -1,4 +1,4 @@
-"""``vaultgate scan``: find leaked secrets in files, stdin, git history or the index.
+"""``vaultgate scan``: find leaked secrets in files, stdin, git history, the index, or a member's home.
 
 Exit codes: 0 no findings, 1 findings remain (after allow comments and the baseline),
 2 usage error or a scan that could not be carried out (one line on stderr).
@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import sys
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -17,8 +18,9 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColu
 
 from vaultgate.detect.secrets import default_detector
 from vaultgate.scanner import baseline as baselines
-from vaultgate.scanner import git, remote, runner
+from vaultgate.scanner import git, home, remote, runner
 from vaultgate.scanner.errors import ScanError
+from vaultgate.scanner.home_report import home_extra, render_home_text
 from vaultgate.scanner.model import ScanResult
 from vaultgate.scanner.report import render_json, render_text, summary_line
 from vaultgate.scanner.sarif import render_sarif
@@ -95,8 +97,36 @@ def scan(
         str, typer.Option("--verify-base-url", help="Base URL for --verify")
     ] = remote.DEFAULT_OPENAI_BASE_URL,
     no_progress: Annotated[bool, typer.Option("--no-progress", help="No progress bar")] = False,
+    in_home: Annotated[
+        bool,
+        typer.Option("--home", help="Report vaultgate and OpenAI keys in histories, .env files and notebooks"),
+    ] = False,
+    home_dir: Annotated[
+        str | None, typer.Option("--home-dir", metavar="DIR", help="With --home: this home directory")
+    ] = None,
 ) -> None:
     """Find leaked secrets (OpenAI, Azure, vaultgate and other keys); exit 1 if any remain."""
+    if in_home or home_dir is not None:
+        refused = {
+            "PATH": bool(paths),
+            "--git": use_git,
+            "--since": since is not None,
+            "--staged": staged,
+            "--revoke": revoke,
+            "--verify": verify,
+            "--baseline": baseline is not None,
+            "--baseline-write": baseline_write is not None,
+        }
+        _scan_home(
+            in_home,
+            home_dir,
+            [name for name, given in refused.items() if given],
+            output,
+            exclude or [],
+            max_file_size,
+            not show_placeholders,
+        )
+        return
     targets = paths or ["."]
     if use_git and staged:
         raise _fail("--git and --staged cannot be combined")
@@ -149,6 +179,39 @@ def scan(
         raise _fail(str(exc)) from exc
     _emit(result, output, extra)
     if result.findings and not baseline_write:
+        raise typer.Exit(1)
+
+
+def _scan_home(
+    in_home: bool,
+    home_dir: str | None,
+    refused: list[str],
+    output: OutputFormat,
+    exclude: list[str],
+    max_file_size: int,
+    allow_placeholders: bool,
+) -> None:
+    """``--home``: read-only and report-only, so nothing that revokes, verifies or writes combines with it."""
+    if not in_home:
+        raise _fail("--home-dir needs --home")
+    if refused:
+        raise _fail(f"--home only reports and takes no {', '.join(refused)}")
+    options = home.HomeOptions(
+        max_file_size=max_file_size, excludes=tuple(exclude), allow_placeholders=allow_placeholders
+    )
+    try:
+        scan = home.scan_home(home_dir if home_dir is not None else str(Path.home()), options)
+    except ScanError as exc:
+        raise _fail(str(exc)) from exc
+    if output is OutputFormat.json:
+        sys.stdout.write(render_json(scan.result, home_extra(scan)) + "\n")
+    elif output is OutputFormat.sarif:
+        sys.stdout.write(render_sarif(scan.result, home.home_detector().rules) + "\n")
+        print(summary_line(scan.result), file=sys.stderr)
+    else:
+        sys.stdout.write(render_home_text(scan))
+    sys.stdout.flush()
+    if scan.result.findings:
         raise typer.Exit(1)
 
 

@@ -1,4 +1,4 @@
-"""Secret scanning of files, stdin and git history, with baselines, reports and leak-to-revoke.
+"""Secret scanning of files, stdin, git history and a member's home, with baselines, reports and leak-to-revoke.
 
 The detectors themselves live in :mod:`vaultgate.detect`; this package walks, reads,
 filters and reports. It never needs the gateway running (``--revoke`` is optional).
@@ -24,6 +24,8 @@ __all__ = [
     "baseline",
     "errors",
     "git",
+    "home",
+    "home_report",
     "model",
     "remote",
     "report",

@@ -20,12 +20,16 @@ class BlobOrigin:
 
     ``line_numbers`` maps the blob's 0-based line index to the line number to report (a
     diff's added lines are not contiguous in the file); without it lines count from 1.
+    ``place`` is the kind of place (``--home``: ``dotenv``, ``shell-history``...) and
+    ``section`` the part of the file the blob is (``cell 3 output``), its lines counted from 1.
     """
 
     path: str
     commit: str | None = None
     author_date: str | None = None
     line_numbers: Sequence[int] | None = None
+    place: str | None = None
+    section: str | None = None
 
 
 def is_binary(head: bytes) -> bool:
@@ -98,5 +102,7 @@ def _finding(
         secret_sha256=hashlib.sha256(match.secret.encode("utf-8")).hexdigest(),
         commit=origin.commit,
         author_date=origin.author_date,
+        place=origin.place,
+        section=origin.section,
         plaintext=match.secret if match.rule_id in keep_plaintext else None,
     )

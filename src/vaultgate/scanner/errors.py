@@ -3,7 +3,8 @@
 ScanError
 ├── ScanUsageError   bad arguments or input files (a missing path, a corrupt baseline)
 ├── GitError         git is missing, the path is not a repository, or git failed
-└── RemoteError      the admin API (--revoke) or the models endpoint (--verify) failed
+├── RemoteError      the admin API (--revoke) or the models endpoint (--verify) failed
+└── FormatError      one file cannot be scanned (too large, binary, not its format): --home skips it
 """
 
 from __future__ import annotations
@@ -23,3 +24,7 @@ class GitError(ScanError):
 
 class RemoteError(ScanError):
     """An HTTP call to the admin API or to the models endpoint failed."""
+
+
+class FormatError(ScanError):
+    """One file cannot be scanned: too large, binary, or not in its place's format (not an IPython database)."""

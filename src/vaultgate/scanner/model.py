@@ -16,7 +16,9 @@ class Finding:
     SHA-256 of the full secret (what ``--revoke`` sends for vaultgate tokens) and
     ``fingerprint`` identifies the finding in a baseline (rule, path and secret, so moving
     lines does not make it new). ``plaintext`` is kept only for rules that ``--verify``
-    needs, is never rendered, and is left out of ``repr``.
+    needs, is never rendered, and is left out of ``repr``. ``place`` and ``section`` are set
+    by ``--home`` scans: the kind of place (``notebook``) and the part of the file
+    (``cell 3 output``) that ``line`` counts in.
     """
 
     path: str
@@ -31,6 +33,8 @@ class Finding:
     commit: str | None = None
     author_date: str | None = None
     verified: str | None = None
+    place: str | None = None
+    section: str | None = None
     plaintext: str | None = field(default=None, repr=False, compare=False)
 
 

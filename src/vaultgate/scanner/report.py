@@ -26,6 +26,10 @@ def finding_document(finding: Finding) -> dict[str, Any]:
         document["author_date"] = finding.author_date
     if finding.verified is not None:
         document["verified"] = finding.verified
+    if finding.place is not None:
+        document["place"] = finding.place
+    if finding.section is not None:
+        document["section"] = finding.section
     return document
 
 
@@ -52,17 +56,20 @@ def render_json(result: ScanResult, extra: dict[str, object] | None = None) -> s
 
 def render_text(result: ScanResult) -> str:
     """One line per finding (``path:line:column: rule severity masked``) and a summary."""
-    lines = []
-    for f in result.findings:
-        where = f"{f.path}:{f.line}:{f.column}"
-        text = f"{where}: {f.rule_id} ({f.severity.value}) {f.masked}"
-        if f.commit is not None:
-            text += f"  commit {f.commit[:12]} {f.author_date or ''}".rstrip()
-        if f.verified is not None:
-            text += f"  [{f.verified}]"
-        lines.append(text)
+    lines = [finding_line(f) for f in result.findings]
     lines.append(summary_line(result))
     return "\n".join(lines) + "\n"
+
+
+def finding_line(f: Finding) -> str:
+    """``path[ [section]]:line:column: rule (severity) masked`` and the commit or verdict."""
+    where = f"{f.path} [{f.section}]" if f.section is not None else f.path
+    text = f"{where}:{f.line}:{f.column}: {f.rule_id} ({f.severity.value}) {f.masked}"
+    if f.commit is not None:
+        text += f"  commit {f.commit[:12]} {f.author_date or ''}".rstrip()
+    if f.verified is not None:
+        text += f"  [{f.verified}]"
+    return text
 
 
 def summary_line(result: ScanResult) -> str:

@@ -48,8 +48,8 @@ class ScanOptions:
     keep_plaintext: frozenset[str] = frozenset()
 
 
-class _Scan:
-    """State shared by the blobs of one scan."""
+class ScanCollector:
+    """State shared by the blobs of one scan: findings (minus the baseline's) and totals."""
 
     def __init__(self, options: ScanOptions, detector: SecretDetector | None) -> None:
         self.options = options
@@ -58,9 +58,15 @@ class _Scan:
         self.stats = ScanStats()
         self.findings: list[Finding] = []
 
-    def blob(self, data: bytes, origin: BlobOrigin) -> None:
+    def count_file(self, size: int) -> None:
+        """One more file of ``size`` bytes was read (whatever number of blobs it gives)."""
         self.stats.files += 1
-        self.stats.bytes += len(data)
+        self.stats.bytes += size
+
+    def blob(self, data: bytes, origin: BlobOrigin, *, new_file: bool = True) -> None:
+        """Scan one blob; ``new_file=False`` for parts of a file already counted."""
+        if new_file:
+            self.count_file(len(data))
         found = scan_blob(
             self.detector,
             data,
@@ -77,6 +83,7 @@ class _Scan:
                 self.findings.append(finding)
 
     def result(self) -> ScanResult:
+        """The findings so far and the totals."""
         return ScanResult(findings=tuple(self.findings), stats=self.stats)
 
 
@@ -88,7 +95,7 @@ def scan_paths(
     progress: Progress | None = None,
 ) -> ScanResult:
     """Scan files and directories (``.gitignore`` respected unless the options say not)."""
-    scan = _Scan(options, detector)
+    scan = ScanCollector(options, detector)
     entries = list(iter_files(list(paths), use_gitignore=options.use_gitignore, excludes=options.excludes))
     if progress is not None:
         progress.start(sum(e.size for e in entries))
@@ -140,7 +147,7 @@ def scan_bytes(
     detector: SecretDetector | None = None,
 ) -> ScanResult:
     """Scan one blob held in memory (``vaultgate scan -`` reads stdin into it)."""
-    scan = _Scan(options, detector)
+    scan = ScanCollector(options, detector)
     scan.blob(data, BlobOrigin(name))
     return scan.result()
 
@@ -151,7 +158,7 @@ def _scan_patches(
     detector: SecretDetector | None,
     progress: Progress | None,
 ) -> ScanResult:
-    scan = _Scan(options, detector)
+    scan = ScanCollector(options, detector)
     exclude = pathspec.GitIgnoreSpec.from_lines(options.excludes) if options.excludes else None
     if progress is not None:
         progress.start(None)

@@ -46,8 +46,15 @@ def render_sarif(result: ScanResult, rules: tuple[SecretRule, ...]) -> str:
             ],
             "partialFingerprints": {"vaultgateFinding/v1": f.fingerprint},
         }
+        properties: dict[str, Any] = {}
         if f.commit is not None:
-            entry["properties"] = {"commit": f.commit, "authorDate": f.author_date}
+            properties |= {"commit": f.commit, "authorDate": f.author_date}
+        if f.place is not None:
+            properties["place"] = f.place
+        if f.section is not None:  # the region's lines count within this part of the file
+            properties["section"] = f.section
+        if properties:
+            entry["properties"] = properties
         results.append(entry)
     log = {
         "$schema": SCHEMA,
