@@ -114,7 +114,8 @@ def main() -> None:
     parser.add_argument("--mode", choices=("json", "sse"), default="json")
     parser.add_argument("--seconds", type=int, default=20)
     parser.add_argument("--connections", type=int, default=64)
-    parser.add_argument("--rate", type=int, default=250, help="py-spy samples per second")
+    parser.add_argument("--rate", type=int, default=250, help="py-spy samples per second (0: none)")
+    parser.add_argument("--sse-deltas", type=int, help="content deltas per streamed answer (the stub's default: 10)")
     parser.add_argument("--keep", type=Path, help="also keep py-spy's raw stacks in this file")
     args = parser.parse_args()
     py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
@@ -125,6 +126,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="vaultgate-stages.") as tmp:
         try:
             stub = [sys.executable, str(HERE / "upstream_stub.py"), "--port", str(stub_port), "--api-key", stub_key]
+            stub += ["--sse-deltas", str(args.sse_deltas)] if args.sse_deltas is not None else []
             procs.append(subprocess.Popen(["taskset", "-c", "0", *stub], stdout=subprocess.DEVNULL))
             key = _setup(Path(tmp) / "vaultgate", stub_port, stub_key)
             env = {**os.environ, "VAULTGATE_DATA_DIR": str(Path(tmp) / "vaultgate"), "STUB_KEY": stub_key}
@@ -137,14 +139,16 @@ def main() -> None:
             raw = Path(tmp) / "stacks.txt"
             spy = [py_spy, "record", "--gil", "--format", "raw", "--rate", str(args.rate)]
             spy += ["--duration", str(args.seconds + 1), "--pid", str(server.pid), "--output", str(raw)]
-            sampler = subprocess.Popen(spy, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            sampler = subprocess.Popen(spy, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) if args.rate else None
             cpu = _cpu_seconds(server.pid)
             result = _wrk(port, key, args.mode == "sse", args.seconds, args.connections)
             cpu = _cpu_seconds(server.pid) - cpu
-            sampler.wait(timeout=args.seconds + 60)
-            if args.keep is not None:
-                shutil.copyfile(raw, args.keep)
-            counts = classify(raw)
+            counts: collections.Counter[str] = collections.Counter()
+            if sampler is not None:
+                sampler.wait(timeout=args.seconds + 60)
+                if args.keep is not None:
+                    shutil.copyfile(raw, args.keep)
+                counts = classify(raw)
         finally:
             for proc in reversed(procs):
                 proc.terminate()
@@ -153,6 +157,8 @@ def main() -> None:
     us_per_request = cpu / requests * 1e6
     total = sum(counts.values())
     print(f"{args.mode}: {requests / args.seconds:.0f} req/s, {us_per_request:.0f} µs CPU per request, {total} samples")
+    if not total:
+        return
     print("\n| component | share | µs per request |\n| --- | ---: | ---: |")
     for name, count in counts.most_common():
         print(f"| {name} | {100 * count / total:.1f} % | {us_per_request * count / total:.0f} |")

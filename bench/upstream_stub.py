@@ -98,8 +98,12 @@ def chat_completion(model: str) -> bytes:
     )
 
 
+# Content deltas per streamed answer (--sse-deltas); None: the completion text in pieces of four words (10).
+SSE_DELTAS: int | None = None
+
+
 def chat_completion_sse(model: str, include_usage: bool) -> bytes:
-    """The SSE body of a streamed chat completion: role, ~10 content deltas, stop, [DONE]."""
+    """The SSE body of a streamed chat completion: role, ~10 content deltas (or ``SSE_DELTAS``), stop, [DONE]."""
 
     def chunk(delta: dict[str, Any], finish: str | None, usage: Any = None) -> bytes:
         body: dict[str, Any] = {
@@ -116,6 +120,8 @@ def chat_completion_sse(model: str, include_usage: bool) -> bytes:
 
     words = COMPLETION_TEXT.split(" ")
     pieces = [" ".join(words[i : i + 4]) + " " for i in range(0, len(words), 4)]
+    if SSE_DELTAS is not None:
+        pieces = [pieces[i % len(pieces)] for i in range(SSE_DELTAS)]
     events = [chunk({"role": "assistant", "content": "", "refusal": None}, None)]
     events += [chunk({"content": piece}, None) for piece in pieces]
     events.append(chunk({}, "stop"))
@@ -305,7 +311,10 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=18080)
     parser.add_argument("--api-key", default=None, help="require this bearer token")
+    parser.add_argument("--sse-deltas", type=int, default=None, help="content deltas per streamed answer (10)")
     args = parser.parse_args()
+    global SSE_DELTAS  # a script's setting, read when the first answer is rendered
+    SSE_DELTAS = args.sse_deltas
     if args.host not in ("127.0.0.1", "::1", "localhost"):
         parser.error("the stub listens on loopback only")
     if uvloop is not None:
