@@ -97,7 +97,7 @@ def _lines(url: str, identity: dict[str, Any]) -> list[tuple[str, str]]:
     narrowed = ", ".join(f"{g}={lvl}" for g, lvl in scopes.items() if lvl != "write") or "none"
     models = ", ".join(identity.get("models") or []) or "any"
     for ceiling in identity.get("model_ceilings") or []:
-        models += f" (and within {', '.join(ceiling)})"
+        models += f" (and within: {', '.join(ceiling)})"
     expires = identity.get("expires_at")
     when = "never" if expires is None else datetime.fromtimestamp(int(expires), UTC).strftime("%Y-%m-%d %H:%M UTC")
     return [

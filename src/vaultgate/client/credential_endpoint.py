@@ -5,8 +5,9 @@ the child's environment is the whole capability), ``GET`` answers
 ``{"object": "vaultgate.token", "token": "vgt_…", "expires_at": <unix>}`` from its
 :class:`~vaultgate.client.token_source.TokenSource`, which refreshes before expiry. Once the
 parent's key is refused (revoked, expired), it answers 401 in OpenAI's error shape with the
-clear message, and never a token again. Requests that carry an ``Origin`` header (a browser's)
-are refused, and nothing is logged (the path is the secret).
+clear message, and never a token again. A thread refreshes the token when due even when nobody
+asks. Requests that carry an ``Origin`` header (a browser's) are refused, and nothing is logged
+(the path is the secret).
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from vaultgate.client.gateway_api import ShortLivedToken, raise_for, token_from
 from vaultgate.client.token_source import TokenSource
 
 TOKEN_URL_VARIABLE = "VAULTGATE_TOKEN_URL"  # noqa: S105 - a variable's name
+# How often the parent looks whether its token is due for refresh (cheap: no lock, no I/O until due).
+REFRESH_CHECK_SECONDS = 1.0
 
 
 def _status_of(error: ClientError) -> int:
@@ -50,6 +53,8 @@ class CredentialEndpoint:
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, name="vaultgate-credentials", daemon=True)
+        self._stopped = threading.Event()
+        self._refresher = threading.Thread(target=self._keep_fresh, name="vaultgate-token-refresh", daemon=True)
 
     @property
     def url(self) -> str:
@@ -57,14 +62,23 @@ class CredentialEndpoint:
         return f"http://127.0.0.1:{self._server.server_address[1]}{self._path}"
 
     def start(self) -> CredentialEndpoint:
-        """Serve in a daemon thread."""
+        """Serve in a daemon thread; another refreshes the token before it expires, asked or not."""
         self._thread.start()
+        self._refresher.start()
         return self
 
     def close(self) -> None:
         """Stop serving."""
+        self._stopped.set()
         self._server.shutdown()
         self._server.server_close()
+
+    def _keep_fresh(self) -> None:
+        while not self._stopped.wait(REFRESH_CHECK_SECONDS):
+            try:
+                self._source.current()  # refreshes when due; a refused key makes the source final
+            except ClientError:
+                continue  # the next request to the endpoint is answered with this error
 
     def _answer(self, request: BaseHTTPRequestHandler) -> None:
         if not secrets.compare_digest(request.path.encode(), self._path.encode()):
