@@ -120,7 +120,7 @@ def test_signals_reach_the_child_and_its_end_is_the_exit_code(home: Home, served
 REFRESHING_CHILD = textwrap.dedent(
     """
     import hashlib, time
-    import httpx
+    import httpx, openai
     from vaultgate.client import ClientError, connect, openai_client
     connection = connect()
     client = openai_client(connection, max_retries=0)
@@ -135,9 +135,12 @@ REFRESHING_CHILD = textwrap.dedent(
         if token not in seen:
             seen.append(token)
             first_ends = first_ends or connection.source.expires_at
-            reply = client.chat.completions.create(
-                model="gpt-4o-mini", messages=[{"role": "user", "content": f"call {len(seen)}"}]
-            ).choices[0].message.content
+            try:
+                reply = client.chat.completions.create(
+                    model="gpt-4o-mini", messages=[{"role": "user", "content": f"call {len(seen)}"}]
+                ).choices[0].message.content
+            except openai.AuthenticationError:  # a token handed out as its key was being revoked
+                reply = "refused"
             print("TOKEN", len(seen), hashlib.sha256(token.encode()).hexdigest()[:12], reply, flush=True)
         if len(seen) >= 2 and first_ends is not None and time.time() > first_ends + 1:
             old = httpx.get(connection.base_url + "/vaultgate/whoami", headers={"authorization": "Bearer " + seen[0]})
@@ -158,6 +161,8 @@ def _lines_until(process: Popen[str], predicate: str, seen: list[str], deadline:
         seen.append(line.strip())
         if line.startswith(predicate):
             return line.strip()
+    if process.poll() is not None and process.stderr is not None:
+        seen.append("stderr: " + process.stderr.read())
     raise AssertionError(f"no line starting with {predicate!r}: {seen}")
 
 
@@ -208,6 +213,8 @@ def test_exec_refresh_adds_exactly_one_more_variable_and_its_endpoint_answers_on
     assert set(report["env"]) - set(parent) == {"OPENAI_BASE_URL", "OPENAI_API_KEY", "VAULTGATE_TOKEN_URL"}
     assert report["env"]["VAULTGATE_TOKEN_URL"].startswith("http://127.0.0.1:")
     assert report["token_ok"] and report["other_path"] == 404 and report["browser"] == 403
+    path = report["env"]["VAULTGATE_TOKEN_URL"].rsplit("/", 1)[1]
+    assert path not in result.stderr  # the endpoint logs nothing: its path is the capability
 
 
 def test_env_prints_export_lines_with_a_token_never_the_key(home: Home, served: Served) -> None:

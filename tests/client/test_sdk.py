@@ -13,7 +13,8 @@ import pytest
 
 from tests.client.conftest import Home, Served, login
 from vaultgate.client import TokenAuth, async_openai_client, connect, openai_client
-from vaultgate.client.errors import KeyRefused, NotLoggedIn
+from vaultgate.client.errors import ExchangeLimited, KeyRefused, NotLoggedIn
+from vaultgate.client.gateway_api import GatewayClient
 
 CHAT = [{"role": "user", "content": "hi notebook"}]
 
@@ -96,3 +97,24 @@ def test_the_sdk_is_optional_with_a_clear_message(
     with pytest.raises(ImportError, match="pip install openai"):
         openai_client(gateway=served.url, key="unused", allow_insecure_http=True)
     assert "VAULTGATE_TOKEN_URL" not in os.environ
+
+
+def test_the_httpx_auth_signs_async_requests_too(notebook: Home, served: Served) -> None:
+    key, _ = served.member_key()
+    connection = connect(gateway=served.url, key=key, allow_insecure_http=True, ttl=60)
+
+    async def identity() -> dict[str, str]:
+        async with httpx.AsyncClient(auth=TokenAuth(connection.source)) as http:
+            return dict((await http.get(connection.base_url + "/vaultgate/whoami")).json())
+
+    assert asyncio.run(identity())["credential"] == "token"
+
+
+def test_the_exchange_limit_is_reported_with_its_retry_after(notebook: Home, served: Served) -> None:
+    key, _ = served.member_key()
+    gateway = GatewayClient(served.url)
+    with pytest.raises(ExchangeLimited) as limited:
+        for _ in range(40):  # the gateway's default: 20 exchanges a minute per key
+            gateway.exchange(key, 60)
+    assert limited.value.retry_after > 0 and "too many token exchanges for this key" in str(limited.value)
+    assert key not in str(limited.value)

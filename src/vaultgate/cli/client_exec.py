@@ -10,21 +10,19 @@ from __future__ import annotations
 import os
 import shlex
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from vaultgate.cli.client_login import GatewayOption, InsecureHttpOption, WithTokenOption, read_key
 from vaultgate.cli.keys import parse_scopes
 from vaultgate.cli.output import say
-from vaultgate.client import exec_child
-from vaultgate.client.credential_endpoint import CredentialEndpoint
 from vaultgate.client.errors import UsageProblem
-from vaultgate.client.gateway_api import GatewayClient, ShortLivedToken
 from vaultgate.client.gateway_url import api_base
-from vaultgate.client.sdk import resolve_gateway, stored_key
-from vaultgate.client.token_source import TokenSource
 from vaultgate.services.keys import parse_duration
+
+if TYPE_CHECKING:  # the commands import vaultgate.client's HTTP modules when they run (see client_login)
+    from vaultgate.client.gateway_api import ShortLivedToken
 
 MAX_TTL = 3600
 TtlOption = Annotated[str, typer.Option("--ttl", help="The token's lifetime: 1s to 1h (default 15m)")]
@@ -45,6 +43,9 @@ class _Exchange:
     """The stored (or piped) key, ready to be exchanged; the key stays in this process."""
 
     def __init__(self, url: str, with_token: bool, ttl: str, models: list[str] | None, scopes: list[str] | None):
+        from vaultgate.client.gateway_api import GatewayClient
+        from vaultgate.client.sdk import stored_key
+
         self.url = url
         self._seconds = _ttl_seconds(ttl)
         self._scopes = parse_scopes(scopes or [])
@@ -69,6 +70,11 @@ def exec_command(
     allow_insecure_http: InsecureHttpOption = False,
 ) -> None:
     """Run COMMAND with OPENAI_BASE_URL and a short-lived OPENAI_API_KEY; exits with its exit code."""
+    from vaultgate.client import exec_child
+    from vaultgate.client.credential_endpoint import CredentialEndpoint
+    from vaultgate.client.sdk import resolve_gateway
+    from vaultgate.client.token_source import TokenSource
+
     url = resolve_gateway(gateway, allow_insecure_http=allow_insecure_http)
     environment = dict(os.environ)
     exec_child.locate(command[0], environment)  # 127 before any token is bought
@@ -97,6 +103,9 @@ def env_command(
     allow_insecure_http: InsecureHttpOption = False,
 ) -> None:
     """Print shell lines setting OPENAI_BASE_URL and a short-lived OPENAI_API_KEY (never the stored key)."""
+    from vaultgate.client import exec_child
+    from vaultgate.client.sdk import resolve_gateway
+
     if shell not in ("sh", "fish"):
         raise UsageProblem(f"--shell must be sh or fish, not {shell[:20]!r}")
     url = resolve_gateway(gateway, allow_insecure_http=allow_insecure_http)

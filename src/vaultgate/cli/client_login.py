@@ -16,9 +16,9 @@ import typer
 from vaultgate.cli.output import emit_json, say
 from vaultgate.client import profile
 from vaultgate.client.errors import KeyRefused, UsageProblem
-from vaultgate.client.gateway_api import GatewayClient
-from vaultgate.client.key_store import KeyStore, member_key
-from vaultgate.client.sdk import resolve_gateway, stored_key
+
+# vaultgate.client's keyring and HTTP modules are imported by the commands that use them, not by every
+# `vaultgate` invocation (keyring and httpx cost about 60 ms of start-up).
 
 GatewayOption = Annotated[
     str | None,
@@ -32,6 +32,8 @@ WithTokenOption = Annotated[bool, typer.Option("--with-token", help="Read the me
 
 def read_key(with_token: bool) -> str:
     """The member key from stdin (``--with-token``) or a hidden prompt; UsageProblem when it is not one."""
+    from vaultgate.client.key_store import member_key
+
     if with_token:
         return member_key(sys.stdin.read())
     if not sys.stdin.isatty():
@@ -49,6 +51,10 @@ def login(
     allow_insecure_http: InsecureHttpOption = False,
 ) -> None:
     """Check a member key with the gateway and keep it in the OS keyring (never in a plain file unless asked)."""
+    from vaultgate.client.gateway_api import GatewayClient
+    from vaultgate.client.key_store import KeyStore
+    from vaultgate.client.sdk import resolve_gateway
+
     url = resolve_gateway(gateway, allow_insecure_http=allow_insecure_http)
     store = KeyStore()
     storage: profile.Storage = "file" if insecure_file else "keyring"
@@ -70,6 +76,9 @@ def login(
 
 def logout(gateway: GatewayOption = None, allow_insecure_http: InsecureHttpOption = False) -> None:
     """Remove the stored member key of the gateway."""
+    from vaultgate.client.key_store import KeyStore
+    from vaultgate.client.sdk import resolve_gateway
+
     url = resolve_gateway(gateway, allow_insecure_http=allow_insecure_http)
     current = profile.load()
     removed = KeyStore().delete(url, current.storage.get(url, "keyring"))
@@ -83,6 +92,9 @@ def whoami(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document")] = False,
 ) -> None:
     """Who the stored key speaks for: member, team, key display form, scopes, models, expiry (never the key)."""
+    from vaultgate.client.gateway_api import GatewayClient
+    from vaultgate.client.sdk import resolve_gateway, stored_key
+
     url = resolve_gateway(gateway, allow_insecure_http=allow_insecure_http)
     identity = GatewayClient(url).whoami(stored_key(url))
     if as_json:

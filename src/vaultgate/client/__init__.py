@@ -10,10 +10,33 @@ credential endpoint (``VAULTGATE_TOKEN_URL``), else from the keyring where ``vau
 This package imports nothing of the server (an import-linter contract checks it): see docs/CLIENT.md.
 """
 
-from vaultgate.client.auth import TokenAuth
-from vaultgate.client.errors import ClientError
-from vaultgate.client.sdk import Connection, async_openai_client, connect, openai_client
-from vaultgate.client.token_source import TokenSource
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from vaultgate.client.auth import TokenAuth
+    from vaultgate.client.errors import ClientError
+    from vaultgate.client.sdk import Connection, async_openai_client, connect, openai_client
+    from vaultgate.client.token_source import TokenSource
+
+# Loaded on first use (PEP 562): the `vaultgate` CLI imports vaultgate.client.errors at every start,
+# and must not pay for keyring and httpx then.
+_NAMES = {
+    "ClientError": "vaultgate.client.errors",
+    "Connection": "vaultgate.client.sdk",
+    "TokenAuth": "vaultgate.client.auth",
+    "TokenSource": "vaultgate.client.token_source",
+    "async_openai_client": "vaultgate.client.sdk",
+    "connect": "vaultgate.client.sdk",
+    "openai_client": "vaultgate.client.sdk",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _NAMES:
+        return getattr(importlib.import_module(_NAMES[name]), name)
+    raise AttributeError(f"module 'vaultgate.client' has no attribute {name!r}")
+
 
 # Public: the modules the CLI uses, and the names a notebook or service imports.
 __all__ = [
