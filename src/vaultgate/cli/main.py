@@ -16,6 +16,8 @@ from vaultgate import __version__
 from vaultgate.cli import (
     audit,
     backup,
+    client_exec,
+    client_login,
     compliance,
     config_cmd,
     doctor,
@@ -32,6 +34,7 @@ from vaultgate.cli import (
 )
 from vaultgate.cli.context import settings
 from vaultgate.cli.output import emit_json, say, with_flags
+from vaultgate.client.errors import ClientError
 from vaultgate.config import ConfigError
 from vaultgate.services import bootstrap, quickstart
 from vaultgate.services.errors import Conflict, InvalidInput, ServiceError
@@ -62,6 +65,8 @@ app.command("doctor")(doctor.doctor)
 backup.register(app)
 org.register(app)
 scan.register(app)
+client_login.register(app)
+client_exec.register(app)
 
 DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Data directory (default .data)")]
 
@@ -278,6 +283,9 @@ def run(argv: list[str] | None = None) -> None:
     except InvalidInput as exc:
         print(f"vaultgate: error: {with_flags(str(exc))}", file=sys.stderr)
         sys.exit(2)
+    except ClientError as exc:  # a member's machine (login, exec...): the message says what to do
+        print(f"vaultgate: error: {exc}", file=sys.stderr)
+        sys.exit(exc.exit_code)
     except ConfigError as exc:  # names file keys, variables and flags itself: not a service message
         print(f"vaultgate: error: {exc}", file=sys.stderr)
         sys.exit(1)

@@ -51,6 +51,8 @@ EMBEDDINGS = Endpoint("embeddings", _POST, "/v1/embeddings", "embeddings", json_
 MODERATIONS = Endpoint("moderations", _POST, "/v1/moderations", "moderations", json_body=True, takes_model=True)
 # Exchanging a member key for a short-lived token: vaultgate's own, answered by the gateway.
 TOKENS = Endpoint("vaultgate.tokens", _POST, "/v1/vaultgate/tokens", None, json_body=True, upstream=False)
+# Who the presented credential speaks for (vaultgate login, whoami): vaultgate's own, answered by the gateway.
+WHOAMI = Endpoint("vaultgate.whoami", _GET, "/v1/vaultgate/whoami", None, upstream=False)
 # OpenAI documents no query parameter for listing or retrieving models: none is forwarded.
 MODELS_LIST = Endpoint("models.list", _GET, "/v1/models", "models")
 MODELS_RETRIEVE = Endpoint("models.retrieve", _GET, "/v1/models/{model:model_id}", "models")
@@ -376,6 +378,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     EMBEDDINGS,
     MODERATIONS,
     TOKENS,
+    WHOAMI,
     MODELS_LIST,
     MODELS_RETRIEVE,
     *_STORED,

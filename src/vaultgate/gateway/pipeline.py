@@ -53,6 +53,7 @@ from vaultgate.gateway.security_events import SecurityEvents
 from vaultgate.gateway.snapshot import Snapshot
 from vaultgate.gateway.streams import SHUTTING_DOWN, RunningRequests
 from vaultgate.gateway.token_exchange import TokenExchange, TokenIssuer
+from vaultgate.gateway.whoami import Whoami
 from vaultgate.keys.hashing import TokenHasher
 from vaultgate.limits.admission import Limiter
 from vaultgate.policy.decide import Denial, RequestFacts, decide, holder_denial
@@ -117,6 +118,7 @@ class DataPlane:
         self._privacy = privacy if privacy is not None else PrivacyGuard()
         self._on_canary = on_canary
         self._exchange_token = TokenExchange(issue_token, limiter, token_exchange_rpm, clock)
+        self._whoami = Whoami(clock)
         self._proxies = trusted_proxies
         limits = http_limits if http_limits is not None else HttpLimits()
         self._body_deadlines = BodyDeadlines(limits.body_idle_timeout, limits.body_timeout)
@@ -276,6 +278,10 @@ class DataPlane:
         if ex.path == read.TOKENS_PATH:  # a credential exchange, not an API call
             ex.enter("token_exchange")
             await self._exchange_token(ex, snapshot, send)
+            return
+        if ex.path == read.WHOAMI_PATH:  # the credential's own identity, not an API call
+            ex.enter("whoami")
+            await self._whoami(ex, snapshot, send)
             return
         ex.enter("authz")
         self.authorize(ex, snapshot)  # 3 authz

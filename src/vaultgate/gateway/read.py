@@ -13,6 +13,8 @@ from vaultgate.gateway.exchange import Exchange, new_request_id
 
 # Exchanging a member key for a short-lived token (vaultgate's own endpoint under /v1).
 TOKENS_PATH = endpoints.TOKENS.pattern
+# Who the presented credential speaks for (vaultgate's own too).
+WHOAMI_PATH = endpoints.WHOAMI.pattern
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 Networks = tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
 

@@ -17,7 +17,7 @@ from vaultgate.gateway.exchange import Exchange
 from vaultgate.gateway.snapshot import Snapshot
 from vaultgate.limits.admission import Limiter, retry_headers
 from vaultgate.limits.interface import LimitsUnavailable
-from vaultgate.policy.decide import Denial, holder_denial
+from vaultgate.policy.decide import use_denial
 from vaultgate.policy.grants import KeyGrant
 
 # Stores a short-lived token for (grant, keyed hash of the presented secret, request body) and
@@ -40,9 +40,7 @@ class TokenExchange:
         """Refuse, or issue a token and answer with it (shown once)."""
         grant = ex.grant
         assert grant is not None and ex.payload is not None
-        denial = holder_denial(grant, self._clock(), lockdown=snapshot.lockdown)
-        if denial is None and not grant.policy.allows_ip(ex.client_ip):
-            denial = Denial(403, "ip_not_allowed", "Requests from this IP address are not allowed for this key.")
+        denial = use_denial(grant, ex.client_ip, self._clock(), lockdown=snapshot.lockdown)
         if denial is not None:
             raise GatewayError(denial.status, denial.code, denial.message)
         if self._issue is None:

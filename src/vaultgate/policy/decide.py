@@ -77,9 +77,27 @@ def holder_denial(grant: KeyGrant, now: datetime, *, lockdown: bool = False) -> 
     return None
 
 
+IP_NOT_ALLOWED = Denial(403, "ip_not_allowed", "Requests from this IP address are not allowed for this key.")
+
+
+def use_denial(
+    grant: KeyGrant,
+    client_ip: ipaddress.IPv4Address | ipaddress.IPv6Address | None,
+    now: datetime,
+    *,
+    lockdown: bool = False,
+) -> Denial | None:
+    """The refusal of any use of a credential, whatever the request (vaultgate's own endpoints: token
+    exchange, whoami): its lifetime, the kill switches, then its IP allowlist."""
+    denial = holder_denial(grant, now, lockdown=lockdown)
+    if denial is None and not grant.policy.allows_ip(client_ip):
+        return IP_NOT_ALLOWED
+    return denial
+
+
 def _check_policy(policy: KeyPolicy, facts: RequestFacts) -> Denial | None:
     if not policy.allows_ip(facts.client_ip):
-        return Denial(403, "ip_not_allowed", "Requests from this IP address are not allowed for this key.")
+        return IP_NOT_ALLOWED
     group = facts.group
     if group is None:
         return Denial(404, "unknown_url", f"vaultgate does not serve {facts.method} {facts.path}.")

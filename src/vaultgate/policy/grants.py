@@ -246,3 +246,7 @@ class KeyGrant:
     # The team whose members' stored objects (files, batches...) the holder sees besides their own:
     # decided by services/access.py when the snapshot is built (a team admin's team), else None.
     sees_objects_of_team: str | None = None
+    # For ``GET /v1/vaultgate/whoami``: the team's name and the key's display form (``vgk_AbCd…wxyz``,
+    # a token keeps its key's), never a secret.
+    team_name: str | None = None
+    key_display: str = ""

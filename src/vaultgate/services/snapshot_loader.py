@@ -105,6 +105,8 @@ def _key_grants(cp: ControlPlane, session: Session, now: datetime) -> tuple[dict
             not_before=key.not_before,
             limits=limits,
             sees_objects_of_team=access.object_viewer_team(member.role, member.team_id),
+            team_name=team.name if team is not None else None,
+            key_display=key.display,
         )
         grants[key.key_hash] = grant
         if key.previous_key_hash and key.previous_expires_at and key.previous_expires_at > now:
