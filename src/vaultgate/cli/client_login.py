@@ -106,7 +106,7 @@ def whoami(
 
 def _lines(url: str, identity: dict[str, Any]) -> list[tuple[str, str]]:
     scopes = identity.get("scopes") or {}
-    narrowed = ", ".join(f"{g}={lvl}" for g, lvl in scopes.items() if lvl != "write") or "none"
+    narrowed = ", ".join(f"{g}={lvl}" for g, lvl in scopes.items() if lvl != "write")
     models = ", ".join(identity.get("models") or []) or "any"
     for ceiling in identity.get("model_ceilings") or []:
         models += f" (and within: {', '.join(ceiling)})"
@@ -117,7 +117,7 @@ def _lines(url: str, identity: dict[str, Any]) -> list[tuple[str, str]]:
         ("member", str(identity.get("member"))),
         ("team", str(identity.get("team") or "-")),
         ("key", f"{identity.get('key')} ({identity.get('key_id')})"),
-        ("scopes", f"write on every group except: {narrowed}"),
+        ("scopes", f"write on every group except: {narrowed}" if narrowed else "write on every group"),
         ("models", models),
         ("expires", when),
     ]
