@@ -156,7 +156,10 @@ def main() -> None:
     requests = result["requests"]
     us_per_request = cpu / requests * 1e6
     total = sum(counts.values())
-    print(f"{args.mode}: {requests / args.seconds:.0f} req/s, {us_per_request:.0f} µs CPU per request, {total} samples")
+    print(
+        f"{args.mode}: {requests / args.seconds:.0f} req/s, {us_per_request:.0f} µs CPU per request, "
+        f"p50 {result['p50_us'] / 1000:.2f} ms, p99 {result['p99_us'] / 1000:.2f} ms, {total} samples"
+    )
     if not total:
         return
     print("\n| component | share | µs per request |\n| --- | ---: | ---: |")

@@ -11,6 +11,7 @@ import orjson
 from starlette.requests import Request
 
 from vaultgate import config
+from vaultgate.collector import freeze_startup_objects
 from vaultgate.gateway.asgi import ASGIApp, Receive, Scope, Send, send_response
 from vaultgate.gateway.errors import GatewayError
 from vaultgate.gateway.exchange import new_request_id
@@ -230,6 +231,7 @@ class Gateway:
         if self.retention is not None:
             self._background.append(asyncio.create_task(self.retention.run(), name="vaultgate-retention"))
         current = self.refresher.current
+        freeze_startup_objects()
         log.info(
             "vaultgate ready: %d active keys, providers: %s (default: %s)",
             len(current.grants),
