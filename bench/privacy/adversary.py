@@ -3,7 +3,7 @@
 Issue 15: "a 1 MB adversarial prompt leaves other requests' p99 unchanged". Run from the repository root:
 
     PYTHONPATH=$PWD/src .venv/bin/python bench/privacy/adversary.py [--rate 200] [--phase 20] [--rounds 3]
-        [--kinds digits,emails,separators,cards] [--body privacy|json] [--profile DIR]
+        [--kinds digits,emails,separators,cards] [--body privacy|json] [--profile DIR [--profile-gil]]
 
 It starts the upstream stub and `vaultgate serve` (one worker, SQLite, in-process limits) the way
 `make soak` does (bench/soak.py: the gateway on core 1, the stub on core 0), with two keys whose
@@ -144,6 +144,8 @@ def profile(args: argparse.Namespace, pid: int, phase: str) -> subprocess.Popen[
     Path(args.profile).mkdir(parents=True, exist_ok=True)
     out = Path(args.profile) / f"{phase.replace('#', '-')}.txt"
     argv = ["py-spy", "record", "-p", str(pid), "-d", str(int(args.phase)), "-r", "100", "-f", "raw", "-o", str(out)]
+    if args.profile_gil:
+        argv.append("--gil")  # only the thread holding the GIL: what keeps the event loop from running
     return subprocess.Popen(["taskset", "-c", "0", *argv], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
@@ -277,6 +279,7 @@ def main() -> int:
     parser.add_argument("--size", type=int, default=1024 * 1024, help="adversarial prompt, characters")
     parser.add_argument("--body", choices=["privacy", "json"], default="privacy")
     parser.add_argument("--profile", help="py-spy each phase of round 1 into this directory (collapsed stacks)")
+    parser.add_argument("--profile-gil", action="store_true", help="with --profile: sample the GIL holder only")
     args = parser.parse_args()
     unknown = set(args.kinds) - set(bodies.ADVERSARIES)
     if unknown:
