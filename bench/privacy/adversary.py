@@ -4,6 +4,7 @@ Issue 15: "a 1 MB adversarial prompt leaves other requests' p99 unchanged". Run 
 
     PYTHONPATH=$PWD/src .venv/bin/python bench/privacy/adversary.py [--rate 200] [--phase 20] [--rounds 3]
         [--kinds digits,emails,separators,cards] [--body privacy|json] [--profile DIR [--profile-gil]]
+        [--switch-interval S]
 
 It starts the upstream stub and `vaultgate serve` (one worker, SQLite, in-process limits) the way
 `make soak` does (bench/soak.py: the gateway on core 1, the stub on core 0), with two keys whose
@@ -280,6 +281,11 @@ def main() -> int:
     parser.add_argument("--body", choices=["privacy", "json"], default="privacy")
     parser.add_argument("--profile", help="py-spy each phase of round 1 into this directory (collapsed stacks)")
     parser.add_argument("--profile-gil", action="store_true", help="with --profile: sample the GIL holder only")
+    parser.add_argument(
+        "--switch-interval",
+        type=float,
+        help="experiment: the gateway runs with sys.setswitchinterval(S) (a sitecustomize on its PYTHONPATH)",
+    )
     args = parser.parse_args()
     unknown = set(args.kinds) - set(bodies.ADVERSARIES)
     if unknown:
@@ -289,6 +295,11 @@ def main() -> int:
     out = HERE.parent / "results" / f"adversary-{stamp}.jsonl"
     data = Path(tempfile.mkdtemp(prefix="vaultgate-adversary."))
     gw = Gateway(data)
+    if args.switch_interval:
+        site = data / "site"
+        site.mkdir()
+        (site / "sitecustomize.py").write_text(f"import sys\nsys.setswitchinterval({args.switch_interval!r})\n")
+        gw.env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(site), gw.env.get("PYTHONPATH")]))
     try:
         url, gateway = gw.start()
         tokens = []
@@ -304,7 +315,8 @@ def main() -> int:
         )
         header = (f"# {stamp} adversary: steady {args.body} load at {args.rate:g} req/s, phases of {args.phase:g} s, "
                   f"{args.rounds} rounds, adversaries {','.join(args.kinds)} of {args.size} characters; "
-                  f"policy {POLICY}; commit {commit.stdout.strip()}; load {os.getloadavg()[0]:.2f}")  # fmt: skip
+                  f"policy {POLICY}; commit {commit.stdout.strip()}; load {os.getloadavg()[0]:.2f}"
+                  + (f"; switch interval {args.switch_interval} s" if args.switch_interval else ""))  # fmt: skip
         print(header, flush=True)
         out.write_text(header + "\n")
         rows, latency = asyncio.run(drive(args, url, (tokens[0], tokens[1]), gateway.pid, out))
