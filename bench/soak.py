@@ -556,6 +556,11 @@ def main() -> int:
         failures.append(f"usage rows {usage_rows}, expected {expected}")
     if errors:
         failures.append(f"{errors} unexpected errors")
+    return verdict(failures)
+
+
+def verdict(failures: list[str]) -> int:
+    """Print each failure; the exit status."""
     for failure in failures:
         print(f"soak: FAILED: {failure}", file=sys.stderr)
     return 1 if failures else 0

@@ -37,7 +37,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import httpx
-from soak import PIN, WORKERS, Gateway, process_tree, resources, setting
+from soak import PIN, WORKERS, Gateway, process_tree, resources, setting, verdict
 
 HERE = Path(__file__).resolve().parent
 REQUESTS = int(setting("SOAK_REQUESTS", "0"))
@@ -253,9 +253,7 @@ def main() -> int:
         failures.append(f"{bad} non-2xx answers or socket errors")
     if samples[-1].rss_mib > RSS_LIMIT_MIB:
         failures.append(f"RSS {samples[-1].rss_mib:.1f} MiB after {samples[-1].requests} requests > {RSS_LIMIT_MIB:g}")
-    for failure in failures:
-        print(f"soak: FAILED: {failure}", file=sys.stderr)
-    return 1 if failures else 0
+    return verdict(failures)
 
 
 if __name__ == "__main__":

@@ -47,6 +47,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/, for soak
 import aiohttp
 import bodies
 from soak import Gateway, resources
+from soak_memory import busy_pct, core_ticks
 
 HERE = Path(__file__).resolve().parent
 
@@ -150,17 +151,6 @@ def profile(args: argparse.Namespace, pid: int, phase: str) -> subprocess.Popen[
     return subprocess.Popen(["taskset", "-c", "0", *argv], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def core_ticks() -> list[tuple[int, int]]:
-    ticks = []
-    for line in Path("/proc/stat").read_text().splitlines():
-        f = line.split()
-        if f[0] in ("cpu0", "cpu1"):
-            n = [int(v) for v in f[1:]]
-            busy = n[0] + n[1] + n[2] + n[5] + n[6]
-            ticks.append((busy, busy + n[3] + n[4]))
-    return ticks
-
-
 def stats(values: list[float]) -> dict[str, float]:
     if not values:
         return {"n": 0}
@@ -222,7 +212,7 @@ async def drive(
                         big.append(results.get())
                 await load.settled(phase)
                 await asyncio.sleep(2)  # what queued behind the last adversary drains before the next phase
-                busy = [round(100 * (b[0] - a[0]) / max(1, b[1] - a[1])) for a, b in zip(cores0, cores1, strict=True)]
+                busy = busy_pct(cores0, cores1)
                 row = {
                     "phase": phase,
                     "kind": kind or "off",
