@@ -115,7 +115,12 @@ def gateway(rows: list[Row]) -> str:
 
 
 _NAMES = {"direct": "stub direct", "gateway": "**vaultgate**", "litellm": "LiteLLM proxy"}
-_MODES = {"json": "json, 64 conns", "sse": "sse, 64 conns", "json-c1": "json, 1 conn"}
+_MODES = {
+    "json": "json, 64 conns",
+    "sse": "sse, 64 conns",
+    "json-c1": "json, 1 conn",
+    "json-privacy": "json 4 KB, privacy on, 64 conns",
+}
 _ORDER = {"direct": 0, "gateway": 1}
 
 

@@ -20,7 +20,8 @@ Environment: SOAK_SECONDS (600), SOAK_RATE (requests/s, 40), SOAK_INTERVAL (30),
 (0.5), SOAK_CONCURRENCY (64), SOAK_KEYS (steady keys, 3), SOAK_GRACE (1h), SOAK_PROPAGATION (seconds
 a revocation or a new secret may take to reach the gateway, 5), SOAK_WORKERS (1), SOAK_DATABASE_URL
 (an empty database), SOAK_REDIS_URL, SOAK_PIN (1: gateway on core 1, the rest on core 0),
-KEEP_DATA_DIR=1.
+KEEP_DATA_DIR=1. With SOAK_REQUESTS set it runs the memory soak instead: that many requests through
+wrk, RSS sampled as they go (bench/soak_memory.py).
 """
 
 from __future__ import annotations
@@ -484,6 +485,10 @@ def drift(rows: list[Row]) -> list[str]:
 
 
 def main() -> int:
+    if os.environ.get("SOAK_REQUESTS"):  # the million-request memory soak instead (bench/soak_memory.py)
+        import soak_memory
+
+        return soak_memory.main()
     data = Path(tempfile.mkdtemp(prefix="vaultgate-soak."))
     gw = Gateway(data)
     failures: list[str] = []
@@ -551,6 +556,11 @@ def main() -> int:
         failures.append(f"usage rows {usage_rows}, expected {expected}")
     if errors:
         failures.append(f"{errors} unexpected errors")
+    return verdict(failures)
+
+
+def verdict(failures: list[str]) -> int:
+    """Print each failure; the exit status."""
     for failure in failures:
         print(f"soak: FAILED: {failure}", file=sys.stderr)
     return 1 if failures else 0

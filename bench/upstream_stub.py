@@ -10,8 +10,10 @@ answers far more requests per second than any Python proxy in front of it can se
     GET  /v1/models             a model list
     anything else               404 in OpenAI's error shape
 
-Usage: python bench/upstream_stub.py --port 18080 [--api-key KEY]
-With --api-key, requests without `Authorization: Bearer KEY` get a 401.
+Usage: python bench/upstream_stub.py --port 18080 [--api-key KEY] [--record-first FILE]
+With --api-key, requests without `Authorization: Bearer KEY` get a 401. With --record-first, the
+body of the first POST of at least 1 KiB is written to FILE (once: what the privacy benchmark
+checks the gateway forwarded, at no cost to the requests after it).
 """
 
 from __future__ import annotations
@@ -200,8 +202,9 @@ def _sse_response(body: bytes) -> bytes:
 class Responses:
     """Pre-rendered responses, built once per (kind, model, flag) and reused."""
 
-    def __init__(self, api_key: str | None) -> None:
+    def __init__(self, api_key: str | None, record_first: str | None = None) -> None:
         self.expected_auth = f"Bearer {api_key}".encode() if api_key else None
+        self.record_first = record_first
         self._cache: dict[tuple[str, str, bool], bytes] = {}
         self.models = _response(200, MODEL_LIST)
         self.not_found = _response(404, _error("Unknown path", "invalid_request_error", "404"))
@@ -212,6 +215,10 @@ class Responses:
 
     def for_post(self, path: bytes, body: bytes) -> bytes:
         """The response to a POST with this path and body."""
+        if self.record_first is not None and len(body) >= 1024:
+            with open(self.record_first, "wb") as out:
+                out.write(body)
+            self.record_first = None
         kind = {b"/v1/chat/completions": "chat", b"/v1/embeddings": "embeddings"}.get(path)
         if kind is None:
             return self.not_found
@@ -293,10 +300,10 @@ class StubProtocol(asyncio.Protocol):
             transport.close()
 
 
-async def serve(host: str, port: int, api_key: str | None) -> None:
+async def serve(host: str, port: int, api_key: str | None, record_first: str | None = None) -> None:
     """Serve until SIGINT/SIGTERM."""
     loop = asyncio.get_running_loop()
-    responses = Responses(api_key)
+    responses = Responses(api_key, record_first)
     server = await loop.create_server(lambda: StubProtocol(responses), host, port, backlog=4096, reuse_address=True)
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -312,6 +319,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=18080)
     parser.add_argument("--api-key", default=None, help="require this bearer token")
     parser.add_argument("--sse-deltas", type=int, default=None, help="content deltas per streamed answer (10)")
+    parser.add_argument("--record-first", default=None, help="write the first POST body of 1 KiB or more here")
     args = parser.parse_args()
     global SSE_DELTAS  # a script's setting, read when the first answer is rendered
     SSE_DELTAS = args.sse_deltas
@@ -319,7 +327,7 @@ def main() -> None:
         parser.error("the stub listens on loopback only")
     if uvloop is not None:
         uvloop.install()
-    asyncio.run(serve(args.host, args.port, args.api_key))
+    asyncio.run(serve(args.host, args.port, args.api_key, args.record_first))
 
 
 if __name__ == "__main__":

@@ -81,7 +81,7 @@ def measure(guard: PrivacyGuard, text: str, rounds: int) -> tuple[list[float], l
     for _ in range(rounds):
         body = copy.deepcopy(base)
         start = time.perf_counter_ns()
-        rmap, _, _, _ = guard.protect(body, "/v1/chat/completions", b"", DEFAULT_POLICY)
+        rmap, _, _, _ = guard.protect(body, {}, b"", DEFAULT_POLICY)
         protect.append((time.perf_counter_ns() - start) / 1000)
         answer = orjson.dumps({"choices": [{"message": {"content": body["messages"][1]["content"]}}]})
         restorer = guard.restorer(rmap, DEFAULT_POLICY)
